@@ -1,0 +1,1 @@
+"""Data: preprocessing, augmentation, image loading and packed HDF5 sets."""

@@ -1,0 +1,59 @@
+"""Training-time augmentation as TensorFlow ops on whole batches.
+
+``d4`` draws, per image, one of the 8 symmetries of the square (4 rotations
+by 90 degrees times an optional flip) and a small random shift (reflected at
+the border).  These leave the physics of a centred cutout unchanged, so the
+network learns the invariance instead of the orientation.
+"""
+
+from __future__ import annotations
+
+AUGMENTATIONS = ("none", "d4")
+
+
+def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
+    """Return a function ``(images, targets) -> (images, targets)`` for tf.data.
+
+    Parameters
+    ----------
+    kind : {'none', 'd4'}
+        Augmentation family.
+    max_shift : int
+        Largest shift in pixels, applied independently along each axis.
+    seed : int, optional
+        Seed of the random generator (tf.random.Generator).
+
+    Returns
+    -------
+    callable or None
+        ``None`` for ``'none'``.
+    """
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {kind!r}; choose one of {AUGMENTATIONS}")
+    if kind == "none":
+        return None
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    gen = tf.random.Generator.from_seed(0 if seed is None else seed)
+
+    def augment(images, targets):
+        batch = tf.shape(images)[0]
+        rotations = tf.stack([tf.image.rot90(images, k) for k in range(4)], axis=1)
+        k = gen.uniform([batch], 0, 4, dtype=tf.int32)
+        images = tf.gather(rotations, k, batch_dims=1)
+        flip = gen.uniform([batch, 1, 1, 1]) < 0.5
+        images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+        if max_shift > 0:
+            size = tf.shape(images)[1:3]
+            padded = tf.pad(
+                images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]], "REFLECT"
+            )
+            offsets = gen.uniform([batch, 2], 0, 2 * max_shift + 1, dtype=tf.int32)
+            rows = offsets[:, :1] + tf.range(size[0])[None, :]
+            cols = offsets[:, 1:] + tf.range(size[1])[None, :]
+            padded = tf.gather(padded, rows, axis=1, batch_dims=1)
+            images = tf.gather(padded, cols, axis=2, batch_dims=1)
+        return images, targets
+
+    return augment

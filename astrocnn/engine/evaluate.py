@@ -1,0 +1,102 @@
+"""``astrocnn evaluate``: predict a labelled catalogue and write the science report.
+
+The report folder gets ``metrics.json`` (the task's metrics plus run
+information), ``predictions.fits`` (the per-row outputs next to the truth)
+and the task's figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn import __version__
+from astrocnn.engine.inference import cutout_spec, predict_paths
+from astrocnn.engine.predict import output_table, resolve_model
+from astrocnn.engine.progress import progress_bar
+from astrocnn.errors import AstrocnnError, OutputError
+from astrocnn.io.atomic import atomic_path
+from astrocnn.io.bundle import load_bundle
+from astrocnn.io.catalog import require_columns, write_table
+from astrocnn.io.cutouts import read_cutout
+from astrocnn.metrics import json_safe
+
+
+def _prepare_report_dir(report: Path, overwrite: bool) -> Path:
+    report = Path(report).absolute()
+    if report.exists() and any(report.iterdir()) and not overwrite:
+        raise OutputError(f"{report}: report folder is not empty (use --overwrite)")
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{report}: cannot create report folder ({exc.strerror})") from None
+    return report
+
+
+def evaluate(task, source, report, *, model=None, batch_size=256, size_mode=None,
+             overwrite=False, quiet=False) -> dict:
+    """Evaluate a model bundle on a labelled catalogue.
+
+    Parameters
+    ----------
+    task : Task
+        The task; the bundle must have been trained for it.
+    source : Source
+        Labelled objects (the catalogue holds the task's truth columns).
+    report : path-like
+        Output folder (created; must be empty unless ``overwrite``).
+    model : path-like, optional
+        Bundle; the task's default model when omitted.
+    batch_size, size_mode, quiet
+        As for :func:`astrocnn.engine.predict.predict`.
+    overwrite : bool
+        Allow writing into a non-empty report folder.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    require_columns(source.table, task.truth_columns, source.name)
+    report = _prepare_report_dir(report, overwrite)
+    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    meta = bundle.meta
+    with progress_bar(len(source.paths), "evaluate", quiet) as advance:
+        preds = predict_paths(task, bundle, source.paths, source.labels, batch_size=batch_size,
+                              size_mode=size_mode, progress=advance)
+    ok = np.flatnonzero(preds.ok)
+    if ok.size == 0:
+        raise AstrocnnError(f"{source.name}: no cutout could be read; nothing to evaluate")
+    table = source.table[ok]
+    truth = task.targets(table, meta, source.name)
+    decoded = {k: v[ok] for k, v in preds.columns.items()}
+    results = json_safe(task.evaluate(truth, decoded, meta))
+    results.update({
+        "n_rows": len(source.paths),
+        "n_failed": int(len(source.paths) - ok.size),
+        "catalog": str(source.name),
+        "model": str(bundle.path),
+        "model_sha256": meta.get("sha256"),
+        "astrocnn_version": __version__,
+    })
+    with atomic_path(report / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
+
+    predictions = output_table(source, task, bundle, preds)
+    for col in task.truth_columns:
+        predictions[col] = source.table[col]
+    write_table(predictions, report / "predictions.fits", overwrite=True)
+
+    spec = cutout_spec(meta, size_mode)
+
+    def load_images(rows):
+        rows = list(rows)
+        images = np.zeros((len(rows), *spec.size, spec.n_bands), np.float32)
+        for i, r in enumerate(rows):
+            images[i] = read_cutout(source.paths[ok[r]], spec).data
+        return images
+
+    task.plots(truth, decoded, table, load_images, report, meta)
+    return results

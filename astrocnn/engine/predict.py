@@ -1,0 +1,111 @@
+"""``astrocnn predict``: apply a model bundle to a catalogue or a list of files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn import __version__
+from astrocnn.data.loading import STATUS_ERROR, STATUS_OK
+from astrocnn.engine.inference import predict_paths
+from astrocnn.engine.progress import progress_bar
+from astrocnn.io.atomic import check_writable
+from astrocnn.io.bundle import load_bundle
+from astrocnn.io.catalog import write_table
+
+
+@dataclass
+class PredictSummary:
+    """What a prediction run did.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The written table.
+    n_rows, n_ok : int
+        Rows in the input and rows predicted.
+    errors : list of str
+        One line per failed row.
+    """
+
+    out: Path
+    n_rows: int
+    n_ok: int
+    errors: list
+
+
+def resolve_model(task, model):
+    """The bundle path to use: ``model`` or the task's shipped default."""
+    return Path(model) if model else task.default_model()
+
+
+def output_table(source, task, bundle, preds):
+    """Assemble the output catalogue: ``id``, task columns, ``status``, ``reason``.
+
+    Provenance (model, its checksum, astrocnn version, task, bands) goes to
+    the table's metadata, which becomes FITS header cards.
+    """
+    from astropy.table import Table
+
+    out = Table()
+    out["id"] = source.table["id"]
+    if source.name == "command line":
+        out["file"] = source.table["file"]
+    descriptions = task.output_columns(bundle.meta)
+    for name, values in preds.columns.items():
+        out[name] = values
+        out[name].description = descriptions.get(name, "")
+    out["status"] = np.where(preds.ok, STATUS_OK, STATUS_ERROR)
+    out["reason"] = np.asarray(preds.reasons, dtype=str) if len(preds.reasons) else []
+    out["n_nonfinite"] = preds.n_nonfinite
+    out["n_nonfinite"].description = "NaN/inf pixels replaced by 0 before prediction"
+    out.meta.update({
+        "TASK": task.name,
+        "MODEL": str(bundle.path.name),
+        "MODELSHA": str(bundle.meta.get("sha256", ""))[:16],
+        "ASTROCNN": __version__,
+        "BANDS": ",".join(bundle.meta["bands"]),
+        "INPUT": str(source.name)[-68:],
+    })
+    return out
+
+
+def predict(task, source, out, *, model=None, batch_size=256, size_mode=None, overwrite=False,
+            quiet=False, workers=None) -> PredictSummary:
+    """Predict every object of ``source`` and write the output table atomically.
+
+    Parameters
+    ----------
+    task : Task
+        The task; the bundle must have been trained for it.
+    source : Source
+        Objects to predict (see :mod:`astrocnn.engine.sources`).
+    out : path-like
+        Output table (FITS by default; CSV/ECSV/HDF5 by extension).
+    model : path-like, optional
+        Model bundle; the task's default model when omitted.
+    batch_size : int
+        Network batch size.
+    size_mode : str, optional
+        Override the bundle's size mode (strict, crop, pad, crop-pad).
+    overwrite : bool
+        Replace an existing output file.
+    quiet : bool
+        No progress bar.
+    workers : int, optional
+        Reader threads.
+
+    Returns
+    -------
+    PredictSummary
+    """
+    check_writable(out, overwrite=overwrite)
+    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    with progress_bar(len(source.paths), "predict", quiet) as advance:
+        preds = predict_paths(task, bundle, source.paths, source.labels, batch_size=batch_size,
+                              size_mode=size_mode, workers=workers, progress=advance)
+    path = write_table(output_table(source, task, bundle, preds), out, overwrite=overwrite)
+    errors = [r for r in preds.reasons if r]
+    return PredictSummary(path, len(source.paths), int(preds.ok.sum()), errors)

@@ -1,0 +1,256 @@
+"""``astrocnn train``: fit a task's network on a catalogue of cutouts or a packed file.
+
+The flow is the same for every task:
+
+1. read the images (a catalogue of FITS files, loaded in parallel, or a
+   packed HDF5 file) and the task's targets;
+2. split off a validation set (seeded);
+3. fit the per-band preprocessing on the training images only;
+4. stream minibatches through ``tf.data`` (sorted-index gathers from memory or
+   HDF5, augmentation as batched TF ops, prefetch);
+5. fit with Adam and a cosine learning-rate decay, checkpointing every epoch
+   with :class:`keras.callbacks.BackupAndRestore` (``--resume`` continues an
+   interrupted run from its last epoch);
+6. evaluate the validation set with the task's science metrics and write the
+   bundle (network + preprocessing + provenance + metrics).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn import __version__
+from astrocnn.data.augment import make_augmenter
+from astrocnn.data.loading import load_all
+from astrocnn.data.preprocess import AsinhScaler
+from astrocnn.engine.inference import CompiledModel
+from astrocnn.engine.progress import progress_bar
+from astrocnn.errors import AstrocnnError
+from astrocnn.io.atomic import check_writable
+from astrocnn.io.bundle import save_bundle
+from astrocnn.metrics import json_safe
+
+
+@dataclass
+class TrainConfig:
+    """Options of a training run (all stored in the bundle's provenance)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    val_fraction: float = 0.1
+    seed: int = 0
+    learning_rate: float = 2e-3
+    architecture: str = "cnn"
+    widths: tuple = (16, 32, 64, 128)
+    convs_per_block: int = 1
+    augmentation: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    model_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingSet:
+    """Images (in memory or an HDF5 dataset), their catalogue and layout."""
+
+    images: object
+    table: object
+    bands: list
+    size_mode: str
+    hdus: list | None
+    name: str
+
+
+def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> TrainingSet:
+    """Read every cutout of a catalogue into memory; unreadable rows are skipped and reported."""
+    with progress_bar(len(source.paths), "read cutouts", quiet) as advance:
+        block = load_all(source.paths, spec, row_labels=source.labels, progress=advance)
+    bad = [r for r in block.reasons if r]
+    if bad:
+        log(f"warning: skipped {len(bad)} unreadable row(s); first: {bad[0]}")
+    if not block.ok.any():
+        raise AstrocnnError(f"{source.name}: no cutout could be read")
+    return TrainingSet(block.images[block.ok], source.table[block.ok], list(bands),
+                       spec.size_mode, list(spec.hdus) if spec.hdus else None, source.name)
+
+
+def training_set_from_packed(packed) -> TrainingSet:
+    """Wrap an opened :class:`~astrocnn.data.packed.PackedSet`."""
+    return TrainingSet(packed.images, packed.table, packed.bands, packed.size_mode, packed.hdus,
+                       str(packed.path))
+
+
+def _split(n, val_fraction, seed):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
+    if val_fraction > 0 and n_val == 0:
+        n_val = 1
+    if n - n_val < 1:
+        raise AstrocnnError(f"only {n} usable object(s): too few to train with a validation split")
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, augment):
+    """A tf.data pipeline of (scaled image batch, target batch) from row indices."""
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    shape = tuple(images.shape[1:])
+    target_dtype = tf.as_dtype(targets.dtype)
+
+    def gather(idx):
+        idx = np.sort(idx)  # sorted reads: sequential on disk for HDF5
+        return scaler.transform(images[idx]), targets[idx]
+
+    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+    if shuffle:
+        ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(
+        lambda idx: tf.numpy_function(gather, [idx], (tf.float32, target_dtype), stateful=False),
+        num_parallel_calls=2,
+    )
+    ds = ds.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)),
+                              tf.ensure_shape(y, (None, *targets.shape[1:]))))
+    if augment is not None:
+        ds = ds.map(augment, num_parallel_calls=2)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _checkpoint_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".ckpt")
+
+
+def _guard_checkpoint(ckpt: Path, run_key: dict, resume: bool):
+    marker = ckpt / "run.json"
+    if ckpt.exists() and not resume:
+        raise AstrocnnError(
+            f"{ckpt}: checkpoint of an interrupted run exists; pass --resume to continue it "
+            f"or delete the folder to start again"
+        )
+    if resume and not marker.exists():
+        raise AstrocnnError(f"{ckpt}: no checkpoint to resume from")
+    if resume:
+        saved = json.loads(marker.read_text())
+        changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
+        if changed:
+            raise AstrocnnError(
+                f"{ckpt}: cannot resume: {', '.join(changed)} differ(s) from the interrupted run"
+            )
+    ckpt.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(run_key, indent=2))
+
+
+def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> dict:
+    """Train ``task``'s network on ``data`` and write the bundle to ``out``.
+
+    Parameters
+    ----------
+    task : Task
+        The science task.
+    data : TrainingSet
+        Images and catalogue (with the task's truth columns).
+    out : path-like
+        Bundle path (``.keras``).
+    config : TrainConfig
+        Hyper-parameters and run options.
+    log : callable
+        Where progress messages go.
+
+    Returns
+    -------
+    dict
+        The bundle's metadata.
+    """
+    from astrocnn._tf import import_keras
+
+    keras = import_keras()
+
+    out = check_writable(out, overwrite=config.overwrite)
+    if Path(out).suffix != ".keras":
+        raise AstrocnnError(f"{out}: the model file must have the .keras extension")
+    meta = task.fit_targets(data.table, data.name)
+    targets = task.targets(data.table, meta, data.name)
+    n = len(targets)
+    train_idx, val_idx = _split(n, config.val_fraction, config.seed)
+    scaler = AsinhScaler.fit(data.images[train_idx] if len(train_idx) <= 2048 else
+                             data.images[np.sort(np.random.default_rng(config.seed).choice(
+                                 train_idx, 2048, replace=False))], seed=config.seed)
+    input_shape = tuple(int(s) for s in data.images.shape[1:])
+    options = {"architecture": config.architecture, "widths": tuple(config.widths),
+               "convs_per_block": config.convs_per_block, **config.model_options}
+    run_key = {"data": data.name, "n": n, "seed": config.seed, "epochs": config.epochs,
+               "batch_size": config.batch_size, "options": {k: list(v) if isinstance(v, tuple) else v
+                                                           for k, v in options.items()}}
+    ckpt = _checkpoint_dir(out)
+    _guard_checkpoint(ckpt, run_key, config.resume)
+
+    keras.utils.set_random_seed(config.seed)
+    model = task.build_model(input_shape, meta, options)
+    steps = int(np.ceil(len(train_idx) / config.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss(meta),
+                  metrics=task.train_metrics(meta))
+    augment = make_augmenter(config.augmentation or task.augmentation, seed=config.seed)
+    train_ds = _dataset(data.images, targets, train_idx, scaler, config.batch_size,
+                        shuffle=True, seed=config.seed, augment=augment)
+    val_ds = (_dataset(data.images, targets, val_idx, scaler, 256, shuffle=False,
+                       seed=config.seed, augment=None) if len(val_idx) else None)
+    weights = task.class_weights(targets[train_idx], meta)
+    verbose = 0 if config.quiet else 2
+    log(f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)} "
+        f"({model.count_params():,} parameters, {config.epochs} epochs)")
+    history = model.fit(
+        train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=weights, shuffle=False,
+        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup"))], verbose=verbose,
+    )
+
+    val_metrics = {}
+    if len(val_idx):
+        images = scaler.transform(data.images[val_idx])
+        decoded = task.decode(CompiledModel(model, 256)(images), meta)
+        val_metrics = json_safe(task.evaluate(targets[val_idx], decoded, meta))
+    last = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    meta.update({
+        "task": task.name,
+        "bands": list(data.bands),
+        "input_shape": list(input_shape),
+        "size_mode": data.size_mode,
+        "hdus": data.hdus,
+        "preprocessing": scaler.to_dict(),
+        "architecture": config.architecture,
+        "model_options": run_key["options"],
+        "n_params": int(model.count_params()),
+        "output_columns": list(task.output_columns(meta)),
+        "threshold": 0.5,
+        "validation_metrics": val_metrics,
+        "final_epoch_logs": json_safe(last),
+        "provenance": {
+            "data": data.name,
+            "n_train": int(len(train_idx)),
+            "n_val": int(len(val_idx)),
+            "seed": config.seed,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "augmentation": config.augmentation or task.augmentation,
+            "class_weights": json.dumps(weights) if weights else "none",
+            "astrocnn_version": __version__,
+            "keras_version": keras.__version__,
+            "python": platform.python_version(),
+            "trained": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        },
+    })
+    save_bundle(model, meta, out, overwrite=config.overwrite)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return meta

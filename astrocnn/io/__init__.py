@@ -1,0 +1,1 @@
+"""Input and output: cutouts, catalogues, output writers and model bundles."""

@@ -1,0 +1,294 @@
+"""Read image cutouts into native ``float32`` arrays of shape (H, W, bands).
+
+A cutout is one astronomical object.  Its bands may live
+
+* in one FITS file, as a 3-D cube (bands, y, x) in the first image HDU;
+* in one FITS file, as separate 2-D image HDUs, chosen by index or EXTNAME
+  (all 2-D image HDUs in file order when none are named);
+* in one FITS file per band (a catalogue names one file column per band).
+
+Tile-compressed images (``.fits.fz``) are read transparently.  Any BITPIX and
+byte order becomes native ``float32`` (BSCALE/BZERO applied).  Non-finite
+pixels are replaced by 0 (the images are sky-subtracted, so 0 is the
+background) and counted, so callers can flag them.
+
+fitsio is used as the fast path where it is installed (about 7x faster than
+astropy on small files); any file fitsio cannot read is re-read with
+astropy.io.fits, which stays the reference and provides the error message.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from astrocnn.errors import CutoutError
+
+try:  # optional fast path
+    import fitsio as _fitsio
+except ImportError:  # pragma: no cover - exercised where fitsio is missing
+    _fitsio = None
+
+SIZE_MODES = ("strict", "crop", "pad", "crop-pad")
+"""How a cutout whose size differs from the model's input is handled."""
+
+
+@dataclass(frozen=True)
+class CutoutSpec:
+    """What a model expects of every cutout.
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of bands the model was trained on.
+    size : tuple of int
+        ``(height, width)`` of the model input.
+    hdus : tuple of (int or str), optional
+        HDUs (indices or EXTNAMEs) holding the bands, in band order, when the
+        bands are stored as separate 2-D image HDUs of one file.
+    size_mode : {'strict', 'crop', 'pad', 'crop-pad'}
+        ``strict`` refuses a cutout of another size; ``crop`` centre-crops a
+        larger one; ``pad`` zero-pads a smaller one around the centre;
+        ``crop-pad`` does either as needed.
+    """
+
+    n_bands: int
+    size: tuple[int, int]
+    hdus: tuple[int | str, ...] | None = None
+    size_mode: str = "strict"
+
+    def __post_init__(self):
+        if self.size_mode not in SIZE_MODES:
+            raise CutoutError(
+                f"unknown size mode {self.size_mode!r}; choose one of {', '.join(SIZE_MODES)}"
+            )
+
+
+@dataclass
+class Cutout:
+    """A cutout read from disk.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        ``float32`` array of shape (H, W, bands), native byte order.
+    n_nonfinite : int
+        Number of NaN/inf pixels that were replaced by 0.
+    """
+
+    data: np.ndarray
+    n_nonfinite: int = 0
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_readable(path: str):
+    if not os.path.exists(path):
+        raise CutoutError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise CutoutError(f"{path}: is a directory, not a FITS file")
+    if not os.access(path, os.R_OK):
+        raise CutoutError(f"{path}: permission denied")
+    if os.path.getsize(path) == 0:
+        raise CutoutError(f"{path}: file is empty")
+
+
+def _default_band_images(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Bands when no HDUs are named: a cube in the first image HDU, else every 2-D image."""
+    if arrays and arrays[0].ndim != 2:
+        return arrays[:1]
+    return arrays
+
+
+def _read_hdus_fitsio(path: str, hdus):
+    with _fitsio.FITS(path) as fits:
+        if hdus is None:
+            arrays = [
+                hdu.read()
+                for hdu in fits
+                if hdu.get_exttype() == "IMAGE_HDU" and hdu.has_data()
+            ]
+            return _default_band_images(arrays)
+        out = []
+        for h in hdus:
+            hdu = fits[h]
+            if hdu.get_exttype() != "IMAGE_HDU" or not hdu.has_data():
+                raise ValueError("not an image")  # astropy re-reads it and words the error
+            out.append(hdu.read())
+        return out
+
+
+def _read_hdus_astropy(path: str, hdus):
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fits.verify.VerifyWarning)
+        warnings.filterwarnings("error", message=".*truncated.*")
+        with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+            if hdus is None:
+                arrays = [np.asarray(h.data) for h in hdul if h.is_image and h.data is not None]
+                return _default_band_images(arrays)
+            out = []
+            for h in hdus:
+                try:
+                    hdu = hdul[h]
+                except (KeyError, IndexError):
+                    raise CutoutError(f"{path}: no HDU {h!r}") from None
+                if not hdu.is_image or hdu.data is None:
+                    raise CutoutError(f"{path}: HDU {h!r} holds no image")
+                out.append(np.asarray(hdu.data))
+            return out
+
+
+def _read_arrays(path: str, hdus) -> list[np.ndarray]:
+    _check_readable(path)
+    if _fitsio is not None:
+        try:
+            arrays = _read_hdus_fitsio(path, hdus)
+            if arrays:
+                return arrays
+        except Exception:  # noqa: BLE001 - fall back to the reference reader
+            pass
+    try:
+        arrays = _read_hdus_astropy(path, hdus)
+    except CutoutError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the file's fault
+        raise CutoutError(f"{path}: not a readable FITS file ({_describe(exc)})") from None
+    if not arrays:
+        raise CutoutError(f"{path}: no image HDU with data")
+    return arrays
+
+
+def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
+    first = arrays[0]
+    if first.ndim == 3 and len(arrays) == 1:
+        cube = first
+    elif first.ndim == 2:
+        shapes = {a.shape for a in arrays}
+        if any(a.ndim != 2 for a in arrays) or len(shapes) != 1:
+            raise CutoutError(
+                f"{path}: band images have different shapes "
+                f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})"
+            )
+        cube = np.stack(arrays)
+    else:
+        raise CutoutError(f"{path}: image has {first.ndim} dimensions; expected 2 or 3")
+    # (bands, y, x) -> (y, x, bands), native float32 whatever the BITPIX/endianness
+    return np.ascontiguousarray(np.moveaxis(cube, 0, -1), dtype=np.float32)
+
+
+def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str = "cutout"):
+    """Centre-crop and/or zero-pad ``data`` (H, W, C) to ``size``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Image of shape (H, W, C).
+    size : tuple of int
+        Target ``(height, width)``.
+    mode : {'strict', 'crop', 'pad', 'crop-pad'}
+        What is allowed; see :class:`CutoutSpec`.
+    source : str
+        Name used in the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of shape ``size + (C,)``.
+
+    Raises
+    ------
+    CutoutError
+        If the size differs and ``mode`` does not allow the needed change.
+    """
+    h, w = data.shape[:2]
+    th, tw = size
+    if (h, w) == (th, tw):
+        return data
+    need_crop = h > th or w > tw
+    need_pad = h < th or w < tw
+    allowed_crop = mode in ("crop", "crop-pad")
+    allowed_pad = mode in ("pad", "crop-pad")
+    if (need_crop and not allowed_crop) or (need_pad and not allowed_pad):
+        fix = "crop" if need_crop and not need_pad else "pad" if need_pad and not need_crop else "crop-pad"
+        raise CutoutError(
+            f"{source}: cutout is {h}x{w} pixels but the model expects {th}x{tw} "
+            f"(use --size-mode {fix} to allow resizing)"
+        )
+    if need_crop:
+        y0, x0 = max(0, (h - th) // 2), max(0, (w - tw) // 2)
+        data = data[y0 : y0 + min(h, th), x0 : x0 + min(w, tw)]
+        h, w = data.shape[:2]
+    if need_pad:
+        py, px = th - h, tw - w
+        data = np.pad(data, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)))
+    return data
+
+
+def read_cutout(paths: str | Sequence[str], spec: CutoutSpec | None = None, *,
+                hdus: Sequence[int | str] | None = None) -> Cutout:
+    """Read one object's cutout as a ``float32`` (H, W, bands) array.
+
+    Parameters
+    ----------
+    paths : str or sequence of str
+        One FITS file holding all bands, or one file per band (in band order).
+    spec : CutoutSpec, optional
+        Expected band count, size and HDU layout.  Without it the cutout is
+        returned as stored.
+    hdus : sequence of (int or str), optional
+        HDUs holding the bands when no ``spec`` is given.
+
+    Returns
+    -------
+    Cutout
+        The image and the number of non-finite pixels replaced by 0.
+
+    Raises
+    ------
+    CutoutError
+        On a missing, unreadable or corrupt file, no image data, a wrong band
+        count or size, or an image with no usable pixels (all NaN or all 0).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [os.fspath(paths)]
+    hdus = spec.hdus if spec is not None else hdus
+    name = paths[0] if len(paths) == 1 else ", ".join(paths)
+    if len(paths) == 1:
+        data = _stack_bands(paths[0], _read_arrays(paths[0], hdus))
+    else:
+        planes = []
+        for path in paths:
+            arrays = _read_arrays(path, hdus[:1] if hdus else None)
+            plane = _stack_bands(path, arrays[:1])
+            if plane.shape[-1] != 1:
+                raise CutoutError(f"{path}: expected one band per file, found {plane.shape[-1]}")
+            planes.append(plane[..., 0])
+        if len({p.shape for p in planes}) != 1:
+            raise CutoutError(f"{name}: band files have different image sizes")
+        data = np.stack(planes, axis=-1)
+
+    if spec is not None:
+        if data.shape[-1] != spec.n_bands:
+            raise CutoutError(
+                f"{name}: has {data.shape[-1]} band(s) but the model expects {spec.n_bands}"
+            )
+        data = fit_to_size(data, spec.size, spec.size_mode, name)
+
+    finite = np.isfinite(data)
+    n_bad = int(data.size - np.count_nonzero(finite))
+    if n_bad == data.size:
+        raise CutoutError(f"{name}: every pixel is NaN or infinite")
+    if n_bad:
+        data = np.where(finite, data, np.float32(0.0))
+    if not np.any(data):
+        raise CutoutError(f"{name}: every pixel is zero")
+    return Cutout(np.ascontiguousarray(data, dtype=np.float32), n_bad)

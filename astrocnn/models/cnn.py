@@ -1,0 +1,131 @@
+"""Convolutional backbones and classifier heads (Keras 3 functional API).
+
+Two backbones, chosen by name:
+
+``cnn``
+    Blocks of [3x3 conv, batch norm, ReLU] x ``convs_per_block`` followed by
+    2x2 max pooling, He-normal initialisation; the widths double per block.
+    The family used for galaxy morphology (Dominguez-Sanchez et al. 2018)
+    and lens finding (Jacobs et al. 2017; Ciprijanovic et al. 2021).
+``resnet``
+    Pre-activation-free residual blocks (He et al. 2016) with strided 1x1
+    projections, the family of CMU DeepLens (Lanusse et al. 2018).
+
+Both end in global average pooling, so they accept any input size that is
+divisible by ``2**len(widths)``.
+"""
+
+from __future__ import annotations
+
+ARCHITECTURES = ("cnn", "resnet")
+
+
+def _conv_bn_relu(layers, x, filters, name, strides=1):
+    x = layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False,
+        kernel_initializer="he_normal", name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _cnn_backbone(layers, x, widths, convs_per_block):
+    for b, width in enumerate(widths):
+        for c in range(convs_per_block):
+            x = _conv_bn_relu(layers, x, width, f"block{b}_{c}")
+        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+    return x
+
+
+def _resnet_backbone(layers, x, widths, convs_per_block):
+    x = _conv_bn_relu(layers, x, widths[0], "stem")
+    for b, width in enumerate(widths):
+        for c in range(convs_per_block):
+            strides = 2 if c == 0 else 1
+            name = f"res{b}_{c}"
+            shortcut = layers.Conv2D(
+                width, 1, strides=strides, use_bias=False,
+                kernel_initializer="he_normal", name=f"{name}_proj",
+            )(x) if strides != 1 or x.shape[-1] != width else x
+            y = _conv_bn_relu(layers, x, width, f"{name}_a", strides=strides)
+            y = layers.Conv2D(
+                width, 3, padding="same", use_bias=False,
+                kernel_initializer="he_normal", name=f"{name}_b_conv",
+            )(y)
+            y = layers.BatchNormalization(name=f"{name}_b_bn")(y)
+            x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
+    return x
+
+
+def build_backbone(input_shape, *, architecture="cnn", widths=(16, 32, 64, 128),
+                   convs_per_block=1, name="backbone"):
+    """Build a convolutional feature extractor ending in a feature vector.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(H, W, C)``.
+    architecture : {'cnn', 'resnet'}
+        Backbone family.
+    widths : sequence of int
+        Filters per stage; each stage halves the resolution.
+    convs_per_block : int
+        Convolutions (or residual units) per stage.
+    name : str
+        Keras name of the returned model.
+
+    Returns
+    -------
+    keras.Model
+        Maps images to a pooled feature vector of length ``widths[-1]``.
+    """
+    from astrocnn._tf import import_keras
+
+    keras = import_keras()
+
+    layers = keras.layers
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose one of {ARCHITECTURES}")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    build = _cnn_backbone if architecture == "cnn" else _resnet_backbone
+    x = build(layers, inputs, tuple(widths), convs_per_block)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def build_classifier(input_shape, n_classes, *, architecture="cnn", widths=(16, 32, 64, 128),
+                     convs_per_block=1, dense=64, dropout=0.3):
+    """A backbone with a softmax classification head.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(H, W, C)``.
+    n_classes : int
+        Number of classes (2 for a binary problem).
+    architecture, widths, convs_per_block
+        See :func:`build_backbone`.
+    dense : int
+        Width of the hidden dense layer of the head.
+    dropout : float
+        Dropout rate before and after the hidden layer.
+
+    Returns
+    -------
+    keras.Model
+        Outputs class probabilities of shape (N, n_classes).
+    """
+    from astrocnn._tf import import_keras
+
+    keras = import_keras()
+
+    layers = keras.layers
+    backbone = build_backbone(input_shape, architecture=architecture, widths=widths,
+                              convs_per_block=convs_per_block)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = backbone(inputs)
+    x = layers.Dropout(dropout, name="head_dropout0")(x)
+    x = layers.Dense(dense, activation="relu", kernel_initializer="he_normal", name="head_dense")(x)
+    x = layers.Dropout(dropout, name="head_dropout1")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"{architecture}_classifier")

@@ -1,0 +1,1 @@
+"""Science tasks: one module each, plugged into the shared engine via the registry."""

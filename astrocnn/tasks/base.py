@@ -1,0 +1,97 @@
+"""The contract between a science task and the shared engine.
+
+The engine (train, predict, evaluate, pack, simulate) never branches on a
+task's name: everything that differs between tasks is an attribute or a
+method of a :class:`Task`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+class Task:
+    """Base class of a science task.
+
+    Subclasses set the class attributes and implement the methods that
+    raise :class:`NotImplementedError`.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, also stored in every bundle.
+    summary : str
+        One line for ``--help``.
+    bands : tuple of str
+        Default band names and order.
+    input_size : tuple of int
+        Default ``(H, W)`` of the network input.
+    augmentation : str
+        Training augmentation (see :mod:`astrocnn.data.augment`).
+    truth_columns : tuple of str
+        Catalogue columns needed to train or evaluate.
+    """
+
+    name = ""
+    summary = ""
+    bands: tuple[str, ...] = ()
+    input_size: tuple[int, int] = (64, 64)
+    augmentation = "none"
+    truth_columns: tuple[str, ...] = ()
+
+    # --- targets and model -------------------------------------------------
+    def fit_targets(self, table, source: str) -> dict:
+        """Inspect training truth; return metadata to store (e.g. class names)."""
+        return {}
+
+    def targets(self, table, meta: dict, source: str):
+        """Return the training/evaluation targets for every row of ``table``."""
+        raise NotImplementedError
+
+    def build_model(self, input_shape, meta: dict, options: dict):
+        """Build the (uncompiled) Keras model."""
+        raise NotImplementedError
+
+    def loss(self, meta: dict):
+        """Keras loss."""
+        raise NotImplementedError
+
+    def train_metrics(self, meta: dict) -> list:
+        """Keras metrics reported during training."""
+        return []
+
+    def class_weights(self, targets, meta: dict) -> dict | None:
+        """Per-class loss weights, or ``None``."""
+        return None
+
+    # --- outputs -----------------------------------------------------------
+    def output_columns(self, meta: dict) -> dict:
+        """``{column: description}`` of the columns :meth:`decode` returns."""
+        raise NotImplementedError
+
+    def decode(self, raw, meta: dict) -> dict:
+        """Turn raw network outputs into named catalogue columns."""
+        raise NotImplementedError
+
+    # --- evaluation and simulation -------------------------------------------
+    def evaluate(self, truth, decoded: dict, meta: dict) -> dict:
+        """Science metrics from truth targets and decoded outputs."""
+        raise NotImplementedError
+
+    def headline_metric(self) -> str:
+        """Validation metric used to pick the best epoch's summary."""
+        return "loss"
+
+    def plots(self, truth, decoded: dict, table, load_images, outdir: Path, meta: dict) -> list:
+        """Write evaluation figures into ``outdir``; return their paths."""
+        return []
+
+    def simulate(self, n: int, seed: int, outdir: Path, *, progress: bool = False):
+        """Simulate a training set; return its catalogue."""
+        raise NotImplementedError
+
+    # --- default model ------------------------------------------------------
+    def default_model(self) -> Path:
+        """Path of the default model shipped inside the package."""
+        return Path(str(resources.files("astrocnn") / "default_models" / f"{self.name}.keras"))

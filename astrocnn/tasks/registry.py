@@ -1,0 +1,34 @@
+"""Map task names to their classes without importing them (or TensorFlow).
+
+Adding a task is one module in :mod:`astrocnn.tasks` plus one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from astrocnn.errors import AstrocnnError
+
+TASKS = {
+    "lens": ("astrocnn.tasks.lens", "LensTask"),
+}
+
+
+def task_names() -> list[str]:
+    """Names of the registered tasks, cheap enough for ``--help``."""
+    return list(TASKS)
+
+
+def get_task(name: str):
+    """Instantiate the task called ``name``.
+
+    Raises
+    ------
+    AstrocnnError
+        If no task has that name.
+    """
+    try:
+        module, cls = TASKS[name]
+    except KeyError:
+        raise AstrocnnError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
+    return getattr(importlib.import_module(module), cls)()

@@ -1,0 +1,1 @@
+"""Command-line layer of astrocnn (installed as ``astrocnn_cli``)."""

@@ -1,0 +1,298 @@
+"""The ``astrocnn`` command line: parse options, call the library, print.
+
+No science lives here, and nothing here imports TensorFlow: the library does
+that lazily, only in commands that run a network, so ``astrocnn --help`` is
+instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from astrocnn import __version__
+from astrocnn.errors import AstrocnnError
+from astrocnn.io.cutouts import SIZE_MODES
+from astrocnn.tasks.registry import task_names
+
+TASK = click.argument("task", type=click.Choice(task_names()), metavar="TASK")
+QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+OVERWRITE = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+SIZE_MODE = click.option(
+    "--size-mode", type=click.Choice(SIZE_MODES), default=None,
+    help="What to do with cutouts of another size: refuse (strict), centre-crop, zero-pad, "
+         "or either (crop-pad).",
+)
+FILE_COLUMN = click.option(
+    "--file-column", "file_columns", multiple=True,
+    help="Catalogue column naming the cutout file; repeat once per band for one file per "
+         "band. Default: 'file', or 'file_<band>' for every band.",
+)
+HDUS = click.option(
+    "--hdus", default=None,
+    help="Comma-separated HDU indices or EXTNAMEs holding the bands, in band order "
+         "(default: a 3-D cube in the first image HDU, or every 2-D image HDU).",
+)
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(f"astrocnn: error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(command):
+    """Turn user errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except AstrocnnError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper
+
+
+def _parse_hdus(text):
+    if not text:
+        return None
+    return tuple(int(h) if h.strip().lstrip("-").isdigit() else h.strip() for h in text.split(","))
+
+
+def _log_to(quiet):
+    return (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="astrocnn")
+def main():
+    """Convolutional neural networks for astronomical images.
+
+    Simulate training data, pack it, train a network, predict on FITS cutouts
+    and catalogues, and evaluate with the metrics and plots of the literature.
+    Tasks: lens (strong-lens finding).
+    """
+
+
+@main.command()
+@TASK
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of objects.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Output folder (gets catalog.fits and cutouts/).")
+@QUIET
+@friendly_errors
+def simulate(task, n, seed, out, quiet):
+    """Simulate a labelled training set for TASK (FITS cutouts + catalog.fits)."""
+    from pathlib import Path
+
+    from astrocnn.io.atomic import prepare_output_dir
+    from astrocnn.tasks.registry import get_task
+
+    outdir = prepare_output_dir(Path(out))
+    table = get_task(task).simulate(n, seed, outdir, progress=not quiet)
+    _log_to(quiet)(f"wrote {len(table)} objects to {outdir / 'catalog.fits'}")
+
+
+@main.command()
+@click.option("--catalog", required=True, type=click.Path(dir_okay=False),
+              help="Catalogue naming the cutouts (FITS, CSV, ECSV, HDF5).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Packed .h5 file.")
+@click.option("--task", "task_name", type=click.Choice(task_names()), default=None,
+              help="Take default bands and size from this task.")
+@click.option("--bands", default=None, help="Comma-separated band names, in cutout order.")
+@click.option("--size", type=click.IntRange(min=8), default=None,
+              help="Cutout size in pixels (default: the task's, or the first cutout's).")
+@SIZE_MODE
+@FILE_COLUMN
+@HDUS
+@OVERWRITE
+@QUIET
+@friendly_errors
+def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, overwrite, quiet):
+    """Pack a catalogue and its cutouts into one HDF5 file for fast training."""
+    from astrocnn.data.packed import pack as pack_set
+    from astrocnn.engine.layout import catalog_with_layout
+    from astrocnn.engine.progress import progress_bar
+    from astrocnn.tasks.registry import get_task
+
+    source, layout = catalog_with_layout(
+        catalog, get_task(task_name) if task_name else None, bands, size, size_mode,
+        _parse_hdus(hdus), file_columns)
+    with progress_bar(len(source.paths), "pack", quiet) as advance:
+        summary = pack_set(source, out, layout.spec, layout.bands, overwrite=overwrite,
+                           progress=advance)
+    log = _log_to(quiet)
+    log(f"packed {summary.n_packed} cutouts into {summary.out}")
+    if summary.rejected:
+        click.echo(f"astrocnn: warning: {len(summary.rejected)} row(s) not packed; first: "
+                   f"{summary.rejected[0]}", err=True)
+
+
+@main.command()
+@TASK
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None,
+              help="Training catalogue of cutouts with truth columns.")
+@click.option("--data", "packed", type=click.Path(dir_okay=False), default=None,
+              help="Packed HDF5 training set (astrocnn pack).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Model bundle to write (.keras).")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3,
+              show_default=True)
+@click.option("--arch", type=click.Choice(["cnn", "resnet"]), default="cnn", show_default=True,
+              help="Plain conv/BN/pool CNN or residual network (DeepLens-like).")
+@click.option("--widths", default="16,32,64,128", show_default=True,
+              help="Filters per stage (each stage halves the resolution).")
+@click.option("--convs-per-block", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--augment", type=click.Choice(["d4", "none"]), default=None,
+              help="Training augmentation (default: the task's).")
+@click.option("--bands", default=None, help="Comma-separated band names (catalogue input).")
+@click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels.")
+@SIZE_MODE
+@FILE_COLUMN
+@HDUS
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
+@OVERWRITE
+@QUIET
+@friendly_errors
+def train(task, catalog, packed, out, epochs, batch_size, val_fraction, seed, learning_rate, arch,
+          widths, convs_per_block, augment, bands, size, size_mode, file_columns, hdus, resume,
+          overwrite, quiet):
+    """Train TASK's network on a catalogue of cutouts or a packed file."""
+    from astrocnn.engine import train as engine
+    from astrocnn.engine.layout import catalog_with_layout
+    from astrocnn.tasks.registry import get_task
+
+    if (catalog is None) == (packed is None):
+        raise AstrocnnError("give exactly one of --catalog or --data")
+    try:
+        widths = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        raise AstrocnnError(f"--widths: {widths!r} is not a comma-separated list of integers") from None
+    task_obj = get_task(task)
+    log = _log_to(quiet)
+    if packed:
+        from astrocnn.data.packed import open_packed
+
+        data = engine.training_set_from_packed(open_packed(packed))
+    else:
+        source, layout = catalog_with_layout(catalog, task_obj, bands, size, size_mode,
+                                             _parse_hdus(hdus), file_columns)
+        data = engine.training_set_from_source(source, layout.spec, layout.bands, quiet=quiet,
+                                               log=log)
+    config = engine.TrainConfig(
+        epochs=epochs, batch_size=batch_size, val_fraction=val_fraction, seed=seed,
+        learning_rate=learning_rate, architecture=arch, widths=widths,
+        convs_per_block=convs_per_block, augmentation=augment, resume=resume,
+        overwrite=overwrite, quiet=quiet,
+    )
+    meta = engine.train(task_obj, data, out, config, log=log)
+    summary = ", ".join(f"{k}={v:.4f}" for k, v in meta["validation_metrics"].items()
+                        if isinstance(v, float) and k in ("auroc", "tpr0", "tpr10", "accuracy"))
+    log(f"wrote {out}" + (f" (validation: {summary})" if summary else ""))
+
+
+@main.command()
+@TASK
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None,
+              help="Catalogue naming the cutouts.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model bundle (default: the model shipped for TASK).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output table (.fits, .csv, .ecsv, .h5).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@SIZE_MODE
+@FILE_COLUMN
+@OVERWRITE
+@QUIET
+@friendly_errors
+def predict(task, files, catalog, model, out, batch_size, size_mode, file_columns, overwrite,
+            quiet):
+    """Predict TASK for FITS FILES or every row of a --catalog.
+
+    The output keeps `id`, adds the task's columns, and a `status`/`reason`
+    per row. With FILES, any unreadable file makes the exit code 1 (the good
+    files are still written); with --catalog, bad rows are recorded and the
+    exit code is 0 unless no row could be predicted.
+    """
+    from astrocnn.engine.predict import predict as run_predict
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.engine.sources import from_catalog, from_files
+    from astrocnn.io.bundle import read_meta
+    from astrocnn.tasks.registry import get_task
+
+    if bool(files) == bool(catalog):
+        raise AstrocnnError("give FITS files or --catalog (not both)")
+    task_obj = get_task(task)
+    if catalog:
+        bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
+        source = from_catalog(catalog, bands, file_columns or None)
+    else:
+        source = from_files(files)
+    summary = run_predict(task_obj, source, out, model=model, batch_size=batch_size,
+                          size_mode=size_mode, overwrite=overwrite, quiet=quiet)
+    _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
+    for error in summary.errors if files else summary.errors[:1]:
+        click.echo(f"astrocnn: error: {error}" if files else
+                   f"astrocnn: warning: {len(summary.errors)} row(s) failed (status column); "
+                   f"first: {error}", err=True)
+    if (files and summary.errors) or summary.n_ok == 0:
+        sys.exit(1)
+
+
+@main.command()
+@TASK
+@click.option("--catalog", required=True, type=click.Path(dir_okay=False),
+              help="Labelled catalogue (with the task's truth columns).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model bundle (default: the model shipped for TASK).")
+@click.option("--report", required=True, type=click.Path(file_okay=False),
+              help="Report folder: metrics.json, predictions.fits and PNG figures.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@SIZE_MODE
+@FILE_COLUMN
+@OVERWRITE
+@QUIET
+@friendly_errors
+def evaluate(task, catalog, model, report, batch_size, size_mode, file_columns, overwrite, quiet):
+    """Evaluate a model on a labelled catalogue; write metrics and figures."""
+    from astrocnn.engine.evaluate import evaluate as run_evaluate
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.engine.sources import from_catalog
+    from astrocnn.io.bundle import read_meta
+    from astrocnn.tasks.registry import get_task
+
+    task_obj = get_task(task)
+    bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
+    source = from_catalog(catalog, bands, file_columns or None)
+    results = run_evaluate(task_obj, source, report, model=model, batch_size=batch_size,
+                           size_mode=size_mode, overwrite=overwrite, quiet=quiet)
+    shown = {k: v for k, v in results.items() if isinstance(v, float)}
+    for key, value in shown.items():
+        click.echo(f"{key:>10}: {value:.4f}")
+    _log_to(quiet)(f"report written to {report}")
+
+
+@main.command()
+@click.argument("model")
+@friendly_errors
+def info(model):
+    """Print the model card of MODEL (a .keras bundle, or a task name for its default)."""
+    from astrocnn.io.bundle import format_card, read_meta
+    from astrocnn.tasks.registry import get_task
+
+    path = get_task(model).default_model() if model in task_names() else model
+    click.echo(format_card(read_meta(path), path))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
