@@ -69,6 +69,8 @@ def read_catalog(path: str | os.PathLike):
     if not path.exists():
         raise CatalogError(f"{path}: catalogue not found")
     fmt = table_format(path)
+    if fmt == "ascii.csv":
+        _refuse_duplicate_csv_columns(path)
     try:
         kwargs = {"path": "data"} if fmt == "hdf5" and _hdf5_has_data_path(path) else {}
         table = Table.read(path, format=fmt, **kwargs)
@@ -86,6 +88,23 @@ def read_catalog(path: str | os.PathLike):
         table.meta["ID_ADDED"] = True
     table.meta["catalog_dir"] = str(path.absolute().parent)
     return table
+
+
+def _refuse_duplicate_csv_columns(path: Path):
+    """astropy silently renames repeated CSV column names; a catalogue must not have them."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next((row for row in csv.reader(handle) if row and not row[0].startswith("#")),
+                          [])
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: catalogue is not valid UTF-8 text") from None
+    seen = set()
+    for name in (h.strip() for h in header):
+        if name in seen:
+            raise CatalogError(f"{path}: column {name!r} appears more than once")
+        seen.add(name)
 
 
 def _hdf5_has_data_path(path: Path) -> bool:
@@ -161,6 +180,19 @@ def resolve_paths(table, columns, base_dir) -> list[list[str]]:
     return out
 
 
+def _ascii_for_fits(table):
+    """FITS strings are ASCII: escape other characters (``é`` -> ``\\xe9``) instead of failing."""
+    for name in table.colnames:
+        column = table[name]
+        if column.dtype.kind == "U" and column.size:
+            text = np.asarray(column)
+            if any(not t.isascii() for t in text.ravel()):
+                table[name] = [t.encode("ascii", "backslashreplace").decode() for t in text]
+    for key, value in list(table.meta.items()):
+        if isinstance(value, str) and not value.isascii():
+            table.meta[key] = value.encode("ascii", "backslashreplace").decode()
+
+
 def write_table(table, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``table`` atomically, in the format implied by the extension.
 
@@ -182,6 +214,8 @@ def write_table(table, path: str | os.PathLike, *, overwrite: bool = False) -> P
     fmt = table_format(path)
     table = table.copy(copy_data=False)
     table.meta.pop("catalog_dir", None)
+    if fmt == "fits":
+        _ascii_for_fits(table)
     kwargs = {"path": "data", "serialize_meta": True} if fmt == "hdf5" else {}
     with atomic_path(path) as tmp:
         try:

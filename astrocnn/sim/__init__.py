@@ -1,0 +1,1 @@
+"""Image simulators for training and testing astronomical CNNs."""
