@@ -70,25 +70,17 @@ def _check_binary(
             f"y_true and score must be 1-D, got shapes {y_arr.shape} and {s_arr.shape}"
         )
     if y_arr.shape != s_arr.shape:
-        raise ValueError(
-            f"y_true and score differ in length: {y_arr.shape[0]} != {s_arr.shape[0]}"
-        )
+        raise ValueError(f"y_true and score differ in length: {y_arr.shape[0]} != {s_arr.shape[0]}")
     if y_arr.dtype == bool:
         y = y_arr
     else:
         if not (np.issubdtype(y_arr.dtype, np.number) and not np.iscomplexobj(y_arr)):
-            raise ValueError(
-                f"y_true must be boolean or numeric, got dtype {y_arr.dtype}"
-            )
+            raise ValueError(f"y_true must be boolean or numeric, got dtype {y_arr.dtype}")
         if not np.all((y_arr == 0) | (y_arr == 1)):
             bad = np.unique(y_arr[(y_arr != 0) & (y_arr != 1)])[:5]
-            raise ValueError(
-                f"y_true must contain only 0 and 1; found e.g. {bad.tolist()}"
-            )
+            raise ValueError(f"y_true must contain only 0 and 1; found e.g. {bad.tolist()}")
         y = y_arr == 1
-    if not (
-        np.issubdtype(s_arr.dtype, np.number) or s_arr.dtype == bool
-    ) or np.iscomplexobj(s_arr):
+    if not (np.issubdtype(s_arr.dtype, np.number) or s_arr.dtype == bool) or np.iscomplexobj(s_arr):
         raise ValueError(f"score must be real numbers, got dtype {s_arr.dtype}")
     s = s_arr.astype(np.float64)
     if not np.all(np.isfinite(s)):
@@ -104,9 +96,7 @@ def _check_binary(
     return y, s
 
 
-def roc_curve(
-    y_true: ArrayLike, score: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(y_true: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Receiver operating characteristic (ROC) curve of a binary classifier.
 
     Parameters
@@ -279,9 +269,7 @@ def _safe_div(num: float, den: float) -> float:
     return float(num) / float(den) if den != 0 else float("nan")
 
 
-def binary_report(
-    y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5
-) -> dict[str, Any]:
+def binary_report(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> dict[str, Any]:
     """Summary metrics of a binary classifier, ready to be saved as JSON.
 
     Parameters

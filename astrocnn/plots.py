@@ -262,9 +262,7 @@ def plot_score_histograms(
     fig = _new_figure(6.4, 4.4)
     ax = fig.subplots()
     if s.size == 0:
-        ax.text(
-            0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes
-        )
+        ax.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
     else:
@@ -283,9 +281,7 @@ def plot_score_histograms(
                 continue
             counts, _ = np.histogram(values, bins=edges)
             ax.stairs(counts, edges, fill=True, alpha=0.25, color=color)
-            ax.stairs(
-                counts, edges, color=color, lw=1.5, label=f"{name} (N = {values.size})"
-            )
+            ax.stairs(counts, edges, color=color, lw=1.5, label=f"{name} (N = {values.size})")
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.5)
         ax.set_xlim(lo, hi)
@@ -314,9 +310,7 @@ def _band_key(name: str) -> str:
     return key
 
 
-def _rgb_channel_indices(
-    n_channels: int, bands: Sequence[str] | None
-) -> tuple[int, int, int]:
+def _rgb_channel_indices(n_channels: int, bands: Sequence[str] | None) -> tuple[int, int, int]:
     """Choose which channels of an image become red, green and blue.
 
     Parameters
@@ -348,9 +342,7 @@ def _rgb_channel_indices(
         if {"g", "r", "i"} <= set(keys):
             return keys.index("i"), keys.index("r"), keys.index("g")
         if all(k in _BAND_WAVELENGTH_NM for k in keys):
-            by_wavelength = sorted(
-                range(n_channels), key=lambda c: _BAND_WAVELENGTH_NM[keys[c]]
-            )
+            by_wavelength = sorted(range(n_channels), key=lambda c: _BAND_WAVELENGTH_NM[keys[c]])
             red, green, blue = by_wavelength[-1], by_wavelength[-2], by_wavelength[-3]
             return red, green, blue
     return n_channels - 1, n_channels - 2, n_channels - 3
@@ -393,16 +385,13 @@ def _asinh_stretch(channels: np.ndarray) -> np.ndarray:
     x[~finite] = 0.0
     intensity = x.mean(axis=-1)
     positive = intensity[intensity > 0]
-    stretch = (
-        float(np.percentile(positive, _STRETCH_PERCENTILE)) if positive.size else 0.0
-    )
+    stretch = float(np.percentile(positive, _STRETCH_PERCENTILE)) if positive.size else 0.0
     if not (math.isfinite(stretch) and stretch > 0):
         stretch = 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(
             intensity > 0,
-            np.arcsinh(_LUPTON_Q * intensity / stretch)
-            / (math.asinh(_LUPTON_Q) * intensity),
+            np.arcsinh(_LUPTON_Q * intensity / stretch) / (math.asinh(_LUPTON_Q) * intensity),
             0.0,
         )
     out = np.clip(x * factor[..., None], 0.0, None)
@@ -469,9 +458,9 @@ def plot_gallery(
     All images share one Lupton et al. (2004) asinh stretch: per-channel
     background = gallery median, full scale = 99.5th percentile of the
     gallery intensity, softening Q = 8.  Images are drawn with
-    ``origin="lower"`` (row 0 at the bottom, the FITS convention).  Each panel is about 2 inches wide
-    at 120 dpi; keep galleries to a few hundred images (Agg limits images to
-    65536 pixels a side).
+    ``origin="lower"`` (row 0 at the bottom, the FITS convention).  Each
+    panel is about 2 inches wide at 120 dpi; keep galleries to a few
+    hundred images (Agg limits images to 65536 pixels a side).
     """
     if isinstance(ncols, bool) or int(ncols) != ncols or ncols < 1:
         raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
@@ -482,9 +471,7 @@ def plot_gallery(
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4:
-        raise ValueError(
-            f"images must have shape (N, H, W, C) or (N, H, W), got {arr.shape}"
-        )
+        raise ValueError(f"images must have shape (N, H, W, C) or (N, H, W), got {arr.shape}")
     n_img, _, _, n_chan = arr.shape
     if titles is not None:
         titles = list(titles)

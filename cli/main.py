@@ -21,19 +21,24 @@ TASK = click.argument("task", type=click.Choice(task_names()), metavar="TASK")
 QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 OVERWRITE = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 SIZE_MODE = click.option(
-    "--size-mode", type=click.Choice(SIZE_MODES), default=None,
+    "--size-mode",
+    type=click.Choice(SIZE_MODES),
+    default=None,
     help="What to do with cutouts of another size: refuse (strict), centre-crop, zero-pad, "
-         "or either (crop-pad).",
+    "or either (crop-pad).",
 )
 FILE_COLUMN = click.option(
-    "--file-column", "file_columns", multiple=True,
+    "--file-column",
+    "file_columns",
+    multiple=True,
     help="Catalogue column naming the cutout file; repeat once per band for one file per "
-         "band. Default: 'file', or 'file_<band>' for every band.",
+    "band. Default: 'file', or 'file_<band>' for every band.",
 )
 HDUS = click.option(
-    "--hdus", default=None,
+    "--hdus",
+    default=None,
     help="Comma-separated HDU indices or EXTNAMEs holding the bands, in band order "
-         "(default: a 3-D cube in the first image HDU, or every 2-D image HDU).",
+    "(default: a 3-D cube in the first image HDU, or every 2-D image HDU).",
 )
 
 
@@ -82,8 +87,12 @@ def main():
 @TASK
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of objects.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Output folder (gets catalog.fits and cutouts/).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output folder (gets catalog.fits and cutouts/).",
+)
 @QUIET
 @friendly_errors
 def simulate(task, n, seed, out, quiet):
@@ -99,14 +108,27 @@ def simulate(task, n, seed, out, quiet):
 
 
 @main.command()
-@click.option("--catalog", required=True, type=click.Path(dir_okay=False),
-              help="Catalogue naming the cutouts (FITS, CSV, ECSV, HDF5).")
+@click.option(
+    "--catalog",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Catalogue naming the cutouts (FITS, CSV, ECSV, HDF5).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Packed .h5 file.")
-@click.option("--task", "task_name", type=click.Choice(task_names()), default=None,
-              help="Take default bands and size from this task.")
+@click.option(
+    "--task",
+    "task_name",
+    type=click.Choice(task_names()),
+    default=None,
+    help="Take default bands and size from this task.",
+)
 @click.option("--bands", default=None, help="Comma-separated band names, in cutout order.")
-@click.option("--size", type=click.IntRange(min=8), default=None,
-              help="Cutout size in pixels (default: the task's, or the first cutout's).")
+@click.option(
+    "--size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Cutout size in pixels (default: the task's, or the first cutout's).",
+)
 @SIZE_MODE
 @FILE_COLUMN
 @HDUS
@@ -121,39 +143,73 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     from astrocnn.tasks.registry import get_task
 
     source, layout = catalog_with_layout(
-        catalog, get_task(task_name) if task_name else None, bands, size, size_mode,
-        _parse_hdus(hdus), file_columns)
+        catalog,
+        get_task(task_name) if task_name else None,
+        bands,
+        size,
+        size_mode,
+        _parse_hdus(hdus),
+        file_columns,
+    )
     with progress_bar(len(source.paths), "pack", quiet) as advance:
-        summary = pack_set(source, out, layout.spec, layout.bands, overwrite=overwrite,
-                           progress=advance)
+        summary = pack_set(
+            source, out, layout.spec, layout.bands, overwrite=overwrite, progress=advance
+        )
     log = _log_to(quiet)
     log(f"packed {summary.n_packed} cutouts into {summary.out}")
     if summary.rejected:
-        click.echo(f"astrocnn: warning: {len(summary.rejected)} row(s) not packed; first: "
-                   f"{summary.rejected[0]}", err=True)
+        click.echo(
+            f"astrocnn: warning: {len(summary.rejected)} row(s) not packed; first: "
+            f"{summary.rejected[0]}",
+            err=True,
+        )
 
 
 @main.command()
 @TASK
-@click.option("--catalog", type=click.Path(dir_okay=False), default=None,
-              help="Training catalogue of cutouts with truth columns.")
-@click.option("--data", "packed", type=click.Path(dir_okay=False), default=None,
-              help="Packed HDF5 training set (astrocnn pack).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Model bundle to write (.keras).")
+@click.option(
+    "--catalog",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Training catalogue of cutouts with truth columns.",
+)
+@click.option(
+    "--data",
+    "packed",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Packed HDF5 training set (astrocnn pack).",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Model bundle to write (.keras)."
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3,
-              show_default=True)
-@click.option("--arch", type=click.Choice(["cnn", "resnet"]), default="cnn", show_default=True,
-              help="Plain conv/BN/pool CNN or residual network (DeepLens-like).")
-@click.option("--widths", default="16,32,64,128", show_default=True,
-              help="Filters per stage (each stage halves the resolution).")
+@click.option(
+    "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True
+)
+@click.option(
+    "--arch",
+    type=click.Choice(["cnn", "resnet"]),
+    default="cnn",
+    show_default=True,
+    help="Plain conv/BN/pool CNN or residual network (DeepLens-like).",
+)
+@click.option(
+    "--widths",
+    default="16,32,64,128",
+    show_default=True,
+    help="Filters per stage (each stage halves the resolution).",
+)
 @click.option("--convs-per-block", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--augment", type=click.Choice(["d4", "none"]), default=None,
-              help="Training augmentation (default: the task's).")
+@click.option(
+    "--augment",
+    type=click.Choice(["d4", "none"]),
+    default=None,
+    help="Training augmentation (default: the task's).",
+)
 @click.option("--bands", default=None, help="Comma-separated band names (catalogue input).")
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels.")
 @SIZE_MODE
@@ -163,9 +219,29 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 @OVERWRITE
 @QUIET
 @friendly_errors
-def train(task, catalog, packed, out, epochs, batch_size, val_fraction, seed, learning_rate, arch,
-          widths, convs_per_block, augment, bands, size, size_mode, file_columns, hdus, resume,
-          overwrite, quiet):
+def train(
+    task,
+    catalog,
+    packed,
+    out,
+    epochs,
+    batch_size,
+    val_fraction,
+    seed,
+    learning_rate,
+    arch,
+    widths,
+    convs_per_block,
+    augment,
+    bands,
+    size,
+    size_mode,
+    file_columns,
+    hdus,
+    resume,
+    overwrite,
+    quiet,
+):
     """Train TASK's network on a catalogue of cutouts or a packed file."""
     from astrocnn.engine import train as engine
     from astrocnn.engine.layout import catalog_with_layout
@@ -176,7 +252,9 @@ def train(task, catalog, packed, out, epochs, batch_size, val_fraction, seed, le
     try:
         widths = tuple(int(w) for w in widths.split(","))
     except ValueError:
-        raise AstrocnnError(f"--widths: {widths!r} is not a comma-separated list of integers") from None
+        raise AstrocnnError(
+            f"--widths: {widths!r} is not a comma-separated list of integers"
+        ) from None
     task_obj = get_task(task)
     log = _log_to(quiet)
     if packed:
@@ -184,39 +262,62 @@ def train(task, catalog, packed, out, epochs, batch_size, val_fraction, seed, le
 
         data = engine.training_set_from_packed(open_packed(packed))
     else:
-        source, layout = catalog_with_layout(catalog, task_obj, bands, size, size_mode,
-                                             _parse_hdus(hdus), file_columns)
-        data = engine.training_set_from_source(source, layout.spec, layout.bands, quiet=quiet,
-                                               log=log)
+        source, layout = catalog_with_layout(
+            catalog, task_obj, bands, size, size_mode, _parse_hdus(hdus), file_columns
+        )
+        data = engine.training_set_from_source(
+            source, layout.spec, layout.bands, quiet=quiet, log=log
+        )
     config = engine.TrainConfig(
-        epochs=epochs, batch_size=batch_size, val_fraction=val_fraction, seed=seed,
-        learning_rate=learning_rate, architecture=arch, widths=widths,
-        convs_per_block=convs_per_block, augmentation=augment, resume=resume,
-        overwrite=overwrite, quiet=quiet,
+        epochs=epochs,
+        batch_size=batch_size,
+        val_fraction=val_fraction,
+        seed=seed,
+        learning_rate=learning_rate,
+        architecture=arch,
+        widths=widths,
+        convs_per_block=convs_per_block,
+        augmentation=augment,
+        resume=resume,
+        overwrite=overwrite,
+        quiet=quiet,
     )
     meta = engine.train(task_obj, data, out, config, log=log)
-    summary = ", ".join(f"{k}={v:.4f}" for k, v in meta["validation_metrics"].items()
-                        if isinstance(v, float) and k in ("auroc", "tpr0", "tpr10", "accuracy"))
+    summary = ", ".join(
+        f"{k}={v:.4f}"
+        for k, v in meta["validation_metrics"].items()
+        if isinstance(v, float) and k in ("auroc", "tpr0", "tpr10", "accuracy")
+    )
     log(f"wrote {out}" + (f" (validation: {summary})" if summary else ""))
 
 
 @main.command()
 @TASK
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--catalog", type=click.Path(dir_okay=False), default=None,
-              help="Catalogue naming the cutouts.")
-@click.option("--model", type=click.Path(dir_okay=False), default=None,
-              help="Model bundle (default: the model shipped for TASK).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Output table (.fits, .csv, .ecsv, .h5).")
+@click.option(
+    "--catalog", type=click.Path(dir_okay=False), default=None, help="Catalogue naming the cutouts."
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Model bundle (default: the model shipped for TASK).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output table (.fits, .csv, .ecsv, .h5).",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @SIZE_MODE
 @FILE_COLUMN
 @OVERWRITE
 @QUIET
 @friendly_errors
-def predict(task, files, catalog, model, out, batch_size, size_mode, file_columns, overwrite,
-            quiet):
+def predict(
+    task, files, catalog, model, out, batch_size, size_mode, file_columns, overwrite, quiet
+):
     """Predict TASK for FITS FILES or every row of a --catalog.
 
     The output keeps `id`, adds the task's columns, and a `status`/`reason`
@@ -238,25 +339,49 @@ def predict(task, files, catalog, model, out, batch_size, size_mode, file_column
         source = from_catalog(catalog, bands, file_columns or None)
     else:
         source = from_files(files)
-    summary = run_predict(task_obj, source, out, model=model, batch_size=batch_size,
-                          size_mode=size_mode, overwrite=overwrite, quiet=quiet)
+    summary = run_predict(
+        task_obj,
+        source,
+        out,
+        model=model,
+        batch_size=batch_size,
+        size_mode=size_mode,
+        overwrite=overwrite,
+        quiet=quiet,
+    )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     for error in summary.errors if files else summary.errors[:1]:
-        click.echo(f"astrocnn: error: {error}" if files else
-                   f"astrocnn: warning: {len(summary.errors)} row(s) failed (status column); "
-                   f"first: {error}", err=True)
+        click.echo(
+            f"astrocnn: error: {error}"
+            if files
+            else f"astrocnn: warning: {len(summary.errors)} row(s) failed (status column); "
+            f"first: {error}",
+            err=True,
+        )
     if (files and summary.errors) or summary.n_ok == 0:
         sys.exit(1)
 
 
 @main.command()
 @TASK
-@click.option("--catalog", required=True, type=click.Path(dir_okay=False),
-              help="Labelled catalogue (with the task's truth columns).")
-@click.option("--model", type=click.Path(dir_okay=False), default=None,
-              help="Model bundle (default: the model shipped for TASK).")
-@click.option("--report", required=True, type=click.Path(file_okay=False),
-              help="Report folder: metrics.json, predictions.fits and PNG figures.")
+@click.option(
+    "--catalog",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Labelled catalogue (with the task's truth columns).",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Model bundle (default: the model shipped for TASK).",
+)
+@click.option(
+    "--report",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Report folder: metrics.json, predictions.fits and PNG figures.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @SIZE_MODE
 @FILE_COLUMN
@@ -274,8 +399,16 @@ def evaluate(task, catalog, model, report, batch_size, size_mode, file_columns, 
     task_obj = get_task(task)
     bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
     source = from_catalog(catalog, bands, file_columns or None)
-    results = run_evaluate(task_obj, source, report, model=model, batch_size=batch_size,
-                           size_mode=size_mode, overwrite=overwrite, quiet=quiet)
+    results = run_evaluate(
+        task_obj,
+        source,
+        report,
+        model=model,
+        batch_size=batch_size,
+        size_mode=size_mode,
+        overwrite=overwrite,
+        quiet=quiet,
+    )
     shown = {k: v for k, v in results.items() if isinstance(v, float)}
     for key, value in shown.items():
         click.echo(f"{key:>10}: {value:.4f}")

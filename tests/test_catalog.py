@@ -12,8 +12,9 @@ from astrocnn.io.catalog import file_columns, read_catalog, write_table
 
 
 def make_table():
-    return Table({"id": np.arange(3), "file": ["a.fits", "sub/b.fits", "/abs/c.fits"],
-                  "label": [0, 1, 0]})
+    return Table(
+        {"id": np.arange(3), "file": ["a.fits", "sub/b.fits", "/abs/c.fits"], "label": [0, 1, 0]}
+    )
 
 
 @pytest.mark.parametrize("ext", [".fits", ".csv", ".ecsv", ".h5"])

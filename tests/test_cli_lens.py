@@ -63,8 +63,17 @@ def test_train_writes_bundle_with_provenance(model):
 
 def test_predict_catalog_contract(sim, model, tmp_path):
     out = tmp_path / "pred.fits"
-    run("predict", "lens", "--model", model, "--catalog", sim / "catalog.fits", "--out", out,
-        "--quiet")
+    run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        sim / "catalog.fits",
+        "--out",
+        out,
+        "--quiet",
+    )
     table = Table.read(out)
     catalog = Table.read(sim / "catalog.fits")
     assert list(table["id"]) == list(catalog["id"])
@@ -79,8 +88,17 @@ def test_predict_files_matches_catalog(sim, model, tmp_path):
     catalog = Table.read(sim / "catalog.fits")
     files = [sim / f for f in catalog["file"][:3]]
     run("predict", "lens", "--model", model, *files, "--out", tmp_path / "f.fits", "--quiet")
-    run("predict", "lens", "--model", model, "--catalog", sim / "catalog.fits",
-        "--out", tmp_path / "c.fits", "--quiet")
+    run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        sim / "catalog.fits",
+        "--out",
+        tmp_path / "c.fits",
+        "--quiet",
+    )
     by_file = Table.read(tmp_path / "f.fits")
     by_cat = Table.read(tmp_path / "c.fits")
     np.testing.assert_allclose(by_file["p_lens"], by_cat["p_lens"][:3], rtol=1e-5)
@@ -102,14 +120,28 @@ def test_pack_then_train_from_packed(sim, tmp_path):
 
 def test_evaluate_report(sim, model, tmp_path):
     report = tmp_path / "report"
-    run("evaluate", "lens", "--model", model, "--catalog", sim / "catalog.fits",
-        "--report", report, "--quiet")
+    run(
+        "evaluate",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        sim / "catalog.fits",
+        "--report",
+        report,
+        "--quiet",
+    )
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("auroc", "tpr0", "tpr10", "precision", "recall"):
         assert key in metrics
     assert metrics["n"] == 48
-    for name in ("roc.png", "score_histograms.png", "gallery_false_positives.png",
-                 "gallery_false_negatives.png", "predictions.fits"):
+    for name in (
+        "roc.png",
+        "score_histograms.png",
+        "gallery_false_positives.png",
+        "gallery_false_negatives.png",
+        "predictions.fits",
+    ):
         assert (report / name).stat().st_size > 0
 
 
@@ -117,15 +149,26 @@ def test_bad_rows_recorded_and_good_rows_predicted(sim, model, tmp_path):
     folder = tmp_path / "mixed"
     shutil.copytree(sim, folder)
     table = Table.read(folder / "catalog.fits")
-    (folder / table["file"][1]).unlink()                          # missing file
-    (folder / table["file"][2]).write_bytes(b"garbage" * 100)     # corrupt
+    (folder / table["file"][1]).unlink()  # missing file
+    (folder / table["file"][2]).write_bytes(b"garbage" * 100)  # corrupt
     fits.PrimaryHDU(np.full((4, 64, 64), np.nan, np.float32)).writeto(
-        folder / table["file"][3], overwrite=True)                # all NaN
+        folder / table["file"][3], overwrite=True
+    )  # all NaN
     fits.PrimaryHDU(np.ones((3, 64, 64), np.float32)).writeto(
-        folder / table["file"][4], overwrite=True)                # wrong band count
+        folder / table["file"][4], overwrite=True
+    )  # wrong band count
     out = tmp_path / "mixed.fits"
-    result = run("predict", "lens", "--model", model, "--catalog", folder / "catalog.fits",
-                 "--out", out, "--quiet")
+    result = run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        folder / "catalog.fits",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert "4 row(s) failed" in result.output
     pred = Table.read(out, mask_invalid=False)
     assert list(pred["status"][:6]) == ["ok", "error", "error", "error", "error", "ok"]
@@ -149,39 +192,86 @@ def test_missing_column_and_unwritable_output(sim, model, tmp_path):
     catalog = Table.read(sim / "catalog.fits")
     del catalog["file"]
     catalog.write(tmp_path / "nofile.fits")
-    result = run("predict", "lens", "--model", model, "--catalog", tmp_path / "nofile.fits",
-                 "--out", tmp_path / "o.fits", ok=False)
+    result = run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        tmp_path / "nofile.fits",
+        "--out",
+        tmp_path / "o.fits",
+        ok=False,
+    )
     assert result.exit_code == 1 and "nofile.fits: no column 'file'" in result.output
-    result = run("predict", "lens", "--model", model, "--catalog", sim / "catalog.fits",
-                 "--out", tmp_path / "missing_dir" / "o.fits", ok=False)
+    result = run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        sim / "catalog.fits",
+        "--out",
+        tmp_path / "missing_dir" / "o.fits",
+        ok=False,
+    )
     assert result.exit_code == 1 and "does not exist" in result.output
     existing = tmp_path / "keep.fits"
     existing.write_bytes(b"precious")
-    result = run("predict", "lens", "--model", model, "--catalog", sim / "catalog.fits",
-                 "--out", existing, ok=False)
+    result = run(
+        "predict",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        sim / "catalog.fits",
+        "--out",
+        existing,
+        ok=False,
+    )
     assert "already exists" in result.output and existing.read_bytes() == b"precious"
-    result = run("evaluate", "lens", "--model", model, "--catalog", tmp_path / "nofile.fits",
-                 "--report", tmp_path / "rep", ok=False)
+    result = run(
+        "evaluate",
+        "lens",
+        "--model",
+        model,
+        "--catalog",
+        tmp_path / "nofile.fits",
+        "--report",
+        tmp_path / "rep",
+        ok=False,
+    )
     assert result.exit_code == 1 and "no column" in result.output
 
 
 def test_resume_requires_checkpoint_and_refuses_stale(sim, tmp_path):
     out = tmp_path / "r.keras"
-    result = run("train", "lens", "--catalog", sim / "catalog.fits", "--out", out, "--resume",
-                 *TINY, ok=False)
+    result = run(
+        "train",
+        "lens",
+        "--catalog",
+        sim / "catalog.fits",
+        "--out",
+        out,
+        "--resume",
+        *TINY,
+        ok=False,
+    )
     assert "no checkpoint to resume" in result.output
     (tmp_path / "r.keras.ckpt").mkdir()
-    result = run("train", "lens", "--catalog", sim / "catalog.fits", "--out", out, *TINY,
-                 ok=False)
+    result = run("train", "lens", "--catalog", sim / "catalog.fits", "--out", out, *TINY, ok=False)
     assert "pass --resume" in result.output
 
 
 def test_help_does_not_import_tensorflow():
-    code = ("import sys; from astrocnn_cli.main import main\n"
-            "try:\n    main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                   env={**os.environ})
+    code = (
+        "import sys; from astrocnn_cli.main import main\n"
+        "try:\n    main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, env={**os.environ}
+    )
 
 
 def test_default_model_on_sample_data(tmp_path):

@@ -57,8 +57,9 @@ def test_one_file_per_band(tmp_path):
 def test_tile_compressed(tmp_path):
     data = cube(1)[0]
     path = tmp_path / "c.fits.fz"
-    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type="GZIP_1",
-                                                       quantize_level=0)]).writeto(path)
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.CompImageHDU(data, compression_type="GZIP_1", quantize_level=0)]
+    ).writeto(path)
     out = read_cutout(str(path)).data
     np.testing.assert_allclose(out[..., 0], data)
 
@@ -129,8 +130,12 @@ def test_header_only_and_table_only(tmp_path):
     with pytest.raises(CutoutError, match="no image HDU"):
         read_cutout(str(header_only))
     table_only = tmp_path / "tab.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column("a", "E", array=np.ones(3))])]).writeto(table_only)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns([fits.Column("a", "E", array=np.ones(3))]),
+        ]
+    ).writeto(table_only)
     with pytest.raises(CutoutError, match="no image HDU"):
         read_cutout(str(table_only))
     with pytest.raises(CutoutError, match="holds no image"):
@@ -154,8 +159,9 @@ def test_wrong_band_count(tmp_path):
 
 def test_mismatched_band_sizes(tmp_path):
     path = tmp_path / "mm.fits"
-    fits.HDUList([fits.PrimaryHDU(np.ones((8, 8), np.float32)),
-                  fits.ImageHDU(np.ones((9, 9), np.float32))]).writeto(path)
+    fits.HDUList(
+        [fits.PrimaryHDU(np.ones((8, 8), np.float32)), fits.ImageHDU(np.ones((9, 9), np.float32))]
+    ).writeto(path)
     with pytest.raises(CutoutError, match="different shapes"):
         read_cutout(str(path))
 

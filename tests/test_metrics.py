@@ -190,9 +190,7 @@ def test_tpr0_tie_with_top_negative_is_conservative():
     y = [1, 1, 1, 0, 0, 0]
     s = [0.9, 0.8, 0.6, 0.8, 0.8, 0.1]
     assert tpr_at_false_positives(y, s, 1) == pytest.approx(1 / 3)
-    assert tpr_at_false_positives(y, s, 2) == pytest.approx(
-        1 / 3
-    )  # FP<=1 impossible above 0.8
+    assert tpr_at_false_positives(y, s, 2) == pytest.approx(1 / 3)  # FP<=1 impossible above 0.8
     assert tpr_at_false_positives(y, s, 3) == pytest.approx(1.0)  # cut at 0.1
 
 

@@ -113,9 +113,7 @@ def test_plot_score_histograms_logits_one_class_and_empty(tmp_path):
 
 def test_plot_score_histograms_bad_class_names(tmp_path):
     with pytest.raises(ValueError, match="class_names"):
-        plot_score_histograms(
-            [0, 1], [0.1, 0.9], tmp_path / "h.png", class_names=("a",)
-        )
+        plot_score_histograms([0, 1], [0.1, 0.9], tmp_path / "h.png", class_names=("a",))
 
 
 # ------------------------------------------------------------------- gallery
@@ -247,9 +245,7 @@ def test_import_is_cheap_and_pyplot_free(tmp_path):
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
     )
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env.pop("MPLBACKEND", None)
     res = subprocess.run(
         [sys.executable, "-c", code],

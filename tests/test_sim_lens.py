@@ -9,8 +9,19 @@ from astropy.wcs import WCS
 from astrocnn.sim.lens import simulate_lens
 
 N, SEED, SIZE = 12, 7, 64
-COLUMNS = ["id", "file", "label", "kind", "theta_e", "src_mag_i", "lens_mag_i",
-           "arc_snr", "psf_fwhm_i", "ra", "dec"]
+COLUMNS = [
+    "id",
+    "file",
+    "label",
+    "kind",
+    "theta_e",
+    "src_mag_i",
+    "lens_mag_i",
+    "arc_snr",
+    "psf_fwhm_i",
+    "ra",
+    "dec",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +40,10 @@ def _column(table, name):
 
 
 def _tables_equal(a, b):
-    return all(np.array_equal(_column(a, c), _column(b, c), equal_nan=a[c].dtype.kind == "f")
-               for c in COLUMNS)
+    return all(
+        np.array_equal(_column(a, c), _column(b, c), equal_nan=a[c].dtype.kind == "f")
+        for c in COLUMNS
+    )
 
 
 def test_catalogue_and_files(sim):
@@ -102,8 +115,9 @@ def test_arcs_add_blue_light_around_einstein_radius(tmp_path):
         ring = np.abs(radius - theta_e) < 0.5
         return cube[0][ring].sum(), cube[2][ring].sum()
 
-    g_l, i_l = np.transpose([annulus_g_i(c, t) for c, t in
-                             zip(cubes[lens], table["theta_e"][lens])])
+    g_l, i_l = np.transpose(
+        [annulus_g_i(c, t) for c, t in zip(cubes[lens], table["theta_e"][lens])]
+    )
     theta_ref = np.median(table["theta_e"][lens])
     g_e, i_e = np.transpose([annulus_g_i(c, theta_ref) for c in cubes[ell]])
     # g flux in excess of a red early type (g - i ~ 1.5, g/i ~ 0.25), in ADU
@@ -117,11 +131,21 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
     assert "simulate_lens" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(n=0), dict(n=2.5), dict(seed=-1), dict(size=8), dict(pixel_scale=0.0),
-    dict(bands=("g", "y")), dict(bands=("g", "g")), dict(bands=()),
-    dict(lens_fraction=1.5), dict(min_arc_snr=-1.0),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n=0),
+        dict(n=2.5),
+        dict(seed=-1),
+        dict(size=8),
+        dict(pixel_scale=0.0),
+        dict(bands=("g", "y")),
+        dict(bands=("g", "g")),
+        dict(bands=()),
+        dict(lens_fraction=1.5),
+        dict(min_arc_snr=-1.0),
+    ],
+)
 def test_bad_arguments_raise(tmp_path, kwargs):
     args = dict(n=2, seed=0, outdir=tmp_path) | kwargs
     with pytest.raises(ValueError):

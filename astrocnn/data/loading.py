@@ -60,7 +60,11 @@ def _read_one(paths, spec, row_label):
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - a bad file must not stop a catalogue run
-        return None, 0, f"{row_label}: {paths[0]}: unexpected read failure ({type(exc).__name__}: {exc})"
+        return (
+            None,
+            0,
+            f"{row_label}: {paths[0]}: unexpected read failure ({type(exc).__name__}: {exc})",
+        )
 
 
 def iter_blocks(
@@ -101,7 +105,9 @@ def iter_blocks(
         for start in range(0, n, block_size):
             stop = min(n, start + block_size)
             futures = pool.map(
-                _read_one, [paths[i] for i in range(start, stop)], [spec] * (stop - start),
+                _read_one,
+                [paths[i] for i in range(start, stop)],
+                [spec] * (stop - start),
                 [labels[i] for i in range(start, stop)],
             )
             # keep one block in flight while the caller works on the previous one
@@ -135,8 +141,13 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
     """Read every row into one block (for training sets that fit in memory)."""
     blocks = list(iter_blocks(paths, spec, **kwargs))
     if not blocks:
-        return LoadedBlock(0, np.zeros((0, *spec.size, spec.n_bands), np.float32),
-                           np.zeros(0, bool), [], np.zeros(0, np.int64))
+        return LoadedBlock(
+            0,
+            np.zeros((0, *spec.size, spec.n_bands), np.float32),
+            np.zeros(0, bool),
+            [],
+            np.zeros(0, np.int64),
+        )
     return LoadedBlock(
         0,
         np.concatenate([b.images for b in blocks]),

@@ -76,7 +76,9 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
         with h5py.File(tmp, "w") as h5:
             images = h5.create_dataset("images", shape=(n, *spec.size, spec.n_bands), dtype="f4")
             written = 0
-            for block in iter_blocks(source.paths, spec, row_labels=source.labels, progress=progress):
+            for block in iter_blocks(
+                source.paths, spec, row_labels=source.labels, progress=progress
+            ):
                 good = block.images[block.ok]
                 images[written : written + len(good)] = good
                 written += len(good)
@@ -92,17 +94,19 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
             bad_ids = np.asarray(source.table["id"][~keep]).astype(str)
             h5.create_dataset("rejected/id", data=bad_ids.astype("S"))
             h5.create_dataset("rejected/reason", data=np.asarray(rejected, dtype="S"))
-            h5.attrs.update({
-                "bands": ",".join(bands),
-                "size_mode": spec.size_mode,
-                "hdus": json.dumps(list(spec.hdus) if spec.hdus else None),
-                "source_catalog": str(source.name),
-                "file_columns": ",".join(source.file_columns),
-                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "astrocnn_version": __version__,
-                "n_rows": n,
-                "n_rejected": n - written,
-            })
+            h5.attrs.update(
+                {
+                    "bands": ",".join(bands),
+                    "size_mode": spec.size_mode,
+                    "hdus": json.dumps(list(spec.hdus) if spec.hdus else None),
+                    "source_catalog": str(source.name),
+                    "file_columns": ",".join(source.file_columns),
+                    "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                    "astrocnn_version": __version__,
+                    "n_rows": n,
+                    "n_rejected": n - written,
+                }
+            )
     return PackSummary(out, int(written), rejected)
 
 
@@ -169,7 +173,11 @@ def open_packed(path, *, memory_budget_bytes: int | None = None) -> PackedSet:
         images = images[...]
         h5.close()
     return PackedSet(
-        path, table, images, str(attrs["bands"]).split(","), str(attrs.get("size_mode", "strict")),
+        path,
+        table,
+        images,
+        str(attrs["bands"]).split(","),
+        str(attrs.get("size_mode", "strict")),
         json.loads(attrs.get("hdus", "null")),
     )
 

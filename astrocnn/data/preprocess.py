@@ -60,6 +60,13 @@ class AsinhScaler:
         scales = np.asarray(self.scales, dtype=np.float32)
         return np.arcsinh(np.asarray(images, dtype=np.float32) / scales)
 
+    def transform_tf(self, images):
+        """The same stretch as TensorFlow ops (inside tf.data or a compiled model)."""
+        from astrocnn._tf import import_tensorflow
+
+        tf = import_tensorflow()
+        return tf.math.asinh(images / tf.constant(self.scales, dtype=tf.float32))
+
     def to_dict(self) -> dict:
         """Serialisable form stored in the model bundle."""
         return {"kind": "asinh", "scales": [float(s) for s in self.scales]}

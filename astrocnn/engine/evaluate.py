@@ -35,8 +35,17 @@ def _prepare_report_dir(report: Path, overwrite: bool) -> Path:
     return report
 
 
-def evaluate(task, source, report, *, model=None, batch_size=256, size_mode=None,
-             overwrite=False, quiet=False) -> dict:
+def evaluate(
+    task,
+    source,
+    report,
+    *,
+    model=None,
+    batch_size=256,
+    size_mode=None,
+    overwrite=False,
+    quiet=False,
+) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
 
     Parameters
@@ -64,8 +73,15 @@ def evaluate(task, source, report, *, model=None, batch_size=256, size_mode=None
     bundle = load_bundle(resolve_model(task, model), task=task.name)
     meta = bundle.meta
     with progress_bar(len(source.paths), "evaluate", quiet) as advance:
-        preds = predict_paths(task, bundle, source.paths, source.labels, batch_size=batch_size,
-                              size_mode=size_mode, progress=advance)
+        preds = predict_paths(
+            task,
+            bundle,
+            source.paths,
+            source.labels,
+            batch_size=batch_size,
+            size_mode=size_mode,
+            progress=advance,
+        )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
         raise AstrocnnError(f"{source.name}: no cutout could be read; nothing to evaluate")
@@ -73,14 +89,16 @@ def evaluate(task, source, report, *, model=None, batch_size=256, size_mode=None
     truth = task.targets(table, meta, source.name)
     decoded = {k: v[ok] for k, v in preds.columns.items()}
     results = json_safe(task.evaluate(truth, decoded, meta))
-    results.update({
-        "n_rows": len(source.paths),
-        "n_failed": int(len(source.paths) - ok.size),
-        "catalog": str(source.name),
-        "model": str(bundle.path),
-        "model_sha256": meta.get("sha256"),
-        "astrocnn_version": __version__,
-    })
+    results.update(
+        {
+            "n_rows": len(source.paths),
+            "n_failed": int(len(source.paths) - ok.size),
+            "catalog": str(source.name),
+            "model": str(bundle.path),
+            "model_sha256": meta.get("sha256"),
+            "astrocnn_version": __version__,
+        }
+    )
     with atomic_path(report / "metrics.json") as tmp:
         tmp.write_text(json.dumps(results, indent=2))
 

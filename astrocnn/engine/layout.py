@@ -23,8 +23,9 @@ class Layout:
     spec: CutoutSpec
 
 
-def catalog_with_layout(catalog, task=None, bands=None, size=None, size_mode=None, hdus=None,
-                        file_columns=None) -> tuple[Source, Layout]:
+def catalog_with_layout(
+    catalog, task=None, bands=None, size=None, size_mode=None, hdus=None, file_columns=None
+) -> tuple[Source, Layout]:
     """Read ``catalog`` once and decide its layout.
 
     Parameters

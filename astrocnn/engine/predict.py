@@ -61,19 +61,31 @@ def output_table(source, task, bundle, preds):
     out["reason"] = np.asarray(preds.reasons, dtype=str) if len(preds.reasons) else []
     out["n_nonfinite"] = preds.n_nonfinite
     out["n_nonfinite"].description = "NaN/inf pixels replaced by 0 before prediction"
-    out.meta.update({
-        "TASK": task.name,
-        "MODEL": str(bundle.path.name),
-        "MODELSHA": str(bundle.meta.get("sha256", ""))[:16],
-        "ASTROCNN": __version__,
-        "BANDS": ",".join(bundle.meta["bands"]),
-        "INPUT": str(source.name)[-68:],
-    })
+    out.meta.update(
+        {
+            "TASK": task.name,
+            "MODEL": str(bundle.path.name),
+            "MODELSHA": str(bundle.meta.get("sha256", ""))[:16],
+            "ASTROCNN": __version__,
+            "BANDS": ",".join(bundle.meta["bands"]),
+            "INPUT": str(source.name)[-68:],
+        }
+    )
     return out
 
 
-def predict(task, source, out, *, model=None, batch_size=256, size_mode=None, overwrite=False,
-            quiet=False, workers=None) -> PredictSummary:
+def predict(
+    task,
+    source,
+    out,
+    *,
+    model=None,
+    batch_size=256,
+    size_mode=None,
+    overwrite=False,
+    quiet=False,
+    workers=None,
+) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
     Parameters
@@ -104,8 +116,16 @@ def predict(task, source, out, *, model=None, batch_size=256, size_mode=None, ov
     check_writable(out, overwrite=overwrite)
     bundle = load_bundle(resolve_model(task, model), task=task.name)
     with progress_bar(len(source.paths), "predict", quiet) as advance:
-        preds = predict_paths(task, bundle, source.paths, source.labels, batch_size=batch_size,
-                              size_mode=size_mode, workers=workers, progress=advance)
+        preds = predict_paths(
+            task,
+            bundle,
+            source.paths,
+            source.labels,
+            batch_size=batch_size,
+            size_mode=size_mode,
+            workers=workers,
+            progress=advance,
+        )
     path = write_table(output_table(source, task, bundle, preds), out, overwrite=overwrite)
     errors = [r for r in preds.reasons if r]
     return PredictSummary(path, len(source.paths), int(preds.ok.sum()), errors)

@@ -78,14 +78,21 @@ def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> 
         log(f"warning: skipped {len(bad)} unreadable row(s); first: {bad[0]}")
     if not block.ok.any():
         raise AstrocnnError(f"{source.name}: no cutout could be read")
-    return TrainingSet(block.images[block.ok], source.table[block.ok], list(bands),
-                       spec.size_mode, list(spec.hdus) if spec.hdus else None, source.name)
+    return TrainingSet(
+        block.images[block.ok],
+        source.table[block.ok],
+        list(bands),
+        spec.size_mode,
+        list(spec.hdus) if spec.hdus else None,
+        source.name,
+    )
 
 
 def training_set_from_packed(packed) -> TrainingSet:
     """Wrap an opened :class:`~astrocnn.data.packed.PackedSet`."""
-    return TrainingSet(packed.images, packed.table, packed.bands, packed.size_mode, packed.hdus,
-                       str(packed.path))
+    return TrainingSet(
+        packed.images, packed.table, packed.bands, packed.size_mode, packed.hdus, str(packed.path)
+    )
 
 
 def _split(n, val_fraction, seed):
@@ -109,7 +116,7 @@ def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, aug
 
     def gather(idx):
         idx = np.sort(idx)  # sorted reads: sequential on disk for HDF5
-        return scaler.transform(images[idx]), targets[idx]
+        return np.asarray(images[idx], dtype=np.float32), targets[idx]
 
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
     if shuffle:
@@ -119,8 +126,12 @@ def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, aug
         lambda idx: tf.numpy_function(gather, [idx], (tf.float32, target_dtype), stateful=False),
         num_parallel_calls=2,
     )
-    ds = ds.map(lambda x, y: (tf.ensure_shape(x, (None, *shape)),
-                              tf.ensure_shape(y, (None, *targets.shape[1:]))))
+    ds = ds.map(
+        lambda x, y: (
+            scaler.transform_tf(tf.ensure_shape(x, (None, *shape))),
+            tf.ensure_shape(y, (None, *targets.shape[1:])),
+        )
+    )
     if augment is not None:
         ds = ds.map(augment, num_parallel_calls=2)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -182,15 +193,29 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
-    scaler = AsinhScaler.fit(data.images[train_idx] if len(train_idx) <= 2048 else
-                             data.images[np.sort(np.random.default_rng(config.seed).choice(
-                                 train_idx, 2048, replace=False))], seed=config.seed)
+    scaler = AsinhScaler.fit(
+        data.images[train_idx]
+        if len(train_idx) <= 2048
+        else data.images[
+            np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
+        ],
+        seed=config.seed,
+    )
     input_shape = tuple(int(s) for s in data.images.shape[1:])
-    options = {"architecture": config.architecture, "widths": tuple(config.widths),
-               "convs_per_block": config.convs_per_block, **config.model_options}
-    run_key = {"data": data.name, "n": n, "seed": config.seed, "epochs": config.epochs,
-               "batch_size": config.batch_size, "options": {k: list(v) if isinstance(v, tuple) else v
-                                                           for k, v in options.items()}}
+    options = {
+        "architecture": config.architecture,
+        "widths": tuple(config.widths),
+        "convs_per_block": config.convs_per_block,
+        **config.model_options,
+    }
+    run_key = {
+        "data": data.name,
+        "n": n,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+    }
     ckpt = _checkpoint_dir(out)
     _guard_checkpoint(ckpt, run_key, config.resume)
 
@@ -198,59 +223,91 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     model = task.build_model(input_shape, meta, options)
     steps = int(np.ceil(len(train_idx) / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=task.loss(meta),
-                  metrics=task.train_metrics(meta))
+        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=task.loss(meta),
+        metrics=task.train_metrics(meta),
+    )
     augment = make_augmenter(config.augmentation or task.augmentation, seed=config.seed)
-    train_ds = _dataset(data.images, targets, train_idx, scaler, config.batch_size,
-                        shuffle=True, seed=config.seed, augment=augment)
-    val_ds = (_dataset(data.images, targets, val_idx, scaler, 256, shuffle=False,
-                       seed=config.seed, augment=None) if len(val_idx) else None)
+    train_ds = _dataset(
+        data.images,
+        targets,
+        train_idx,
+        scaler,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        augment=augment,
+    )
+    val_ds = (
+        _dataset(
+            data.images,
+            targets,
+            val_idx,
+            scaler,
+            256,
+            shuffle=False,
+            seed=config.seed,
+            augment=None,
+        )
+        if len(val_idx)
+        else None
+    )
     weights = task.class_weights(targets[train_idx], meta)
     verbose = 0 if config.quiet else 2
-    log(f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)} "
-        f"({model.count_params():,} parameters, {config.epochs} epochs)")
+    log(
+        f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)} "
+        f"({model.count_params():,} parameters, {config.epochs} epochs)"
+    )
     history = model.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=weights, shuffle=False,
-        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup"))], verbose=verbose,
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        class_weight=weights,
+        shuffle=False,
+        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup"))],
+        verbose=verbose,
     )
 
     val_metrics = {}
     if len(val_idx):
-        images = scaler.transform(data.images[val_idx])
-        decoded = task.decode(CompiledModel(model, 256)(images), meta)
+        decoded = task.decode(CompiledModel(model, 256, scaler)(data.images[val_idx]), meta)
         val_metrics = json_safe(task.evaluate(targets[val_idx], decoded, meta))
     last = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
-    meta.update({
-        "task": task.name,
-        "bands": list(data.bands),
-        "input_shape": list(input_shape),
-        "size_mode": data.size_mode,
-        "hdus": data.hdus,
-        "preprocessing": scaler.to_dict(),
-        "architecture": config.architecture,
-        "model_options": run_key["options"],
-        "n_params": int(model.count_params()),
-        "output_columns": list(task.output_columns(meta)),
-        "threshold": 0.5,
-        "validation_metrics": val_metrics,
-        "final_epoch_logs": json_safe(last),
-        "provenance": {
-            "data": data.name,
-            "n_train": int(len(train_idx)),
-            "n_val": int(len(val_idx)),
-            "seed": config.seed,
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate,
-            "augmentation": config.augmentation or task.augmentation,
-            "class_weights": json.dumps(weights) if weights else "none",
-            "astrocnn_version": __version__,
-            "keras_version": keras.__version__,
-            "python": platform.python_version(),
-            "trained": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        },
-    })
+    meta.update(
+        {
+            "task": task.name,
+            "bands": list(data.bands),
+            "input_shape": list(input_shape),
+            "size_mode": data.size_mode,
+            "hdus": data.hdus,
+            "preprocessing": scaler.to_dict(),
+            "architecture": config.architecture,
+            "model_options": run_key["options"],
+            "n_params": int(model.count_params()),
+            "output_columns": list(task.output_columns(meta)),
+            "threshold": 0.5,
+            "validation_metrics": val_metrics,
+            "final_epoch_logs": json_safe(last),
+            "provenance": {
+                "data": data.name,
+                "n_train": int(len(train_idx)),
+                "n_val": int(len(val_idx)),
+                "seed": config.seed,
+                "epochs": config.epochs,
+                "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate,
+                "augmentation": config.augmentation or task.augmentation,
+                "class_weights": json.dumps(weights) if weights else "none",
+                "astrocnn_version": __version__,
+                "keras_version": keras.__version__,
+                "python": platform.python_version(),
+                "trained": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            },
+        }
+    )
     save_bundle(model, meta, out, overwrite=config.overwrite)
     shutil.rmtree(ckpt, ignore_errors=True)
     return meta

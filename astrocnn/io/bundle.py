@@ -145,9 +145,7 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
     path = Path(path)
     meta = read_meta(path)
     if task is not None and meta.get("task") != task:
-        raise BundleError(
-            f"{path}: model was trained for task {meta.get('task')!r}, not {task!r}"
-        )
+        raise BundleError(f"{path}: model was trained for task {meta.get('task')!r}, not {task!r}")
     from astrocnn._tf import import_keras
 
     keras = import_keras()
@@ -163,7 +161,9 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
 def format_card(meta: dict, path: str | os.PathLike) -> str:
     """Render the model card printed by ``astrocnn info``."""
     lines = [f"model:        {path}", f"task:         {meta.get('task')}"]
-    lines.append(f"architecture: {meta.get('architecture')}  ({meta.get('n_params', '?')} parameters)")
+    lines.append(
+        f"architecture: {meta.get('architecture')}  ({meta.get('n_params', '?')} parameters)"
+    )
     lines.append(f"bands:        {', '.join(meta.get('bands', []))}")
     lines.append(f"input shape:  {'x'.join(str(s) for s in meta.get('input_shape', []))}")
     if meta.get("class_names"):
@@ -173,7 +173,9 @@ def format_card(meta: dict, path: str | os.PathLike) -> str:
     pre = meta.get("preprocessing", {})
     if pre:
         scales = ", ".join(f"{s:.4g}" for s in pre.get("scales", []))
-        lines.append(f"preprocess:   {pre.get('kind')} (scales {scales}); size mode {meta.get('size_mode')}")
+        lines.append(
+            f"preprocess:   {pre.get('kind')} (scales {scales}); size mode {meta.get('size_mode')}"
+        )
     prov = meta.get("provenance", {})
     if prov:
         lines.append("provenance:")

@@ -96,8 +96,9 @@ def _refuse_duplicate_csv_columns(path: Path):
 
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            header = next((row for row in csv.reader(handle) if row and not row[0].startswith("#")),
-                          [])
+            header = next(
+                (row for row in csv.reader(handle) if row and not row[0].startswith("#")), []
+            )
     except UnicodeDecodeError:
         raise CatalogError(f"{path}: catalogue is not valid UTF-8 text") from None
     seen = set()

@@ -111,9 +111,7 @@ def _read_hdus_fitsio(path: str, hdus):
     with _fitsio.FITS(path) as fits:
         if hdus is None:
             arrays = [
-                hdu.read()
-                for hdu in fits
-                if hdu.get_exttype() == "IMAGE_HDU" and hdu.has_data()
+                hdu.read() for hdu in fits if hdu.get_exttype() == "IMAGE_HDU" and hdu.has_data()
             ]
             return _default_band_images(arrays)
         out = []
@@ -218,7 +216,13 @@ def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str 
     allowed_crop = mode in ("crop", "crop-pad")
     allowed_pad = mode in ("pad", "crop-pad")
     if (need_crop and not allowed_crop) or (need_pad and not allowed_pad):
-        fix = "crop" if need_crop and not need_pad else "pad" if need_pad and not need_crop else "crop-pad"
+        fix = (
+            "crop"
+            if need_crop and not need_pad
+            else "pad"
+            if need_pad and not need_crop
+            else "crop-pad"
+        )
         raise CutoutError(
             f"{source}: cutout is {h}x{w} pixels but the model expects {th}x{tw} "
             f"(use --size-mode {fix} to allow resizing)"
@@ -233,8 +237,12 @@ def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str 
     return data
 
 
-def read_cutout(paths: str | Sequence[str], spec: CutoutSpec | None = None, *,
-                hdus: Sequence[int | str] | None = None) -> Cutout:
+def read_cutout(
+    paths: str | Sequence[str],
+    spec: CutoutSpec | None = None,
+    *,
+    hdus: Sequence[int | str] | None = None,
+) -> Cutout:
     """Read one object's cutout as a ``float32`` (H, W, bands) array.
 
     Parameters

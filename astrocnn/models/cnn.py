@@ -22,8 +22,13 @@ ARCHITECTURES = ("cnn", "resnet")
 
 def _conv_bn_relu(layers, x, filters, name, strides=1):
     x = layers.Conv2D(
-        filters, 3, strides=strides, padding="same", use_bias=False,
-        kernel_initializer="he_normal", name=f"{name}_conv",
+        filters,
+        3,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
     )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -43,22 +48,35 @@ def _resnet_backbone(layers, x, widths, convs_per_block):
         for c in range(convs_per_block):
             strides = 2 if c == 0 else 1
             name = f"res{b}_{c}"
-            shortcut = layers.Conv2D(
-                width, 1, strides=strides, use_bias=False,
-                kernel_initializer="he_normal", name=f"{name}_proj",
-            )(x) if strides != 1 or x.shape[-1] != width else x
+            shortcut = (
+                layers.Conv2D(
+                    width,
+                    1,
+                    strides=strides,
+                    use_bias=False,
+                    kernel_initializer="he_normal",
+                    name=f"{name}_proj",
+                )(x)
+                if strides != 1 or x.shape[-1] != width
+                else x
+            )
             y = _conv_bn_relu(layers, x, width, f"{name}_a", strides=strides)
             y = layers.Conv2D(
-                width, 3, padding="same", use_bias=False,
-                kernel_initializer="he_normal", name=f"{name}_b_conv",
+                width,
+                3,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="he_normal",
+                name=f"{name}_b_conv",
             )(y)
             y = layers.BatchNormalization(name=f"{name}_b_bn")(y)
             x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
     return x
 
 
-def build_backbone(input_shape, *, architecture="cnn", widths=(16, 32, 64, 128),
-                   convs_per_block=1, name="backbone"):
+def build_backbone(
+    input_shape, *, architecture="cnn", widths=(16, 32, 64, 128), convs_per_block=1, name="backbone"
+):
     """Build a convolutional feature extractor ending in a feature vector.
 
     Parameters
@@ -93,8 +111,16 @@ def build_backbone(input_shape, *, architecture="cnn", widths=(16, 32, 64, 128),
     return keras.Model(inputs, x, name=name)
 
 
-def build_classifier(input_shape, n_classes, *, architecture="cnn", widths=(16, 32, 64, 128),
-                     convs_per_block=1, dense=64, dropout=0.3):
+def build_classifier(
+    input_shape,
+    n_classes,
+    *,
+    architecture="cnn",
+    widths=(16, 32, 64, 128),
+    convs_per_block=1,
+    dense=64,
+    dropout=0.3,
+):
     """A backbone with a softmax classification head.
 
     Parameters
@@ -120,8 +146,9 @@ def build_classifier(input_shape, n_classes, *, architecture="cnn", widths=(16, 
     keras = import_keras()
 
     layers = keras.layers
-    backbone = build_backbone(input_shape, architecture=architecture, widths=widths,
-                              convs_per_block=convs_per_block)
+    backbone = build_backbone(
+        input_shape, architecture=architecture, widths=widths, convs_per_block=convs_per_block
+    )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone(inputs)
     x = layers.Dropout(dropout, name="head_dropout0")(x)

@@ -41,7 +41,8 @@ class _Renderer:
 
     def __init__(self, size, pixel_scale):
         c = (np.arange(size * SUPERSAMPLE) - (size * SUPERSAMPLE - 1) / 2) * (
-            pixel_scale / SUPERSAMPLE)
+            pixel_scale / SUPERSAMPLE
+        )
         xx, yy = np.meshgrid(c, c)
         self.x, self.y = xx.ravel(), yy.ravel()
         self._shape = (size, SUPERSAMPLE, size, SUPERSAMPLE)
@@ -56,10 +57,10 @@ class _Renderer:
     def sersic(self, x, y, r_eff, n, q, phi, cx, cy):
         """Pixel image of a unit-total-flux elliptical Sérsic evaluated at (x, y)."""
         e1, e2 = phi_q2_ellipticity(phi, q)
-        kw = [dict(amp=1.0, R_sersic=r_eff, n_sersic=n, e1=e1, e2=e2,
-                   center_x=cx, center_y=cy)]
-        return self._bin(self._sersic.surface_brightness(x, y, kw)) / (
-            self._sersic.total_flux(kw)[0])
+        kw = [dict(amp=1.0, R_sersic=r_eff, n_sersic=n, e1=e1, e2=e2, center_x=cx, center_y=cy)]
+        return (
+            self._bin(self._sersic.surface_brightness(x, y, kw)) / (self._sersic.total_flux(kw)[0])
+        )
 
     def gauss(self, x, y, sigma, cx, cy):
         """Pixel image of a unit-total-flux circular Gaussian evaluated at (x, y)."""
@@ -92,10 +93,16 @@ def _flux(mag_i, colour=0.0):
 
 def _elliptical(rng, ren):
     """Early-type galaxy (the lens-light distribution); returns comps and params."""
-    p = dict(mag=rng.uniform(18.0, 21.0), q=rng.uniform(0.5, 1.0),
-             phi=rng.uniform(0, np.pi), cx=rng.normal(0, 0.05), cy=rng.normal(0, 0.05))
-    img = ren.sersic(ren.x, ren.y, _logu(rng, 0.5, 2.5), rng.uniform(3, 5),
-                     p["q"], p["phi"], p["cx"], p["cy"])
+    p = dict(
+        mag=rng.uniform(18.0, 21.0),
+        q=rng.uniform(0.5, 1.0),
+        phi=rng.uniform(0, np.pi),
+        cx=rng.normal(0, 0.05),
+        cy=rng.normal(0, 0.05),
+    )
+    img = ren.sersic(
+        ren.x, ren.y, _logu(rng, 0.5, 2.5), rng.uniform(3, 5), p["q"], p["phi"], p["cx"], p["cy"]
+    )
     return [(img, _flux(p["mag"], _colour(rng, "red")))], p
 
 
@@ -106,21 +113,29 @@ def _spiral(rng, ren):
     r_d = _logu(rng, 0.8, 2.5)
     f_b, f_k = rng.uniform(0.0, 0.3), rng.uniform(0.1, 0.3)
     disk = ren.sersic(ren.x, ren.y, r_d, rng.uniform(0.8, 1.3), q, phi, cx, cy)
-    bulge = ren.sersic(ren.x, ren.y, rng.uniform(0.2, 0.5), rng.uniform(2, 4),
-                       min(1.0, q + 0.3), phi, cx, cy)
+    bulge = ren.sersic(
+        ren.x, ren.y, rng.uniform(0.2, 0.5), rng.uniform(2, 4), min(1.0, q + 0.3), phi, cx, cy
+    )
     k = rng.integers(4, 11)
     r = r_d * rng.uniform(0.4, 2.0, k)
-    theta = (rng.uniform(0, 2 * np.pi) + np.pi * rng.integers(0, 2, k)
-             + np.log(r / r_d) / np.tan(np.radians(rng.uniform(12, 30)))
-             + rng.normal(0, 0.15, k))
+    theta = (
+        rng.uniform(0, 2 * np.pi)
+        + np.pi * rng.integers(0, 2, k)
+        + np.log(r / r_d) / np.tan(np.radians(rng.uniform(12, 30)))
+        + rng.normal(0, 0.15, k)
+    )
     u_, v_ = r * np.cos(theta), r * np.sin(theta) * q
     kx, ky = cx + u_ * np.cos(phi) - v_ * np.sin(phi), cy + u_ * np.sin(phi) + v_ * np.cos(phi)
     w = rng.uniform(0.5, 1.5, k)
-    knots = sum(wi / w.sum() * ren.gauss(ren.x, ren.y, s, xi, yi)
-                for wi, s, xi, yi in zip(w, rng.uniform(0.08, 0.2, k), kx, ky))
-    comps = [(disk, (1 - f_b - f_k) * _flux(mag, _colour(rng, "disk"))),
-             (bulge, f_b * _flux(mag, _colour(rng, "red"))),
-             (knots, f_k * _flux(mag, _colour(rng, "knot")))]
+    knots = sum(
+        wi / w.sum() * ren.gauss(ren.x, ren.y, s, xi, yi)
+        for wi, s, xi, yi in zip(w, rng.uniform(0.08, 0.2, k), kx, ky)
+    )
+    comps = [
+        (disk, (1 - f_b - f_k) * _flux(mag, _colour(rng, "disk"))),
+        (bulge, f_b * _flux(mag, _colour(rng, "red"))),
+        (knots, f_k * _flux(mag, _colour(rng, "knot"))),
+    ]
     return comps, dict(mag=mag)
 
 
@@ -132,8 +147,16 @@ def _companions(rng, ren, p):
         tangential = rng.random() < 0.7
         q = rng.uniform(0.25, 0.7) if tangential else rng.uniform(0.5, 1.0)
         phi = a + np.pi / 2 if tangential else rng.uniform(0, np.pi)
-        img = ren.sersic(ren.x, ren.y, _logu(rng, 0.15, 0.5), rng.uniform(0.5, 1.5), q,
-                         phi, p["cx"] + d * np.cos(a), p["cy"] + d * np.sin(a))
+        img = ren.sersic(
+            ren.x,
+            ren.y,
+            _logu(rng, 0.15, 0.5),
+            rng.uniform(0.5, 1.5),
+            q,
+            phi,
+            p["cx"] + d * np.cos(a),
+            p["cy"] + d * np.sin(a),
+        )
         comps.append((img, _flux(rng.uniform(20.5, 23.5), _colour(rng, "blue"))))
     return comps
 
@@ -143,15 +166,17 @@ def _lensed_source(rng, ren, bx, by, p, theta_e):
     r, a = 0.6 * theta_e * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
     sx, sy = p["cx"] + r * np.cos(a), p["cy"] + r * np.sin(a)
     r_s = _logu(rng, 0.1, 0.6)
-    img = ren.sersic(bx, by, r_s, rng.uniform(0.5, 2.0), rng.uniform(0.4, 1.0),
-                     rng.uniform(0, np.pi), sx, sy)
+    img = ren.sersic(
+        bx, by, r_s, rng.uniform(0.5, 2.0), rng.uniform(0.4, 1.0), rng.uniform(0, np.pi), sx, sy
+    )
     fracs = rng.uniform(0.05, 0.15, rng.integers(0, 4))
     comps = [(img, (1 - fracs.sum()) * _flux(MAGZP, _colour(rng, "blue")))]
     knot_col = _colour(rng, "knot")
     for f in fracs:
         cx, cy = rng.normal([sx, sy], r_s)
-        comps.append((ren.gauss(bx, by, rng.uniform(0.04, 0.1), cx, cy),
-                      f * _flux(MAGZP, knot_col)))
+        comps.append(
+            (ren.gauss(bx, by, rng.uniform(0.04, 0.1), cx, cy), f * _flux(MAGZP, knot_col))
+        )
     return comps
 
 
@@ -189,11 +214,14 @@ def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, sky, gain, min_arc_sn
         q_m = np.clip(p["q"] + rng.normal(0, 0.1), 0.5, 0.98)
         e1, e2 = phi_q2_ellipticity(p["phi"] + rng.normal(0, np.radians(10)), q_m)
         g1, g2 = shear_polar2cartesian(rng.uniform(0, np.pi), rng.uniform(0, 0.1))
-        kw = [dict(theta_E=theta_e, e1=e1, e2=e2, center_x=p["cx"], center_y=p["cy"]),
-              dict(gamma1=g1, gamma2=g2, ra_0=p["cx"], dec_0=p["cy"])]
+        kw = [
+            dict(theta_E=theta_e, e1=e1, e2=e2, center_x=p["cx"], center_y=p["cy"]),
+            dict(gamma1=g1, gamma2=g2, ra_0=p["cx"], dec_0=p["cy"]),
+        ]
         bx, by = ren.lens.ray_shooting(ren.x, ren.y, kw)
-        arc, row = _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx,
-                                      sky, gain, min_arc_snr)
+        arc, row = _bright_enough_arc(
+            rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_arc_snr
+        )
     var = (sky + np.clip(host + arc, 0, None)) / gain
     noise = np.sqrt(var) * rng.standard_normal(host.shape)
     row["lens_mag_i"] = p["mag"]
@@ -215,8 +243,10 @@ def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain,
                 break
             target = mag - 2.5 * np.log10(min_snr / snr) if snr > 0 else mag - 1.0
             mag = max(SRC_MAG_MIN, rng.uniform(target - 0.5, target))
-    raise ValueError(f"min_arc_snr={min_snr} is unreachable with sources brighter "
-                     f"than i={SRC_MAG_MIN}; use a lower min_arc_snr")
+    raise ValueError(
+        f"min_arc_snr={min_snr} is unreachable with sources brighter "
+        f"than i={SRC_MAG_MIN}; use a lower min_arc_snr"
+    )
 
 
 def _check_args(n, seed, size, pixel_scale, bands, lens_fraction, min_arc_snr):
@@ -230,14 +260,22 @@ def _check_args(n, seed, size, pixel_scale, bands, lens_fraction, min_arc_snr):
         (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
         (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
         (is_int(size, 16), f"size must be an integer >= 16, got {size!r}"),
-        (is_num(pixel_scale) and pixel_scale > 0,
-         f"pixel_scale must be a positive number, got {pixel_scale!r}"),
-        (0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
-         f"bands must be distinct names from {ALL_BANDS}, got {bands!r}"),
-        (is_num(lens_fraction) and 0 <= lens_fraction <= 1,
-         f"lens_fraction must be in [0, 1], got {lens_fraction!r}"),
-        (is_num(min_arc_snr) and min_arc_snr >= 0,
-         f"min_arc_snr must be a finite number >= 0, got {min_arc_snr!r}"),
+        (
+            is_num(pixel_scale) and pixel_scale > 0,
+            f"pixel_scale must be a positive number, got {pixel_scale!r}",
+        ),
+        (
+            0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
+            f"bands must be distinct names from {ALL_BANDS}, got {bands!r}",
+        ),
+        (
+            is_num(lens_fraction) and 0 <= lens_fraction <= 1,
+            f"lens_fraction must be in [0, 1], got {lens_fraction!r}",
+        ),
+        (
+            is_num(min_arc_snr) and min_arc_snr >= 0,
+            f"min_arc_snr must be a finite number >= 0, got {min_arc_snr!r}",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -268,13 +306,30 @@ def _header_template(size, pixel_scale, bands):
 
 def _catalogue(rows, meta):
     """Build the output catalogue Table from per-object row dicts."""
-    cols = ["id", "file", "label", "kind", "theta_e", "src_mag_i", "lens_mag_i",
-            "arc_snr", "psf_fwhm_i", "ra", "dec"]
+    cols = [
+        "id",
+        "file",
+        "label",
+        "kind",
+        "theta_e",
+        "src_mag_i",
+        "lens_mag_i",
+        "arc_snr",
+        "psf_fwhm_i",
+        "ra",
+        "dec",
+    ]
     table = Table(rows=[[r[c] for c in cols] for r in rows], names=cols, meta=meta)
     table["id"] = table["id"].astype(np.int64)
     table["label"] = table["label"].astype(np.int16)
-    for c, unit in (("theta_e", u.arcsec), ("psf_fwhm_i", u.arcsec), ("ra", u.deg),
-                    ("dec", u.deg), ("src_mag_i", u.mag), ("lens_mag_i", u.mag)):
+    for c, unit in (
+        ("theta_e", u.arcsec),
+        ("psf_fwhm_i", u.arcsec),
+        ("ra", u.deg),
+        ("dec", u.deg),
+        ("src_mag_i", u.mag),
+        ("lens_mag_i", u.mag),
+    ):
         table[c].unit = unit
     return table
 
@@ -289,8 +344,18 @@ def _write_atomic(path, write):
             os.remove(tmp)
 
 
-def simulate_lens(n, seed, outdir, *, size=64, pixel_scale=0.2, bands=ALL_BANDS,
-                  lens_fraction=0.5, min_arc_snr=20.0, progress=False):
+def simulate_lens(
+    n,
+    seed,
+    outdir,
+    *,
+    size=64,
+    pixel_scale=0.2,
+    bands=ALL_BANDS,
+    lens_fraction=0.5,
+    min_arc_snr=20.0,
+    progress=False,
+):
     """Simulate labelled strong-lens / non-lens cutouts and write them to disk.
 
     Parameters
@@ -366,22 +431,48 @@ def simulate_lens(n, seed, outdir, *, size=64, pixel_scale=0.2, bands=ALL_BANDS,
     for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_lens"):
         orng = np.random.default_rng(obj_seeds[i])
         ra, dec = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
-        cube, fwhm, row = _simulate_one(orng, ren, kinds[i], bidx, size, pixel_scale,
-                                        sky, gain, min_arc_snr)
+        cube, fwhm, row = _simulate_one(
+            orng, ren, kinds[i], bidx, size, pixel_scale, sky, gain, min_arc_snr
+        )
         hdu.data, hdr = cube, hdu.header
-        hdr.update(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=int(kinds[i] == "lens"),
-                   KIND=str(kinds[i]))
+        hdr.update(
+            CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=int(kinds[i] == "lens"), KIND=str(kinds[i])
+        )
         for b in bands:
-            hdr[f"PSF_{b.upper()}"] = (round(float(fwhm[ALL_BANDS.index(b)]), 4),
-                                       "PSF FWHM [arcsec]")
+            hdr[f"PSF_{b.upper()}"] = (
+                round(float(fwhm[ALL_BANDS.index(b)]), 4),
+                "PSF FWHM [arcsec]",
+            )
         rel = f"cutouts/lens_{i:06d}.fits"
-        _write_atomic(os.path.join(outdir, rel),  # cards are valid by construction
-                      lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
-        rows.append(dict(row, id=i, file=rel, label=int(kinds[i] == "lens"),
-                         kind=str(kinds[i]), psf_fwhm_i=fwhm[2], ra=ra, dec=dec))
-    table = _catalogue(rows, dict(SIMULATR="astrocnn.sim.lens", SEED=int(seed),
-                                  PIXSCALE=float(pixel_scale), BANDS=",".join(bands),
-                                  MAGZP=MAGZP, MINARCSN=float(min_arc_snr)))
-    _write_atomic(os.path.join(outdir, "catalog.fits"),
-                  lambda t: table.write(t, format="fits", overwrite=True))
+        _write_atomic(
+            os.path.join(outdir, rel),  # cards are valid by construction
+            lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"),
+        )
+        rows.append(
+            dict(
+                row,
+                id=i,
+                file=rel,
+                label=int(kinds[i] == "lens"),
+                kind=str(kinds[i]),
+                psf_fwhm_i=fwhm[2],
+                ra=ra,
+                dec=dec,
+            )
+        )
+    table = _catalogue(
+        rows,
+        dict(
+            SIMULATR="astrocnn.sim.lens",
+            SEED=int(seed),
+            PIXSCALE=float(pixel_scale),
+            BANDS=",".join(bands),
+            MAGZP=MAGZP,
+            MINARCSN=float(min_arc_snr),
+        ),
+    )
+    _write_atomic(
+        os.path.join(outdir, "catalog.fits"),
+        lambda t: table.write(t, format="fits", overwrite=True),
+    )
     return table

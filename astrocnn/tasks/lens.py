@@ -42,21 +42,28 @@ class LensTask(ClassifierTask):
         threshold = meta.get("threshold", 0.5)
         written = [outdir / "roc.png", outdir / "score_histograms.png"]
         plots.plot_roc(truth, score, written[0], title="Strong-lens finding: ROC")
-        plots.plot_score_histograms(truth, score, written[1], class_names=self.class_names,
-                                    threshold=threshold)
+        plots.plot_score_histograms(
+            truth, score, written[1], class_names=self.class_names, threshold=threshold
+        )
         ids = np.asarray(table["id"])
         for name, cls, order in (("false_positives", 0, -1), ("false_negatives", 1, 1)):
             rows = np.flatnonzero(truth == cls)
             rows = rows[np.argsort(order * score[rows], kind="stable")][:24]
             path = outdir / f"gallery_{name}.png"
-            title = ("highest-scored non-lenses" if cls == 0 else "lowest-scored lenses")
-            plots.plot_gallery(load_images(rows), [f"id {ids[r]}  p={score[r]:.3f}" for r in rows],
-                               path, bands=meta.get("bands"), suptitle=title)
+            title = "highest-scored non-lenses" if cls == 0 else "lowest-scored lenses"
+            plots.plot_gallery(
+                load_images(rows),
+                [f"id {ids[r]}  p={score[r]:.3f}" for r in rows],
+                path,
+                bands=meta.get("bands"),
+                suptitle=title,
+            )
             written.append(path)
         return written
 
     def simulate(self, n, seed, outdir, *, progress=False):
         from astrocnn.sim.lens import simulate_lens
 
-        return simulate_lens(n, seed, outdir, size=self.input_size[0], bands=self.bands,
-                             progress=progress)
+        return simulate_lens(
+            n, seed, outdir, size=self.input_size[0], bands=self.bands, progress=progress
+        )
