@@ -420,11 +420,16 @@ def evaluate(task, catalog, model, report, batch_size, size_mode, file_columns, 
 @friendly_errors
 def info(model):
     """Print the model card of MODEL (a .keras bundle, or a task name for its default)."""
+    from pathlib import Path
+
     from astrocnn.io.bundle import format_card, read_meta
     from astrocnn.tasks.registry import get_task
 
-    path = get_task(model).default_model() if model in task_names() else model
+    path = Path(get_task(model).default_model() if model in task_names() else model)
     click.echo(format_card(read_meta(path), path))
+    card = path.with_suffix(".md")
+    if card.exists():
+        click.echo("\n" + card.read_text(encoding="utf-8").rstrip())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,6 +55,7 @@ class TrainConfig:
     overwrite: bool = False
     quiet: bool = False
     model_options: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)
 
 
 @dataclass
@@ -267,7 +268,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         epochs=config.epochs,
         class_weight=weights,
         shuffle=False,
-        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup"))],
+        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup")), *config.callbacks],
         verbose=verbose,
     )
 

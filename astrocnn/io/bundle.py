@@ -185,8 +185,5 @@ def format_card(meta: dict, path: str | os.PathLike) -> str:
         lines.append("validation metrics:")
         for k, v in sorted(metrics.items()):
             lines.append(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
-    if meta.get("card"):
-        lines.append("")
-        lines.append(meta["card"].rstrip())
     lines.append(f"sha256:       {meta.get('sha256')}")
     return "\n".join(lines)

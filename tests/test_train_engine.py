@@ -1,0 +1,74 @@
+"""Training engine: resume after an interruption, the residual variant, packed input."""
+
+import numpy as np
+import pytest
+
+from astrocnn._tf import import_keras
+from astrocnn.engine.train import TrainConfig, TrainingSet, train
+from astrocnn.io.bundle import load_bundle
+from astrocnn.tasks.registry import get_task
+
+keras = import_keras()
+
+
+def toy_set(n=40, seed=0):
+    """Bright centre blob for label 1, noise only for label 0: easy to learn."""
+    from astropy.table import Table
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    images = rng.normal(size=(n, 16, 16, 2)).astype(np.float32)
+    images[labels == 1, 6:10, 6:10, :] += 8
+    table = Table({"id": np.arange(n), "label": labels})
+    return TrainingSet(images, table, ["g", "r"], "strict", None, "toy")
+
+
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+
+class RecordEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def config(**kw):
+    base = dict(epochs=3, batch_size=8, widths=(4, 8), quiet=True, seed=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_interrupted_training_resumes_from_checkpoint(tmp_path):
+    out = tmp_path / "m.keras"
+    task = get_task("lens")
+    with pytest.raises(KeyboardInterrupt):
+        train(task, toy_set(), out, config(callbacks=[StopAfterFirstEpoch()]), log=lambda m: None)
+    assert not out.exists() and (tmp_path / "m.keras.ckpt").exists()
+    record = RecordEpochs()
+    train(task, toy_set(), out, config(resume=True, callbacks=[record]), log=lambda m: None)
+    assert record.epochs == [1, 2]  # epoch 0 was not trained again
+    assert out.exists() and not (tmp_path / "m.keras.ckpt").exists()
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    out = tmp_path / "m.keras"
+    task = get_task("lens")
+    with pytest.raises(KeyboardInterrupt):
+        train(task, toy_set(), out, config(callbacks=[StopAfterFirstEpoch()]), log=lambda m: None)
+    with pytest.raises(Exception, match="epochs differ"):
+        train(task, toy_set(), out, config(resume=True, epochs=5), log=lambda m: None)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_architectures_learn_an_easy_problem(tmp_path, arch):
+    out = tmp_path / f"{arch}.keras"
+    meta = train(get_task("lens"), toy_set(120), out,
+                 config(architecture=arch, epochs=6, val_fraction=0.25), log=lambda m: None)
+    assert meta["architecture"] == arch
+    assert meta["validation_metrics"]["auroc"] > 0.9
+    bundle = load_bundle(out, task="lens")
+    assert bundle.meta["input_shape"] == [16, 16, 2]
