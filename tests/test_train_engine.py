@@ -66,9 +66,40 @@ def test_resume_refuses_changed_settings(tmp_path):
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
 def test_architectures_learn_an_easy_problem(tmp_path, arch):
     out = tmp_path / f"{arch}.keras"
-    meta = train(get_task("lens"), toy_set(120), out,
-                 config(architecture=arch, epochs=6, val_fraction=0.25), log=lambda m: None)
+    meta = train(
+        get_task("lens"),
+        toy_set(120),
+        out,
+        config(architecture=arch, epochs=6, val_fraction=0.25),
+        log=lambda m: None,
+    )
     assert meta["architecture"] == arch
     assert meta["validation_metrics"]["auroc"] > 0.9
     bundle = load_bundle(out, task="lens")
     assert bundle.meta["input_shape"] == [16, 16, 2]
+
+
+def test_packed_set_streams_from_disk_when_over_budget(tmp_path):
+    import h5py
+
+    from astrocnn.data.packed import open_packed
+    from astrocnn.engine.train import training_set_from_packed
+
+    toy = toy_set(64)
+    path = tmp_path / "toy.h5"
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("images", data=toy.images)
+        toy.table.write(h5, path="catalog", serialize_meta=True)
+        h5.attrs.update(bands="g,r", size_mode="strict", hdus="null")
+    on_disk = open_packed(path, memory_budget_bytes=0)
+    assert isinstance(on_disk.images, h5py.Dataset)
+    in_memory = open_packed(path)
+    np.testing.assert_array_equal(in_memory.images, toy.images)
+    meta = train(
+        get_task("lens"),
+        training_set_from_packed(on_disk),
+        tmp_path / "m.keras",
+        config(epochs=1),
+        log=lambda m: None,
+    )
+    assert meta["bands"] == ["g", "r"] and meta["provenance"]["n_train"] == 58

@@ -51,8 +51,8 @@ def output_table(source, task, bundle, preds):
 
     out = Table()
     out["id"] = source.table["id"]
-    if source.name == "command line":
-        out["file"] = source.table["file"]
+    for name in source.carried_columns:
+        out[name] = source.table[name]
     descriptions = task.output_columns(bundle.meta)
     for name, values in preds.columns.items():
         out[name] = values

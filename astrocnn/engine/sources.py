@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class Source:
         The catalogue path, or a description of the file list.
     file_columns : list of str
         Columns of ``table`` that named the files.
+    carried_columns : list of str
+        Columns copied into prediction outputs besides ``id``.
     """
 
     table: object
@@ -36,6 +38,7 @@ class Source:
     labels: list
     name: str
     file_columns: list
+    carried_columns: list = field(default_factory=list)
 
 
 def from_catalog(path, bands, columns=None, *, table=None) -> Source:
@@ -71,4 +74,4 @@ def from_files(files) -> Source:
     if not files:
         raise AstrocnnError("no input: give FITS files or --catalog")
     table = Table({"id": np.arange(len(files), dtype=np.int64), "file": files})
-    return Source(table, [[f] for f in files], list(files), "command line", ["file"])
+    return Source(table, [[f] for f in files], list(files), "command line", ["file"], ["file"])
