@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
 
-    from astrocnn.data.preprocess import AsinhScaler
+    from astrocnn.data.preprocess import scaler_from_dict
     from astrocnn.engine.inference import CompiledModel
     from astrocnn.engine.predict import predict
     from astrocnn.engine.sources import from_catalog
@@ -89,7 +89,7 @@ def main():
 
     images = load_all(source.paths, cutout_spec(bundle.meta)).images
     compiled = CompiledModel(
-        bundle.model, args.batch_size, AsinhScaler.from_dict(bundle.meta["preprocessing"])
+        bundle.model, args.batch_size, scaler_from_dict(bundle.meta["preprocessing"])
     )
     compiled(images[: args.batch_size])
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def main():
     # 3. naive loop: astropy per file, model.predict per file
     from astropy.io import fits
 
-    scaler = AsinhScaler.from_dict(bundle.meta["preprocessing"])
+    scaler = scaler_from_dict(bundle.meta["preprocessing"])
     m = min(args.naive_n, n)
     t0 = time.perf_counter()
     for paths in source.paths[:m]:

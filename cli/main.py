@@ -13,6 +13,7 @@ import sys
 import click
 
 from astrocnn import __version__
+from astrocnn.data.augment import AUGMENTATIONS
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.cutouts import SIZE_MODES
 from astrocnn.tasks.registry import task_names
@@ -33,6 +34,11 @@ FILE_COLUMN = click.option(
     multiple=True,
     help="Catalogue column naming the cutout file; repeat once per band for one file per "
     "band. Default: 'file', or 'file_<band>' for every band.",
+)
+TTA = click.option(
+    "--tta", is_flag=True,
+    help="Average the outputs over the 8 flips/90-degree rotations (classifiers); "
+    "recorded in the 'tta' column.",
 )
 HDUS = click.option(
     "--hdus",
@@ -79,7 +85,7 @@ def main():
 
     Simulate training data, pack it, train a network, predict on FITS cutouts
     and catalogues, and evaluate with the metrics and plots of the literature.
-    Tasks: lens (strong-lens finding).
+    Tasks: lens (strong-lens finding), morphology (Galaxy Zoo style classes).
     """
 
 
@@ -206,9 +212,28 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 @click.option("--convs-per-block", type=click.IntRange(1, 4), default=1, show_default=True)
 @click.option(
     "--augment",
-    type=click.Choice(["d4", "none"]),
+    type=click.Choice(AUGMENTATIONS),
     default=None,
     help="Training augmentation (default: the task's).",
+)
+@click.option(
+    "--init-from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Fine-tune: start from this classifier bundle's backbone with a new head "
+    "(its architecture replaces --arch/--widths).",
+)
+@click.option(
+    "--freeze-backbone",
+    is_flag=True,
+    help="With --init-from: train only the new head.",
+)
+@click.option(
+    "--head-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --init-from: epochs of head-only training before all layers are "
+    "trained at a tenth of the learning rate (default: a quarter of --epochs).",
 )
 @click.option("--bands", default=None, help="Comma-separated band names (catalogue input).")
 @click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels.")
@@ -233,6 +258,9 @@ def train(
     widths,
     convs_per_block,
     augment,
+    init_from,
+    freeze_backbone,
+    head_epochs,
     bands,
     size,
     size_mode,
@@ -278,6 +306,9 @@ def train(
         widths=widths,
         convs_per_block=convs_per_block,
         augmentation=augment,
+        init_from=init_from,
+        freeze_backbone=freeze_backbone,
+        head_epochs=head_epochs,
         resume=resume,
         overwrite=overwrite,
         quiet=quiet,
@@ -312,11 +343,12 @@ def train(
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @SIZE_MODE
 @FILE_COLUMN
+@TTA
 @OVERWRITE
 @QUIET
 @friendly_errors
 def predict(
-    task, files, catalog, model, out, batch_size, size_mode, file_columns, overwrite, quiet
+    task, files, catalog, model, out, batch_size, size_mode, file_columns, tta, overwrite, quiet
 ):
     """Predict TASK for FITS FILES or every row of a --catalog.
 
@@ -348,6 +380,7 @@ def predict(
         size_mode=size_mode,
         overwrite=overwrite,
         quiet=quiet,
+        tta=tta,
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     for error in summary.errors if files else summary.errors[:1]:
@@ -385,10 +418,13 @@ def predict(
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @SIZE_MODE
 @FILE_COLUMN
+@TTA
 @OVERWRITE
 @QUIET
 @friendly_errors
-def evaluate(task, catalog, model, report, batch_size, size_mode, file_columns, overwrite, quiet):
+def evaluate(
+    task, catalog, model, report, batch_size, size_mode, file_columns, tta, overwrite, quiet
+):
     """Evaluate a model on a labelled catalogue; write metrics and figures."""
     from astrocnn.engine.evaluate import evaluate as run_evaluate
     from astrocnn.engine.predict import resolve_model
@@ -408,6 +444,7 @@ def evaluate(task, catalog, model, report, batch_size, size_mode, file_columns, 
         size_mode=size_mode,
         overwrite=overwrite,
         quiet=quiet,
+        tta=tta,
     )
     shown = {k: v for k, v in results.items() if isinstance(v, float)}
     for key, value in shown.items():

@@ -4,11 +4,16 @@
 by 90 degrees times an optional flip) and a small random shift (reflected at
 the border).  These leave the physics of a centred cutout unchanged, so the
 network learns the invariance instead of the orientation.
+
+``d4-rotzoom`` adds a small arbitrary rotation (up to ±22.5 degrees, so that
+with the 90-degree rotations every orientation is reachable) and a zoom of
+±10 % (Keras ``RandomRotation``/``RandomZoom``, reflected borders), as
+Dieleman et al. (2015) did for Galaxy Zoo.
 """
 
 from __future__ import annotations
 
-AUGMENTATIONS = ("none", "d4")
+AUGMENTATIONS = ("none", "d4", "d4-rotzoom")
 
 
 def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
@@ -16,7 +21,7 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
 
     Parameters
     ----------
-    kind : {'none', 'd4'}
+    kind : {'none', 'd4', 'd4-rotzoom'}
         Augmentation family.
     max_shift : int
         Largest shift in pixels, applied independently along each axis.
@@ -36,6 +41,15 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
 
     tf = import_tensorflow()
     gen = tf.random.Generator.from_seed(0 if seed is None else seed)
+    rotzoom = None
+    if kind == "d4-rotzoom":
+        from astrocnn._tf import import_keras
+
+        layers = import_keras().layers
+        rotzoom = [
+            layers.RandomRotation(1 / 16, fill_mode="reflect", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+        ]
 
     def augment(images, targets):
         batch = tf.shape(images)[0]
@@ -54,6 +68,8 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
             cols = offsets[:, 1:] + tf.range(size[1])[None, :]
             padded = tf.gather(padded, rows, axis=1, batch_dims=1)
             images = tf.gather(padded, cols, axis=2, batch_dims=1)
+        for layer in rotzoom or ():
+            images = layer(images, training=True)
         return images, targets
 
     return augment

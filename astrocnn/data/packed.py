@@ -98,6 +98,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                 {
                     "bands": ",".join(bands),
                     "size_mode": spec.size_mode,
+                "image_kind": spec.image_kind or "fits",
                     "hdus": json.dumps(list(spec.hdus) if spec.hdus else None),
                     "source_catalog": str(source.name),
                     "file_columns": ",".join(source.file_columns),
@@ -142,6 +143,7 @@ class PackedSet:
     bands: list
     size_mode: str
     hdus: list | None
+    image_kind: str = "fits"
 
 
 def open_packed(path, *, memory_budget_bytes: int | None = None) -> PackedSet:
@@ -179,6 +181,7 @@ def open_packed(path, *, memory_budget_bytes: int | None = None) -> PackedSet:
         str(attrs["bands"]).split(","),
         str(attrs.get("size_mode", "strict")),
         json.loads(attrs.get("hdus", "null")),
+        str(attrs.get("image_kind", "fits")),
     )
 
 

@@ -1,4 +1,4 @@
-"""Per-band robust scaling shared by training and prediction.
+"""Per-band scaling shared by training and prediction.
 
 The scaling is fitted once on the training set and stored in the model
 bundle, so ``predict`` reproduces training exactly.
@@ -8,6 +8,9 @@ background noise of band ``b`` estimated with a sigma-clipped MAD standard
 deviation over the training images (:func:`astropy.stats.mad_std`).  It is
 linear at the noise level and logarithmic for bright cores, which keeps faint
 arcs and bright galaxies in the same numeric range (Lupton et al. 1999).
+
+8-bit JPEG/PNG images are already stretched for display; they are only
+divided by 255 (:class:`LinearScaler`).
 """
 
 from __future__ import annotations
@@ -71,9 +74,55 @@ class AsinhScaler:
         """Serialisable form stored in the model bundle."""
         return {"kind": "asinh", "scales": [float(s) for s in self.scales]}
 
-    @classmethod
-    def from_dict(cls, spec: dict) -> AsinhScaler:
-        """Rebuild the scaler from :meth:`to_dict` output."""
-        if spec.get("kind") != "asinh":
-            raise ValueError(f"unknown preprocessing kind {spec.get('kind')!r}")
-        return cls([float(s) for s in spec["scales"]])
+
+@dataclass
+class LinearScaler:
+    """Divide each band by a fixed scale (255 for 8-bit JPEG/PNG images).
+
+    Parameters
+    ----------
+    scales : list of float
+        Divisor per band.
+    """
+
+    scales: list[float]
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """Scale images of shape (..., H, W, C); returns float32."""
+        return np.asarray(images, dtype=np.float32) / np.asarray(self.scales, dtype=np.float32)
+
+    def transform_tf(self, images):
+        """The same scaling as TensorFlow ops."""
+        from astrocnn._tf import import_tensorflow
+
+        tf = import_tensorflow()
+        return images / tf.constant(self.scales, dtype=tf.float32)
+
+    def to_dict(self) -> dict:
+        """Serialisable form stored in the model bundle."""
+        return {"kind": "linear", "scales": [float(s) for s in self.scales]}
+
+
+def fit_scaler(image_kind: str, images: np.ndarray, seed: int = 0):
+    """The scaling for a training set: asinh for FITS, /255 for JPEG/PNG.
+
+    Parameters
+    ----------
+    image_kind : {'fits', 'raster'}
+        What the training images were read from.
+    images : numpy.ndarray
+        Training images (N, H, W, C).
+    seed : int
+        Seed of the subsample used to fit.
+    """
+    if image_kind == "raster":
+        return LinearScaler([255.0] * images.shape[-1])
+    return AsinhScaler.fit(images, seed=seed)
+
+
+def scaler_from_dict(spec: dict):
+    """Rebuild the scaler stored in a bundle."""
+    kinds = {"asinh": AsinhScaler, "linear": LinearScaler}
+    if spec.get("kind") not in kinds:
+        raise ValueError(f"unknown preprocessing kind {spec.get('kind')!r}")
+    return kinds[spec["kind"]]([float(s) for s in spec["scales"]])

@@ -45,6 +45,7 @@ def evaluate(
     size_mode=None,
     overwrite=False,
     quiet=False,
+    tta=False,
 ) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
 
@@ -62,6 +63,8 @@ def evaluate(
         As for :func:`astrocnn.engine.predict.predict`.
     overwrite : bool
         Allow writing into a non-empty report folder.
+    tta : bool
+        Test-time augmentation (tasks that support it).
 
     Returns
     -------
@@ -81,6 +84,7 @@ def evaluate(
             batch_size=batch_size,
             size_mode=size_mode,
             progress=advance,
+            tta=tta,
         )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
@@ -97,6 +101,7 @@ def evaluate(
             "model": str(bundle.path),
             "model_sha256": meta.get("sha256"),
             "astrocnn_version": __version__,
+            "tta": bool(tta),
         }
     )
     with atomic_path(report / "metrics.json") as tmp:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.data.loading import iter_blocks
-from astrocnn.data.preprocess import AsinhScaler
+from astrocnn.data.preprocess import scaler_from_dict
+from astrocnn.errors import AstrocnnError
 from astrocnn.io.cutouts import CutoutSpec
 
 
@@ -31,12 +32,15 @@ class Predictions:
         Empty for good rows, else why the row failed.
     n_nonfinite : numpy.ndarray
         NaN/inf pixels replaced per row.
+    tta : bool
+        Whether outputs were averaged over the 8 D4 views.
     """
 
     columns: dict
     ok: np.ndarray
     reasons: list
     n_nonfinite: np.ndarray
+    tta: bool = False
 
 
 def cutout_spec(meta: dict, size_mode: str | None = None) -> CutoutSpec:
@@ -47,28 +51,52 @@ def cutout_spec(meta: dict, size_mode: str | None = None) -> CutoutSpec:
         size=tuple(meta["input_shape"][:2]),
         hdus=tuple(hdus) if hdus else None,
         size_mode=size_mode or meta.get("size_mode", "strict"),
+        image_kind=meta.get("image_kind", "fits"),
     )
+
+
+def _missing(dtype):
+    """Value of a decoded column for rows that could not be predicted."""
+    kind = np.dtype(dtype).kind
+    return {"U": "", "S": b"", "b": False, "i": -1, "u": 0}.get(kind, np.nan)
 
 
 class CompiledModel:
     """Preprocessing and ``model(x, training=False)`` compiled into one graph.
 
     Compiled once for a fixed batch size (the last, partial batch is
-    zero-padded so the graph is traced once); the asinh scaling runs in the
-    graph, on TensorFlow's thread pool, instead of in numpy.
+    zero-padded so the graph is traced once); the scaling runs in the graph,
+    on TensorFlow's thread pool, instead of in numpy.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The network.
+    batch_size : int
+        Images per call of the graph.
+    scaler : object, optional
+        Preprocessing with a ``transform_tf`` method.
+    tta : bool
+        Test-time augmentation: average the outputs over the 8 symmetries of
+        the square (4 rotations by 90 degrees, with and without a flip).
     """
 
-    def __init__(self, model, batch_size: int, scaler: AsinhScaler | None = None):
+    def __init__(self, model, batch_size: int, scaler=None, tta: bool = False):
         from astrocnn._tf import import_tensorflow
 
         tf = import_tensorflow()
         self.batch_size = batch_size
-        if scaler is None:
-            self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        else:
-            self._fn = tf.function(
-                lambda x: model(scaler.transform_tf(x), training=False), reduce_retracing=True
-            )
+
+        def forward(x):
+            if scaler is not None:
+                x = scaler.transform_tf(x)
+            if not tta:
+                return model(x, training=False)
+            views = [tf.image.rot90(v, k) for v in (x, tf.reverse(x, axis=[2])) for k in range(4)]
+            outputs = model(tf.concat(views, axis=0), training=False)
+            return tf.reduce_mean(tf.stack(tf.split(outputs, 8, axis=0)), axis=0)
+
+        self._fn = tf.function(forward, reduce_retracing=True)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Return the raw outputs for ``images`` (N, H, W, C), in batches."""
@@ -95,6 +123,7 @@ def predict_paths(
     size_mode=None,
     workers=None,
     progress=None,
+    tta=False,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -116,6 +145,8 @@ def predict_paths(
         Reader threads.
     progress : callable, optional
         Called with the number of rows finished.
+    tta : bool
+        Average the raw outputs over the 8 flips/90-degree rotations.
 
     Returns
     -------
@@ -123,8 +154,12 @@ def predict_paths(
     """
     meta = bundle.meta
     spec = cutout_spec(meta, size_mode)
-    scaler = AsinhScaler.from_dict(meta["preprocessing"])
-    compiled = CompiledModel(bundle.model, batch_size, scaler)
+    if tta and not task.supports_tta:
+        raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
+    if tta and spec.size[0] != spec.size[1]:
+        raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
+    scaler = scaler_from_dict(meta["preprocessing"])
+    compiled = CompiledModel(bundle.model, batch_size, scaler, tta=tta)
     n = len(paths)
     columns: dict = {}
     ok = np.zeros(n, dtype=bool)
@@ -148,8 +183,9 @@ def predict_paths(
         decoded = task.decode(compiled(block.images[block.ok]), meta)
         for name, values in decoded.items():
             if name not in columns:
-                columns[name] = np.full((n, *values.shape[1:]), np.nan, dtype=values.dtype)
+                columns[name] = np.full((n, *values.shape[1:]), _missing(values.dtype),
+                                        dtype=values.dtype)
             columns[name][good] = values
     for name in task.output_columns(meta):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
-    return Predictions(columns, ok, reasons, nonfinite)
+    return Predictions(columns, ok, reasons, nonfinite, tta)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from astrocnn.engine.sources import Source, from_catalog
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.catalog import read_catalog
-from astrocnn.io.cutouts import CutoutSpec, read_cutout
+from astrocnn.io.cutouts import CutoutSpec, image_kind, read_cutout
 
 
 @dataclass
@@ -69,7 +69,8 @@ def catalog_with_layout(
         hw = (size, size)
     else:
         hw = tuple(task.input_size) if use_task_size else probe.shape[:2]
-    spec = CutoutSpec(len(names), tuple(int(s) for s in hw), hdus, size_mode or "strict")
+    kind = image_kind(source.paths[0][0])
+    spec = CutoutSpec(len(names), tuple(int(s) for s in hw), hdus, size_mode or "strict", kind)
     return source, Layout(names, spec)
 
 

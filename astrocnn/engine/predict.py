@@ -61,6 +61,9 @@ def output_table(source, task, bundle, preds):
     out["reason"] = np.asarray(preds.reasons, dtype=str) if len(preds.reasons) else []
     out["n_nonfinite"] = preds.n_nonfinite
     out["n_nonfinite"].description = "NaN/inf pixels replaced by 0 before prediction"
+    if task.supports_tta:
+        out["tta"] = np.full(len(out), preds.tta)
+        out["tta"].description = "outputs averaged over the 8 flips/90-degree rotations"
     out.meta.update(
         {
             "TASK": task.name,
@@ -85,6 +88,7 @@ def predict(
     overwrite=False,
     quiet=False,
     workers=None,
+    tta=False,
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
@@ -108,6 +112,8 @@ def predict(
         No progress bar.
     workers : int, optional
         Reader threads.
+    tta : bool
+        Test-time augmentation (tasks that support it).
 
     Returns
     -------
@@ -125,6 +131,7 @@ def predict(
             size_mode=size_mode,
             workers=workers,
             progress=advance,
+            tta=tta,
         )
     path = write_table(output_table(source, task, bundle, preds), out, overwrite=overwrite)
     errors = [r for r in preds.reasons if r]

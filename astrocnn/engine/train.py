@@ -29,7 +29,8 @@ import numpy as np
 from astrocnn import __version__
 from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
-from astrocnn.data.preprocess import AsinhScaler
+from astrocnn.data.preprocess import fit_scaler
+from astrocnn.engine.finetune import fine_tune_start, set_backbone_trainable
 from astrocnn.engine.inference import CompiledModel
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError
@@ -56,6 +57,9 @@ class TrainConfig:
     quiet: bool = False
     model_options: dict = field(default_factory=dict)
     callbacks: list = field(default_factory=list)
+    init_from: str | None = None
+    freeze_backbone: bool = False
+    head_epochs: int | None = None
 
 
 @dataclass
@@ -68,6 +72,7 @@ class TrainingSet:
     size_mode: str
     hdus: list | None
     name: str
+    image_kind: str = "fits"
 
 
 def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> TrainingSet:
@@ -86,13 +91,20 @@ def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> 
         spec.size_mode,
         list(spec.hdus) if spec.hdus else None,
         source.name,
+        spec.image_kind or "fits",
     )
 
 
 def training_set_from_packed(packed) -> TrainingSet:
     """Wrap an opened :class:`~astrocnn.data.packed.PackedSet`."""
     return TrainingSet(
-        packed.images, packed.table, packed.bands, packed.size_mode, packed.hdus, str(packed.path)
+        packed.images,
+        packed.table,
+        packed.bands,
+        packed.size_mode,
+        packed.hdus,
+        str(packed.path),
+        packed.image_kind,
     )
 
 
@@ -136,6 +148,30 @@ def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, aug
     if augment is not None:
         ds = ds.map(augment, num_parallel_calls=2)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class _Phase:
+    name: str
+    start: int
+    end: int
+    train_backbone: bool
+    learning_rate: float
+
+
+def _phases(config: TrainConfig, fine_tuning: bool) -> list[_Phase]:
+    """Training phases: one from scratch; head-only then all layers when fine-tuning."""
+    lr, epochs = config.learning_rate, config.epochs
+    if not fine_tuning:
+        return [_Phase("train", 0, epochs, True, lr)]
+    if config.freeze_backbone:
+        return [_Phase("head", 0, epochs, False, lr)]
+    head = config.head_epochs if config.head_epochs is not None else max(1, epochs // 4)
+    head = min(max(head, 0), epochs)
+    phases = [_Phase("head", 0, head, False, lr)] if head else []
+    if head < epochs:
+        phases.append(_Phase("unfrozen", head, epochs, True, lr / 10))
+    return phases
 
 
 def _checkpoint_dir(out: Path) -> Path:
@@ -194,14 +230,10 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
-    scaler = AsinhScaler.fit(
-        data.images[train_idx]
-        if len(train_idx) <= 2048
-        else data.images[
-            np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
-        ],
-        seed=config.seed,
-    )
+    sample = train_idx
+    if len(sample) > 2048:
+        sample = np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
+    scaler = fit_scaler(data.image_kind, data.images[sample], seed=config.seed)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
     options = {
         "architecture": config.architecture,
@@ -217,20 +249,20 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         "batch_size": config.batch_size,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
+    keras.utils.set_random_seed(config.seed)
+    source_meta = None
+    if config.init_from:
+        model, source_meta, options = fine_tune_start(
+            task, config.init_from, input_shape, meta, data.image_kind, log
+        )
+        run_key["init_from"] = source_meta.get("sha256")
+        run_key["options"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+        }
+    else:
+        model = task.build_model(input_shape, meta, options)
     ckpt = _checkpoint_dir(out)
     _guard_checkpoint(ckpt, run_key, config.resume)
-
-    keras.utils.set_random_seed(config.seed)
-    model = task.build_model(input_shape, meta, options)
-    steps = int(np.ceil(len(train_idx) / config.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=task.loss(meta),
-        metrics=task.train_metrics(meta),
-    )
     augment = make_augmenter(config.augmentation or task.augmentation, seed=config.seed)
     train_ds = _dataset(
         data.images,
@@ -262,21 +294,47 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)} "
         f"({model.count_params():,} parameters, {config.epochs} epochs)"
     )
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        class_weight=weights,
-        shuffle=False,
-        callbacks=[keras.callbacks.BackupAndRestore(str(ckpt / "backup")), *config.callbacks],
-        verbose=verbose,
-    )
+    steps = int(np.ceil(len(train_idx) / config.batch_size))
+    history = {}
+    for phase in _phases(config, source_meta is not None):
+        done = ckpt / f"{phase.name}.weights.h5"
+        if done.exists():  # finished before an interruption
+            model.load_weights(done)
+            continue
+        set_backbone_trainable(model, phase.train_backbone)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            phase.learning_rate,
+            decay_steps=max(1, steps * (phase.end - phase.start)),
+            alpha=0.02,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=task.loss(meta),
+            metrics=task.train_metrics(meta),
+        )
+        if phase.name != "train":
+            log(f"{phase.name}: epochs {phase.start + 1}-{phase.end}")
+        fitted = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=phase.start,
+            epochs=phase.end,
+            class_weight=weights,
+            shuffle=False,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(str(ckpt / f"backup_{phase.name}")),
+                *config.callbacks,
+            ],
+            verbose=verbose,
+        )
+        model.save_weights(done)
+        history = fitted.history or history
 
     val_metrics = {}
     if len(val_idx):
         decoded = task.decode(CompiledModel(model, 256, scaler)(data.images[val_idx]), meta)
         val_metrics = json_safe(task.evaluate(targets[val_idx], decoded, meta))
-    last = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    last = {k: float(v[-1]) for k, v in history.items()}
     meta.update(
         {
             "task": task.name,
@@ -285,7 +343,8 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             "size_mode": data.size_mode,
             "hdus": data.hdus,
             "preprocessing": scaler.to_dict(),
-            "architecture": config.architecture,
+        "image_kind": data.image_kind,
+            "architecture": options["architecture"],
             "model_options": run_key["options"],
             "n_params": int(model.count_params()),
             "output_columns": list(task.output_columns(meta)),
@@ -302,6 +361,12 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
                 "learning_rate": config.learning_rate,
                 "augmentation": config.augmentation or task.augmentation,
                 "class_weights": json.dumps(weights) if weights else "none",
+                "init_from": (
+                    f"{config.init_from} (sha256 {source_meta.get('sha256', '')[:16]})"
+                    if source_meta
+                    else "none"
+                ),
+                "freeze_backbone": bool(config.freeze_backbone),
                 "astrocnn_version": __version__,
                 "keras_version": keras.__version__,
                 "python": platform.python_version(),

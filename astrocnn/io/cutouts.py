@@ -33,8 +33,11 @@ try:  # optional fast path
 except ImportError:  # pragma: no cover - exercised where fitsio is missing
     _fitsio = None
 
-SIZE_MODES = ("strict", "crop", "pad", "crop-pad")
+SIZE_MODES = ("strict", "crop", "pad", "crop-pad", "resize")
 """How a cutout whose size differs from the model's input is handled."""
+
+RASTER_EXTENSIONS = (".jpg", ".jpeg", ".png")
+"""8-bit colour or grey images (e.g. Galaxy Zoo JPEGs), read with scikit-image."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,18 @@ class CutoutSpec:
     size_mode : {'strict', 'crop', 'pad', 'crop-pad'}
         ``strict`` refuses a cutout of another size; ``crop`` centre-crops a
         larger one; ``pad`` zero-pads a smaller one around the centre;
-        ``crop-pad`` does either as needed.
+        ``crop-pad`` does either as needed; ``resize`` resamples any size
+        (anti-aliased, flux per pixel preserved, not total flux).
+    image_kind : {'fits', 'raster'}, optional
+        The kind of file the model was trained on; a row of the other kind
+        is refused (their pixel scales differ).
     """
 
     n_bands: int
     size: tuple[int, int]
     hdus: tuple[int | str, ...] | None = None
     size_mode: str = "strict"
+    image_kind: str | None = None
 
     def __post_init__(self):
         if self.size_mode not in SIZE_MODES:
@@ -165,6 +173,47 @@ def _read_arrays(path: str, hdus) -> list[np.ndarray]:
     return arrays
 
 
+def _read_raster(path: str) -> np.ndarray:
+    """A JPEG/PNG as float32 (H, W, C) in 0..255; grey gives C = 1, colour C = 3."""
+    _check_readable(path)
+    from skimage.io import imread
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = np.asarray(imread(path))
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the file's fault
+        raise CutoutError(f"{path}: not a readable JPEG/PNG image ({_describe(exc)})") from None
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise CutoutError(f"{path}: unsupported image layout {image.shape}")
+    if image.shape[-1] in (2, 4):  # grey+alpha or RGBA
+        alpha = image[..., -1]
+        if np.any(alpha != np.iinfo(image.dtype).max if image.dtype.kind == "u" else alpha != 1):
+            raise CutoutError(f"{path}: image has a transparent alpha channel; flatten it first")
+        image = image[..., :-1]
+    if image.dtype == np.uint16:
+        image = image / 257.0
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def image_kind(path: str) -> str:
+    """``'raster'`` for JPEG/PNG files, ``'fits'`` for everything else."""
+    return "raster" if str(path).lower().endswith(RASTER_EXTENSIONS) else "fits"
+
+
+def _read_single(path: str, hdus, expected_kind=None) -> np.ndarray:
+    kind = image_kind(path)
+    if expected_kind is not None and kind != expected_kind:
+        trained = "FITS cutouts" if expected_kind == "fits" else "JPEG/PNG images"
+        found = "a JPEG/PNG image" if kind == "raster" else "not a JPEG/PNG image"
+        raise CutoutError(f"{path}: is {found} but the model was trained on {trained}")
+    if kind == "raster":
+        return _read_raster(path)
+    return _stack_bands(path, _read_arrays(path, hdus))
+
+
 def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
     first = arrays[0]
     if first.ndim == 3 and len(arrays) == 1:
@@ -211,6 +260,12 @@ def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str 
     th, tw = size
     if (h, w) == (th, tw):
         return data
+    if mode == "resize":
+        from skimage.transform import resize
+
+        out = resize(data, (th, tw, data.shape[2]), order=1, anti_aliasing=(h > th or w > tw),
+                     preserve_range=True)
+        return out.astype(np.float32)
     need_crop = h > th or w > tw
     need_pad = h < th or w < tw
     allowed_crop = mode in ("crop", "crop-pad")
@@ -249,6 +304,8 @@ def read_cutout(
     ----------
     paths : str or sequence of str
         One FITS file holding all bands, or one file per band (in band order).
+        JPEG/PNG files (``.jpg``, ``.jpeg``, ``.png``) are read as 8-bit
+        grey or RGB images with values 0-255.
     spec : CutoutSpec, optional
         Expected band count, size and HDU layout.  Without it the cutout is
         returned as stored.
@@ -269,14 +326,14 @@ def read_cutout(
     if isinstance(paths, (str, os.PathLike)):
         paths = [os.fspath(paths)]
     hdus = spec.hdus if spec is not None else hdus
+    kind = spec.image_kind if spec is not None else None
     name = paths[0] if len(paths) == 1 else ", ".join(paths)
     if len(paths) == 1:
-        data = _stack_bands(paths[0], _read_arrays(paths[0], hdus))
+        data = _read_single(paths[0], hdus, kind)
     else:
         planes = []
         for path in paths:
-            arrays = _read_arrays(path, hdus[:1] if hdus else None)
-            plane = _stack_bands(path, arrays[:1])
+            plane = _read_single(path, hdus[:1] if hdus else None, kind)
             if plane.shape[-1] != 1:
                 raise CutoutError(f"{path}: expected one band per file, found {plane.shape[-1]}")
             planes.append(plane[..., 0])

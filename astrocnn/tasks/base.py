@@ -29,6 +29,8 @@ class Task:
         Default ``(H, W)`` of the network input.
     augmentation : str
         Training augmentation (see :mod:`astrocnn.data.augment`).
+    supports_tta : bool
+        Whether averaging the outputs over flips and rotations is meaningful.
     truth_columns : tuple of str
         Catalogue columns needed to train or evaluate.
     """
@@ -39,6 +41,7 @@ class Task:
     input_size: tuple[int, int] = (64, 64)
     augmentation = "none"
     truth_columns: tuple[str, ...] = ()
+    supports_tta = False
 
     # --- targets and model -------------------------------------------------
     def fit_targets(self, table, source: str) -> dict:

@@ -20,6 +20,7 @@ class ClassifierTask(Task):
     label_column = "label"
     class_names: tuple[str, ...] = ()
     augmentation = "d4"
+    supports_tta = True
 
     @property
     def truth_columns(self):

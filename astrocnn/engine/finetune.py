@@ -1,0 +1,118 @@
+"""Start a network from another bundle's backbone (transfer learning, as Zoobot does).
+
+The backbone (every layer of the nested ``backbone`` model) is copied from
+the source bundle; the task's head is new, sized for the new classes.  The
+engine then trains the head alone and, unless told to keep it frozen, all
+layers at a tenth of the learning rate.
+
+Band counts may differ: the first convolution's kernel is then rebuilt from
+the mean over the source bands, replicated for each new band and rescaled so a
+flat image gives the same response.  This keeps the learnt spatial filters but
+loses colour information, which is reported in the log; it makes sense between
+optical bands, not between, say, optical images and radio maps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from astrocnn.errors import AstrocnnError
+from astrocnn.io.bundle import load_bundle
+
+BACKBONE = "backbone"
+
+
+def _backbone(model, source: str):
+    try:
+        return model.get_layer(BACKBONE)
+    except ValueError:
+        raise AstrocnnError(
+            f"{source}: model has no '{BACKBONE}' sub-network; only astrocnn classifiers "
+            f"can be fine-tuned"
+        ) from None
+
+
+def set_backbone_trainable(model, trainable: bool):
+    """Freeze or unfreeze the nested backbone (no-op for models without one).
+
+    Batch-normalisation layers stay in inference mode while frozen (Keras 3
+    semantics of ``trainable = False``).
+    """
+    try:
+        model.get_layer(BACKBONE).trainable = trainable
+    except ValueError:
+        pass
+
+
+def _adapt_first_kernel(kernel: np.ndarray, n_bands: int) -> np.ndarray:
+    """Rebuild a (kh, kw, c_in, f) kernel for ``n_bands`` input bands."""
+    c_in = kernel.shape[2]
+    mean = kernel.mean(axis=2, keepdims=True)
+    return np.repeat(mean, n_bands, axis=2) * (c_in / n_bands)
+
+
+def fine_tune_start(task, path, input_shape, meta, image_kind, log):
+    """Build ``task``'s model for ``input_shape`` with the backbone of bundle ``path``.
+
+    Parameters
+    ----------
+    task : Task
+        The task being trained (builds the new head).
+    path : path-like
+        Source bundle (any astrocnn classifier).
+    input_shape : tuple of int
+        ``(H, W, C)`` of the new training images.
+    meta : dict
+        Target metadata of the new training set (class names).
+    image_kind : str
+        ``'fits'`` or ``'raster'``, to warn when it differs from the source's.
+    log : callable
+        Where to report what was copied or adapted.
+
+    Returns
+    -------
+    (keras.Model, dict, dict)
+        The new model, the source bundle's metadata, and the model options
+        (the source's architecture and widths).
+    """
+    source = load_bundle(path)
+    src_backbone = _backbone(source.model, str(path))
+    options = dict(source.meta.get("model_options") or {})
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    model = task.build_model(tuple(input_shape), meta, options)
+    backbone = _backbone(model, "new model")
+    src_layers = {layer.name: layer for layer in src_backbone.layers}
+    copied = adapted = 0
+    for layer in backbone.layers:
+        src = src_layers.get(layer.name)
+        if src is None or not layer.weights:
+            continue
+        weights = src.get_weights()
+        shapes = [w.shape for w in layer.get_weights()]
+        if [w.shape for w in weights] != shapes:
+            if len(weights) == 1 and weights[0].ndim == 4 and shapes[0][:2] == weights[0].shape[:2]:
+                weights = [_adapt_first_kernel(weights[0], shapes[0][2])]
+                adapted += 1
+            else:
+                raise AstrocnnError(
+                    f"{path}: layer {layer.name} has weights of shape "
+                    f"{[w.shape for w in weights]}, the new model needs {shapes}"
+                )
+        layer.set_weights(weights)
+        copied += 1
+    src_bands = len(source.meta.get("bands", []))
+    log(
+        f"fine-tuning from {path} ({source.meta.get('task')} model, {src_bands} bands): "
+        f"copied {copied} backbone layers"
+    )
+    if adapted:
+        log(
+            f"note: first convolution adapted from {src_bands} to {input_shape[-1]} bands by "
+            f"averaging its filters over bands; spatial filters are reused, colour filters are not"
+        )
+    if source.meta.get("image_kind", "fits") != image_kind:
+        log(
+            f"note: the source model was trained on {source.meta.get('image_kind', 'fits')} "
+            f"images and the new data are {image_kind}; the pixel scalings differ"
+        )
+    return model, source.meta, options
