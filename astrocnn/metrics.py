@@ -3,10 +3,14 @@
 Pure functions on NumPy arrays (no machine-learning framework needed), reused
 by every science task.  The functions here cover *binary* classification,
 e.g. strong-lens finding as scored in the Strong Lens Finding Challenge
-(Metcalf et al. 2019, A&A 625, A119).
+(Metcalf et al. 2019, A&A 625, A119), and *multi-class* classification, e.g.
+galaxy morphology in Galaxy Zoo style classes (Dieleman et al. 2015, MNRAS
+450, 1441), including probability calibration (Guo et al. 2017, ICML).
 
 Conventions
 -----------
+Binary classification:
+
 * ``y_true`` holds the true classes: booleans, or numbers equal to 0
   (negative, e.g. non-lens) or 1 (positive, e.g. lens).
 * ``score`` holds finite real numbers (probabilities, logits, ...); a larger
@@ -14,12 +18,23 @@ Conventions
   with a ``ValueError`` so that they cannot silently distort a metric.
 * At a threshold ``t`` an object is *predicted positive* when
   ``score >= t``.
+
+Multi-class classification with ``k`` classes:
+
+* ``y_true`` holds integer class labels ``0 .. k-1`` (integer-valued floats
+  are accepted, e.g. a label column read from FITS).
+* ``proba`` has shape ``(n, k)``: one row of class probabilities per object
+  (e.g. a softmax output), each in [0, 1], each row summing to 1 within
+  :data:`PROBA_SUM_TOL`.
+* The *predicted class* is the column of the largest probability (the first
+  such column on ties, as :func:`numpy.argmax`), and the *confidence* is
+  that largest probability (the "top-label" confidence).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Integral
 from typing import Any
 
@@ -29,10 +44,21 @@ from numpy.typing import ArrayLike
 __all__ = [
     "auroc",
     "binary_report",
+    "calibration",
+    "confusion_matrix",
     "json_safe",
+    "multiclass_report",
     "roc_curve",
     "tpr_at_false_positives",
 ]
+
+#: Largest accepted deviation of a row sum of ``proba`` from 1 (and of a
+#: probability below 0 or above 1); float32 softmax outputs are well within it.
+PROBA_SUM_TOL = 1e-3
+
+#: Probabilities are clipped to ``[LOG_LOSS_EPS, 1]`` in the log loss, so that
+#: a confident mistake costs at most ``-log(1e-7)`` (about 16.1), not infinity.
+LOG_LOSS_EPS = 1e-7
 
 
 def _check_binary(
@@ -354,14 +380,437 @@ def binary_report(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -
     }
 
 
+# --------------------------------------------------------------- multi-class
+
+
+def _check_count(value: Any, name: str) -> int:
+    """Validate a positive integer argument such as ``n_classes``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (``bool`` is refused too).
+    ValueError
+        If ``value < 1``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def _check_labels(labels: ArrayLike, n_classes: int, name: str) -> np.ndarray:
+    """Validate integer class labels ``0 .. n_classes-1``.
+
+    Parameters
+    ----------
+    labels : array_like, shape (n,)
+        Class labels: integers, integer-valued floats or booleans.
+    n_classes : int
+        Number of classes ``k``.
+    name : str
+        Name of the argument, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not 1-D, not numeric, not integer-valued, or has a
+        label outside ``0 .. n_classes-1``.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if np.any(bad):
+            raise ValueError(
+                f"{name} must hold integer class labels; "
+                f"found e.g. {np.unique(arr[bad])[:5].tolist()}"
+            )
+    outside = (arr < 0) | (arr >= n_classes)
+    if np.any(outside):
+        raise ValueError(
+            f"{name} must hold labels 0 .. {n_classes - 1} ({n_classes} classes); "
+            f"found e.g. {np.unique(arr[outside])[:5].tolist()}"
+        )
+    return arr.astype(np.int64)
+
+
+def _check_multiclass(
+    y_true: ArrayLike, proba: ArrayLike, n_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert multi-class labels and probabilities.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True class labels ``0 .. k-1``.
+    proba : array_like, shape (n, k)
+        Class probabilities, each in [0, 1], rows summing to 1 within
+        :data:`PROBA_SUM_TOL`.
+    n_classes : int, optional
+        Expected number of classes ``k``; by default the number of columns
+        of ``proba``.
+
+    Returns
+    -------
+    y : numpy.ndarray of int64, shape (n,)
+        The labels.
+    p : numpy.ndarray of float64, shape (n, k)
+        The probabilities, clipped to [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``proba`` is not 2-D with ``n_classes`` columns, is not finite,
+        has a value outside [0, 1] or a row not summing to 1; if ``y_true``
+        and ``proba`` differ in length or there is no object; or if a label
+        is invalid (see :func:`_check_labels`).
+    """
+    p_arr = np.asarray(proba)
+    if p_arr.ndim != 2:
+        raise ValueError(f"proba must be 2-D, shape (n, k), got shape {p_arr.shape}")
+    k = p_arr.shape[1]
+    if n_classes is not None and k != n_classes:
+        raise ValueError(f"proba has {k} column(s) but there are {n_classes} class(es)")
+    if k < 1:
+        raise ValueError("proba must have at least one column (class)")
+    if not (np.issubdtype(p_arr.dtype, np.number) or p_arr.dtype == bool) or np.iscomplexobj(p_arr):
+        raise ValueError(f"proba must be real numbers, got dtype {p_arr.dtype}")
+    y = _check_labels(y_true, k, "y_true")
+    if y.shape[0] != p_arr.shape[0]:
+        raise ValueError(
+            f"y_true and proba differ in length: {y.shape[0]} != {p_arr.shape[0]} rows"
+        )
+    if y.size == 0:
+        raise ValueError("y_true and proba are empty: at least one object is needed")
+    p = p_arr.astype(np.float64)
+    if not np.all(np.isfinite(p)):
+        n_bad = int(np.count_nonzero(~np.isfinite(p)))
+        raise ValueError(f"proba contains {n_bad} non-finite value(s) (NaN or inf)")
+    outside = (p < -PROBA_SUM_TOL) | (p > 1.0 + PROBA_SUM_TOL)
+    if np.any(outside):
+        raise ValueError(
+            f"proba must lie in [0, 1]; found e.g. {np.unique(p[outside])[:5].tolist()}"
+        )
+    sums = p.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > PROBA_SUM_TOL)
+    if off.size:
+        raise ValueError(
+            f"each row of proba must sum to 1 (within {PROBA_SUM_TOL:g}); "
+            f"{off.size} row(s) do not, e.g. row {off[0]} sums to {sums[off[0]]:.6g}"
+        )
+    return y, np.clip(p, 0.0, 1.0)
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
+    """Confusion matrix of a multi-class classifier.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True class labels ``0 .. n_classes-1``.
+    y_pred : array_like, shape (n,)
+        Predicted class labels ``0 .. n_classes-1`` (e.g.
+        ``proba.argmax(axis=1)``).
+    n_classes : int
+        Number of classes ``k``, ``>= 1``.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (k, k)
+        ``cm[i, j]`` is the number of objects of true class ``i`` predicted
+        as class ``j``: rows are true classes, columns predicted classes.
+        Row sums are the class supports; the trace is the number of correct
+        predictions.  ``n = 0`` gives a matrix of zeros.
+
+    Raises
+    ------
+    TypeError
+        If ``n_classes`` is not an integer (``bool`` is refused too).
+    ValueError
+        If ``n_classes < 1``, the inputs are not 1-D or differ in length, or
+        a label is not an integer in ``0 .. n_classes-1``.
+
+    Examples
+    --------
+    >>> confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], 3).tolist()
+    [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    """
+    k = _check_count(n_classes, "n_classes")
+    y = _check_labels(y_true, k, "y_true")
+    p = _check_labels(y_pred, k, "y_pred")
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y.shape[0]} != {p.shape[0]}")
+    counts = np.bincount(y * k + p, minlength=k * k)
+    return counts.reshape(k, k).astype(np.int64)
+
+
+def _calibration(y: np.ndarray, p: np.ndarray, n_bins: int) -> dict[str, Any]:
+    """:func:`calibration` on labels and probabilities already validated."""
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Right-closed bins (edges[b], edges[b + 1]]; a confidence of 0 goes to bin 0.
+    idx = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    filled = count > 0
+    mean_conf = np.full(n_bins, np.nan)
+    mean_acc = np.full(n_bins, np.nan)
+    mean_conf[filled] = (
+        np.bincount(idx, weights=confidence, minlength=n_bins)[filled] / count[filled]
+    )
+    mean_acc[filled] = np.bincount(idx, weights=correct, minlength=n_bins)[filled] / count[filled]
+    gap = np.abs(mean_acc[filled] - mean_conf[filled])
+    return {
+        "ece": float(np.sum(count[filled] * gap) / y.size),
+        "mce": float(gap.max()),
+        "bin_edges": [float(e) for e in edges],
+        "bin_confidence": [float(v) for v in mean_conf],
+        "bin_accuracy": [float(v) for v in mean_acc],
+        "bin_count": [int(c) for c in count],
+    }
+
+
+def calibration(y_true: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> dict[str, Any]:
+    """Calibration of the top-label confidence of a multi-class classifier.
+
+    A classifier is calibrated when, among the objects predicted with
+    confidence ``c``, a fraction ``c`` is classified correctly.  This bins
+    the objects by confidence and compares, in each bin, the mean confidence
+    with the accuracy (Naeini et al. 2015, AAAI; Guo et al. 2017, ICML).
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True class labels ``0 .. k-1``.
+    proba : array_like, shape (n, k)
+        Class probabilities, rows summing to 1.  The confidence of an object
+        is its largest probability; it is correct when that column (the
+        first one on ties) is its true class.
+    n_bins : int, optional
+        Number of confidence bins of equal width on [0, 1] (default 15, as
+        in Guo et al. 2017).
+
+    Returns
+    -------
+    dict
+        Plain Python ``int`` / ``float`` values and lists, in this key
+        order:
+
+        ``ece`` : float
+            Expected calibration error,
+            ``sum_b (n_b / n) |accuracy_b - confidence_b|`` over the bins
+            (0 for a perfectly calibrated classifier, at most 1).
+        ``mce`` : float
+            Maximum calibration error, ``max_b |accuracy_b - confidence_b|``
+            over the non-empty bins.
+        ``bin_edges`` : list of float, length ``n_bins + 1``
+            ``0, 1/n_bins, ..., 1``.  Bin ``b`` holds the confidences in
+            ``(bin_edges[b], bin_edges[b + 1]]`` (a confidence of exactly 0,
+            impossible for probabilities summing to 1, would go to bin 0).
+        ``bin_confidence`` : list of float, length ``n_bins``
+            Mean confidence of the objects in each bin; NaN for an empty bin.
+        ``bin_accuracy`` : list of float, length ``n_bins``
+            Fraction of the objects in each bin that are correctly
+            classified; NaN for an empty bin.
+        ``bin_count`` : list of int, length ``n_bins``
+            Number of objects in each bin (0 for an empty bin).
+
+    Raises
+    ------
+    TypeError
+        If ``n_bins`` is not an integer (``bool`` is refused too).
+    ValueError
+        If ``n_bins < 1``; if ``proba`` is not 2-D, not finite, outside
+        [0, 1] or has a row that does not sum to 1 (within
+        :data:`PROBA_SUM_TOL`); if ``y_true`` is not 1-D, differs in length
+        from ``proba``, is empty, or has a label outside ``0 .. k-1``.
+
+    Notes
+    -----
+    Empty bins have NaN means, which strict JSON cannot represent; pass the
+    result through :func:`json_safe` (NaN becomes ``None``) before
+    ``json.dump(..., allow_nan=False)``.  Empty bins do not contribute to
+    ``ece`` or ``mce``.
+
+    The top-label confidence of ``k`` classes is at least ``1/k``, so with
+    few classes the low bins are always empty.
+
+    Examples
+    --------
+    >>> proba = [[0.9, 0.1], [0.3, 0.7], [0.7, 0.3], [0.45, 0.55]]
+    >>> r = calibration([0, 1, 1, 1], proba, n_bins=5)
+    >>> r["bin_count"]
+    [0, 0, 1, 2, 1]
+    >>> r["bin_accuracy"][2:]
+    [1.0, 0.5, 1.0]
+    >>> round(r["ece"], 6)  # (|1 - 0.55| + 2 |0.5 - 0.7| + |1 - 0.9|) / 4
+    0.2375
+    """
+    n_bins = _check_count(n_bins, "n_bins")
+    y, p = _check_multiclass(y_true, proba)
+    return _calibration(y, p, n_bins)
+
+
+def multiclass_report(
+    y_true: ArrayLike,
+    proba: ArrayLike,
+    class_names: Sequence[str],
+    *,
+    n_bins: int = 15,
+) -> dict[str, Any]:
+    """Summary metrics of a multi-class classifier, ready to be saved as JSON.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True class labels ``0 .. k-1`` (``n >= 1``).
+    proba : array_like, shape (n, k)
+        Class probabilities (e.g. softmax outputs), each in [0, 1], rows
+        summing to 1 within :data:`PROBA_SUM_TOL`.  The predicted class is
+        the column of the largest probability (the first one on ties).
+    class_names : sequence of str
+        The ``k`` class names, in column order, e.g. ``("elliptical",
+        "spiral", "edge-on", "merger")``; they must be distinct.
+    n_bins : int, optional
+        Number of confidence bins for the calibration metrics (default 15;
+        see :func:`calibration`).
+
+    Returns
+    -------
+    dict
+        Plain Python ``int`` / ``float`` / ``str`` values, lists and dicts,
+        in this key order:
+
+        ``n`` : int
+            Number of objects.
+        ``accuracy`` : float
+            Fraction of objects whose predicted class is the true class.
+        ``balanced_accuracy`` : float
+            Mean of the per-class recalls over the classes present in
+            ``y_true`` (classes with no support are left out).
+        ``macro_f1`` : float
+            Mean of the per-class F1 scores over the classes present in
+            ``y_true`` or predicted at least once (a class predicted but
+            absent from ``y_true`` counts with F1 = 0; a class neither true
+            nor predicted is left out).
+        ``log_loss`` : float
+            Mean negative log-likelihood of the true classes,
+            ``-mean(log(p_true))`` (natural log), with ``p_true`` clipped to
+            ``[LOG_LOSS_EPS, 1]`` (:data:`LOG_LOSS_EPS` = 1e-7).
+        ``ece``, ``mce`` : float
+            Expected and maximum calibration errors of the top-label
+            confidence (:func:`calibration`).
+        ``class_names`` : list of str
+            The class names, in column order.
+        ``per_class`` : dict
+            ``{name: {"precision", "recall", "f1", "support"}}`` for every
+            class, in column order: ``precision = tp / n_predicted`` (NaN
+            when the class is never predicted), ``recall = tp / support``
+            (NaN when the class is absent from ``y_true``),
+            ``f1 = 2 tp / (support + n_predicted)`` (0 when ``tp == 0``,
+            NaN when the class is neither true nor predicted), and
+            ``support`` (int) the number of objects of that true class.
+        ``confusion_matrix`` : list of list of int
+            :func:`confusion_matrix` of the true and predicted classes,
+            rows = true class, columns = predicted class.
+        ``reliability`` : dict
+            The per-bin lists of :func:`calibration`: ``bin_edges``,
+            ``bin_confidence``, ``bin_accuracy`` (NaN for empty bins) and
+            ``bin_count``, for :func:`astrocnn.plots.plot_reliability`.
+
+    Raises
+    ------
+    TypeError
+        If ``n_bins`` is not an integer.
+    ValueError
+        If ``class_names`` is a single string, is empty or holds duplicate
+        names, ``proba`` does not have one column per class, and for the
+        input errors listed in :func:`calibration`.
+
+    Notes
+    -----
+    The result may contain NaN (precision of a class never predicted,
+    recall of a class absent from ``y_true``, means of empty calibration
+    bins), which strict JSON cannot represent; pass it through
+    :func:`json_safe` before ``json.dump(..., allow_nan=False)``.
+
+    ``balanced_accuracy`` and ``macro_f1`` follow the defaults of
+    scikit-learn's ``balanced_accuracy_score`` and ``f1_score(...,
+    average="macro")``.
+    """
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names must be a sequence of names, got the string {class_names!r}")
+    names = [str(c) for c in class_names]
+    if not names:
+        raise ValueError("class_names must hold at least one name")
+    if len(set(names)) != len(names):
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(f"class_names must be distinct; repeated: {dupes}")
+    n_bins = _check_count(n_bins, "n_bins")
+    y, p = _check_multiclass(y_true, proba, n_classes=len(names))
+    k = len(names)
+    n = int(y.size)
+    cm = confusion_matrix(y, p.argmax(axis=1), k)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+
+    per_class: dict[str, dict[str, Any]] = {}
+    recalls: list[float] = []
+    f1s: list[float] = []
+    for c, name in enumerate(names):
+        recall = _safe_div(tp[c], support[c])
+        f1 = _safe_div(2 * tp[c], support[c] + predicted[c])
+        per_class[name] = {
+            "precision": _safe_div(tp[c], predicted[c]),
+            "recall": recall,
+            "f1": f1,
+            "support": int(support[c]),
+        }
+        if support[c] > 0:
+            recalls.append(recall)
+        if support[c] + predicted[c] > 0:
+            f1s.append(f1)
+
+    p_true = np.clip(p[np.arange(n), y], LOG_LOSS_EPS, 1.0)
+    cal = _calibration(y, p, n_bins)
+    return {
+        "n": n,
+        "accuracy": _safe_div(int(tp.sum()), n),
+        "balanced_accuracy": float(math.fsum(recalls) / len(recalls)),
+        "macro_f1": float(math.fsum(f1s) / len(f1s)),
+        "log_loss": float(-np.mean(np.log(p_true))),
+        "ece": cal["ece"],
+        "mce": cal["mce"],
+        "class_names": names,
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "reliability": {
+            key: cal[key] for key in ("bin_edges", "bin_confidence", "bin_accuracy", "bin_count")
+        },
+    }
+
+
 def json_safe(obj: Any) -> Any:
     """Make a (nested) result strictly JSON-serialisable.
 
     Parameters
     ----------
     obj : object
-        Typically a dict from :func:`binary_report`; may nest dicts, lists,
-        tuples, NumPy scalars and NumPy arrays.
+        Typically a dict from :func:`binary_report` or
+        :func:`multiclass_report`; may nest dicts, lists, tuples, NumPy
+        scalars and NumPy arrays.
 
     Returns
     -------

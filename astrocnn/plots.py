@@ -1,4 +1,4 @@
-"""Diagnostic plots: ROC curves, score histograms and image galleries.
+"""Diagnostic plots: ROC curves, histograms, confusion matrices, reliability, galleries.
 
 Every function writes one PNG file and returns its path.  Figures are built
 with :class:`matplotlib.figure.Figure` and the Agg canvas directly, so
@@ -6,29 +6,37 @@ nothing here touches :mod:`matplotlib.pyplot` or its global state (safe in
 scripts, tests and worker threads), and matplotlib is imported only inside
 the functions, so ``import astrocnn.plots`` is cheap.
 
-Files are written atomically: the PNG goes to a temporary file in the target
-folder, which is then renamed onto ``path`` (:func:`os.replace`), so a reader
-never sees a half-written image.  The target folder must already exist.
+Files are written atomically with :func:`astrocnn.io.atomic.atomic_path`:
+the PNG goes to a temporary file in the target folder, which is then renamed
+onto ``path``, so a reader never sees a half-written image and a failed save
+leaves an existing file untouched.  The target folder must already exist;
+otherwise :class:`astrocnn.errors.OutputError` is raised.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from astrocnn.io.atomic import atomic_path
 from astrocnn.metrics import _check_binary, auroc, roc_curve, tpr_at_false_positives
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_gallery", "plot_roc", "plot_score_histograms"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_gallery",
+    "plot_reliability",
+    "plot_roc",
+    "plot_score_histograms",
+]
 
 #: Resolution of the saved PNG files, in dots per inch.
 DPI = 120
@@ -81,8 +89,9 @@ def _save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Save a figure as PNG atomically.
 
     The image is written to a hidden temporary file in the same folder as
-    ``path`` and then renamed onto ``path`` with :func:`os.replace`, which is
-    atomic on POSIX and Windows when both are on the same file system.
+    ``path`` and then renamed onto it (:func:`astrocnn.io.atomic.atomic_path`);
+    if saving fails the temporary file is removed and an existing ``path``
+    is left untouched.
 
     Parameters
     ----------
@@ -99,29 +108,17 @@ def _save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
 
     Raises
     ------
-    FileNotFoundError
-        If the folder of ``path`` does not exist.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or is not writable, or
+        writing or renaming the file fails with an :class:`OSError`.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder does not exist: {str(folder)!r}")
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    tmp = folder / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        # Mode "xb": never clobber; permissions follow the umask (unlike mkstemp).
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
     return path
 
 
@@ -164,8 +161,9 @@ def plot_roc(
     ValueError
         If only one class is present or the inputs are invalid (see
         :func:`astrocnn.metrics.roc_curve`).
-    FileNotFoundError
-        If the folder of ``path`` does not exist.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
     """
     y, s = _check_binary(y_true, score)
     fpr, tpr, _ = roc_curve(y, s)
@@ -247,8 +245,9 @@ def plot_score_histograms(
     ValueError
         If ``class_names`` does not have two entries or the inputs are
         invalid (see :func:`astrocnn.metrics.roc_curve`).
-    FileNotFoundError
-        If the folder of ``path`` does not exist.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
 
     Notes
     -----
@@ -297,6 +296,329 @@ def plot_score_histograms(
         ax.set_ylabel("number of objects per bin")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return _save_figure(fig, path)
+
+
+def plot_confusion_matrix(
+    cm: ArrayLike,
+    class_names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    normalize: bool = True,
+    title: str | None = None,
+) -> Path:
+    """Plot the confusion matrix of a multi-class classifier and save it as PNG.
+
+    Parameters
+    ----------
+    cm : array_like, shape (k, k)
+        Confusion matrix of counts, rows = true class, columns = predicted
+        class, as from :func:`astrocnn.metrics.confusion_matrix` or the
+        ``"confusion_matrix"`` entry of
+        :func:`astrocnn.metrics.multiclass_report` (a list of lists).
+    class_names : sequence of str
+        The ``k`` class names, in row / column order.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    normalize : bool, optional
+        If True (default) the colours show the row-normalised fractions (the
+        fraction of each true class predicted as each class; the diagonal is
+        the per-class recall), on a fixed 0 to 1 scale; if False they show
+        the counts.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``cm`` is not a square matrix of finite, non-negative, integer
+        counts with at least one class, or ``class_names`` does not hold
+        ``k`` names.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Every cell is annotated with its count and, below it, its row fraction
+    in per cent (whatever ``normalize``).  A true class with no objects has
+    no fractions: its row is drawn in light grey (white with
+    ``normalize=False``) with a dash instead of the fractions.  The y tick
+    labels give each class's support ``N``, the panel title the total and
+    the accuracy (trace / total).
+
+    The figure is ``2.6 + 0.6 m`` inches wide and ``1.6 + 0.6 m`` inches
+    high with ``m = max(k, 3)``, and the annotation font shrinks with ``k``:
+    readable up to about 12 classes.
+    """
+    arr = np.asarray(cm)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
+        raise ValueError(f"cm must be a square (k, k) matrix with k >= 1, got shape {arr.shape}")
+    if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+        raise ValueError(f"cm must hold counts, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr)):
+        raise ValueError("cm must hold finite, non-negative integer counts")
+    k = arr.shape[0]
+    if isinstance(class_names, str) or len(class_names) != k:
+        raise ValueError(
+            f"class_names must hold {k} names (one per row of cm), got {class_names!r}"
+        )
+    names = [str(c) for c in class_names]
+    counts = arr.astype(np.int64)
+    support = counts.sum(axis=1)
+    total = int(counts.sum())
+    frac = np.full((k, k), np.nan)
+    filled = support > 0
+    frac[filled] = counts[filled] / support[filled, None]
+
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    cmap = colormaps["Blues"].with_extremes(bad="0.92")
+    if normalize:
+        shown, vmax, bar_label = frac, 1.0, "fraction of the true class"
+    else:
+        shown, vmax, bar_label = counts.astype(np.float64), max(float(counts.max()), 1.0), "count"
+
+    m = max(k, 3)
+    fig = _new_figure(2.6 + 0.6 * m, 1.6 + 0.6 * m)
+    ax = fig.subplots()
+    image = ax.imshow(
+        np.ma.masked_invalid(shown),
+        cmap=cmap,
+        vmin=0.0,
+        vmax=vmax,
+        interpolation="nearest",
+        # Not "equal", which can defeat the constrained layout (clipped labels);
+        # the figure size keeps the cells about square.
+        aspect="auto",
+    )
+    fontsize = 9 if k <= 5 else (8 if k <= 8 else 7)
+    for i in range(k):
+        for j in range(k):
+            if math.isnan(frac[i, j]):
+                text, color = f"{counts[i, j]}\n\N{EN DASH}", "0.35"
+            else:
+                text = f"{counts[i, j]}\n{100.0 * frac[i, j]:.1f}%"
+                color = "white" if shown[i, j] / vmax > 0.55 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=color)
+    ax.set_xticks(range(k), names)
+    ax.set_yticks(range(k), [f"{name}  (N = {n})" for name, n in zip(names, support)])
+    if k > 2 or max(len(name) for name in names) > 8:
+        ax.tick_params(axis="x", labelrotation=40)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.tick_params(which="major", length=0, labelsize=fontsize + 1)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if total:
+        accuracy = float(np.trace(counts)) / total
+        ax.set_title(f"N = {total}, accuracy = {accuracy:.3f}", fontsize=9)
+    else:
+        ax.set_title("N = 0 (no objects)", fontsize=9)
+    # Counts: integer ticks only.
+    ticks = None if normalize else MaxNLocator(integer=True)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.85, aspect=25, ticks=ticks)
+    colorbar.set_label(bar_label)
+    colorbar.outline.set_linewidth(0.5)
+    if title:
+        fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def _float_array(values: object, key: str) -> np.ndarray:
+    """Convert a list of numbers (``None`` meaning NaN) to a 1-D float array."""
+    try:
+        arr = np.array(
+            [np.nan if v is None else float(v) for v in values],
+            dtype=np.float64,
+        )
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a list of numbers, got {values!r}") from None
+    return arr
+
+
+def plot_reliability(
+    report_or_calibration: Mapping[str, object],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Plot a reliability diagram of a multi-class classifier and save it as PNG.
+
+    Upper panel: for each confidence bin, a bar up to the accuracy of the
+    objects in the bin, the gap between that accuracy and their mean
+    confidence shaded, the mean (confidence, accuracy) of the bin as a dot,
+    and the diagonal of perfect calibration; the legend gives the expected
+    and maximum calibration errors (ECE, MCE).  Lower panel: the number of
+    objects in each bin, with the overall accuracy and mean confidence
+    marked (Guo et al. 2017, ICML).
+
+    Parameters
+    ----------
+    report_or_calibration : mapping
+        Either the dict of :func:`astrocnn.metrics.multiclass_report` (its
+        ``"reliability"`` entry holds the bins) or that of
+        :func:`astrocnn.metrics.calibration`; possibly after
+        :func:`astrocnn.metrics.json_safe` and a JSON round trip (``None``
+        is read as NaN).  Keys used: ``bin_confidence``, ``bin_accuracy``,
+        ``bin_count`` and, if present, ``bin_edges`` (else ``n_bins`` equal
+        bins on [0, 1]), ``ece`` and ``mce`` (else computed from the bins).
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a bin list is missing, the lists differ in length, are empty, or
+        hold something other than numbers (or None), or a count is negative.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Empty bins (count 0, NaN or None means) get no bar.  If every bin is
+    empty the diagram shows only the diagonal and ECE "n/a".  The figure is
+    5.0 by 6.2 inches.
+    """
+    if not isinstance(report_or_calibration, Mapping):
+        raise ValueError(
+            "report_or_calibration must be the dict of multiclass_report or calibration, "
+            f"got {type(report_or_calibration).__name__}"
+        )
+    bins = report_or_calibration.get("reliability", report_or_calibration)
+    if not isinstance(bins, Mapping):
+        raise ValueError(f"'reliability' must be a dict of bin lists, got {bins!r}")
+    missing = [key for key in ("bin_confidence", "bin_accuracy", "bin_count") if key not in bins]
+    if missing:
+        raise ValueError(f"report_or_calibration lacks the key(s) {missing}")
+    conf = _float_array(bins["bin_confidence"], "bin_confidence")
+    acc = _float_array(bins["bin_accuracy"], "bin_accuracy")
+    count = _float_array(bins["bin_count"], "bin_count")
+    n_bins = count.size
+    if n_bins == 0 or conf.size != n_bins or acc.size != n_bins:
+        raise ValueError(
+            "bin_confidence, bin_accuracy and bin_count must be non-empty lists of one length, "
+            f"got lengths {conf.size}, {acc.size}, {count.size}"
+        )
+    count = np.nan_to_num(count, nan=0.0)
+    if np.any(count < 0):
+        raise ValueError("bin_count must not be negative")
+    if bins.get("bin_edges") is not None:
+        edges = _float_array(bins["bin_edges"], "bin_edges")
+        if edges.size != n_bins + 1:
+            raise ValueError(f"bin_edges must hold {n_bins + 1} values, got {edges.size}")
+    else:
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+
+    filled = (count > 0) & np.isfinite(conf) & np.isfinite(acc)
+    n = float(count.sum())
+    n_used = float(count[filled].sum())
+    gap = np.abs(acc - conf)
+
+    def _stat(key: str, fallback: float) -> float:
+        value = report_or_calibration.get(key)
+        return fallback if value is None else float(value)
+
+    if n_used > 0:
+        ece = _stat("ece", float(np.sum(count[filled] * gap[filled]) / n_used))
+        mce = _stat("mce", float(gap[filled].max()))
+        mean_conf = float(np.sum(count[filled] * conf[filled]) / n_used)
+        mean_acc = float(np.sum(count[filled] * acc[filled]) / n_used)
+    else:
+        ece = mce = mean_conf = mean_acc = float("nan")
+
+    def _fmt(value: float) -> str:
+        return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+    fig = _new_figure(5.0, 6.2)
+    ax, ax_hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    lefts = edges[:-1]
+    widths = np.diff(edges)
+    ax.plot([0, 1], [0, 1], color="0.45", ls="--", lw=1, label="perfect calibration", zorder=3)
+    ax.bar(
+        lefts[filled],
+        acc[filled],
+        width=widths[filled],
+        align="edge",
+        color="C0",
+        alpha=0.8,
+        edgecolor="#1f3f66",
+        lw=0.6,
+        label="accuracy",
+        zorder=1,
+    )
+    ax.bar(
+        lefts[filled],
+        gap[filled],
+        bottom=np.minimum(acc, conf)[filled],
+        width=widths[filled],
+        align="edge",
+        facecolor=(0.84, 0.15, 0.16, 0.25),
+        edgecolor="C3",
+        hatch="///",
+        lw=0.6,
+        label="gap to mean confidence",
+        zorder=2,
+    )
+    ax.plot(
+        conf[filled],
+        acc[filled],
+        "o",
+        ms=3.5,
+        color="k",
+        label="bin (mean confidence, accuracy)",
+        zorder=4,
+        clip_on=False,
+    )
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(
+        loc="upper left",
+        fontsize=8,
+        title=f"ECE = {_fmt(ece)}, MCE = {_fmt(mce)}",
+        title_fontsize=9,
+    )
+    ax.set_title(f"N = {int(n)}, {n_bins} bins", fontsize=9)
+
+    ax_hist.bar(lefts, count, width=widths, align="edge", color="0.6", edgecolor="0.25", lw=0.6)
+    if n_used > 0:
+        ax_hist.axvline(mean_acc, color="C0", lw=1.5, label=f"accuracy = {mean_acc:.3f}")
+        ax_hist.axvline(
+            mean_conf, color="C3", lw=1.5, ls="--", label=f"mean confidence = {mean_conf:.3f}"
+        )
+        ax_hist.legend(loc="upper left", fontsize=7)
+    else:
+        ax_hist.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax_hist.transAxes)
+    ax_hist.set_ylim(bottom=0.0)
+    ax_hist.set_xlabel("confidence (largest class probability)")
+    ax_hist.set_ylabel("objects per bin")
+    ax_hist.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     return _save_figure(fig, path)
 
 
@@ -439,8 +761,9 @@ def plot_gallery(
     ValueError
         If ``images`` does not have 3 or 4 dimensions, ``titles`` or
         ``bands`` has the wrong length, or ``ncols < 1``.
-    FileNotFoundError
-        If the folder of ``path`` does not exist.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
 
     Notes
     -----

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,14 @@ import numpy as np
 import pytest
 
 from astrocnn import plots
+from astrocnn.errors import AstrocnnError, OutputError
+from astrocnn.metrics import calibration, json_safe, multiclass_report
 from astrocnn.plots import (
     _rgb_channel_indices,
     _save_figure,
+    plot_confusion_matrix,
     plot_gallery,
+    plot_reliability,
     plot_roc,
     plot_score_histograms,
 )
@@ -41,7 +46,8 @@ def assert_size(img, width_in, height_in, rel=0.02):
 
 
 def no_temp_files_left(folder):
-    return not [p for p in Path(folder).iterdir() if p.name.endswith(".tmp")]
+    # astrocnn.io.atomic.atomic_path writes to hidden ".<stem>.<random>.tmp.png" files.
+    return not [p for p in Path(folder).iterdir() if ".tmp" in p.name]
 
 
 @pytest.fixture
@@ -83,8 +89,10 @@ def test_plot_roc_one_class_raises(tmp_path):
 
 def test_missing_folder_raises(tmp_path, binary_data):
     y, s = binary_data
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(OutputError, match="nope") as info:
         plot_roc(y, s, tmp_path / "nope" / "roc.png")
+    assert isinstance(info.value, AstrocnnError)
+    assert not (tmp_path / "nope").exists()
 
 
 # ---------------------------------------------------------------- histograms
@@ -114,6 +122,144 @@ def test_plot_score_histograms_logits_one_class_and_empty(tmp_path):
 def test_plot_score_histograms_bad_class_names(tmp_path):
     with pytest.raises(ValueError, match="class_names"):
         plot_score_histograms([0, 1], [0.1, 0.9], tmp_path / "h.png", class_names=("a",))
+
+
+# ---------------------------------------------------------- confusion matrix
+
+MORPHOLOGY = ["elliptical", "spiral", "edge-on disk", "merger", "irregular", "artefact"]
+
+
+@pytest.fixture
+def multiclass_data():
+    """600 objects, 4 classes, an overconfident softmax classifier."""
+    rng = np.random.default_rng(2)
+    n, k = 600, 4
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.5
+    logits *= 2.0
+    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return y, proba / proba.sum(axis=1, keepdims=True)
+
+
+def test_plot_confusion_matrix_writes_png(tmp_path, multiclass_data):
+    y, proba = multiclass_data
+    report = multiclass_report(y, proba, MORPHOLOGY[:4])
+    out = plot_confusion_matrix(
+        report["confusion_matrix"],
+        report["class_names"],
+        tmp_path / "cm.png",
+        title="morphology",
+    )
+    assert out == tmp_path / "cm.png"
+    img = read_png(out)
+    assert_size(img, 2.6 + 0.6 * 4, 1.6 + 0.6 * 4)
+    assert img.std() > 0
+    assert no_temp_files_left(tmp_path)
+
+
+def test_plot_confusion_matrix_counts_and_many_classes(tmp_path):
+    rng = np.random.default_rng(3)
+    cm = rng.integers(0, 5000, size=(10, 10))
+    names = [*MORPHOLOGY, "lenticular", "barred spiral", "ring galaxy", "star"]
+    img = read_png(plot_confusion_matrix(cm, names, tmp_path / "cm10.png", normalize=False))
+    assert_size(img, 2.6 + 0.6 * 10, 1.6 + 0.6 * 10)
+
+
+def test_plot_confusion_matrix_one_class_absent_class_and_empty(tmp_path):
+    # One class: the figure keeps the size of three.
+    img = read_png(plot_confusion_matrix([[7]], ["galaxy"], tmp_path / "one.png"))
+    assert_size(img, 2.6 + 0.6 * 3, 1.6 + 0.6 * 3)
+    # A class absent from y_true (row of zeros) and one never predicted.
+    cm = np.array([[3, 1, 0], [2, 4, 0], [0, 0, 0]], dtype=np.int64)
+    for normalize in (True, False):
+        read_png(
+            plot_confusion_matrix(cm, ["a", "b", "c"], tmp_path / "c.png", normalize=normalize)
+        )
+    # No objects at all; counts as floats (e.g. read back from JSON).
+    read_png(plot_confusion_matrix(np.zeros((2, 2)), ["a", "b"], tmp_path / "z.png"))
+    assert no_temp_files_left(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("cm", "names", "match"),
+    [
+        ([[1, 2, 3]], ["a"], "square"),
+        ([1, 2], ["a", "b"], "square"),
+        (np.zeros((0, 0)), [], "square"),
+        ([[1, -1], [0, 1]], ["a", "b"], "non-negative integer"),
+        ([[1, 0.5], [0, 1]], ["a", "b"], "non-negative integer"),
+        ([[1, np.nan], [0, 1]], ["a", "b"], "non-negative integer"),
+        ([["a", "b"], ["c", "d"]], ["a", "b"], "counts"),
+        ([[1, 0], [0, 1]], ["a"], "2 names"),
+        ([[1, 0], [0, 1]], "ab", "2 names"),
+    ],
+)
+def test_plot_confusion_matrix_bad_inputs(tmp_path, cm, names, match):
+    with pytest.raises(ValueError, match=match):
+        plot_confusion_matrix(cm, names, tmp_path / "cm.png")
+    assert not (tmp_path / "cm.png").exists()
+
+
+# --------------------------------------------------------------- reliability
+
+
+def test_plot_reliability_from_report(tmp_path, multiclass_data):
+    y, proba = multiclass_data
+    report = multiclass_report(y, proba, MORPHOLOGY[:4])
+    out = plot_reliability(report, tmp_path / "rel.png", title="morphology")
+    assert out == tmp_path / "rel.png"
+    img = read_png(out)
+    assert_size(img, 5.0, 6.2)
+    assert img.std() > 0
+    assert no_temp_files_left(tmp_path)
+
+
+def test_plot_reliability_from_calibration_and_json(tmp_path, multiclass_data):
+    y, proba = multiclass_data
+    cal = calibration(y, proba, n_bins=10)
+    read_png(plot_reliability(cal, str(tmp_path / "cal.png")))
+    # After json_safe and a JSON round trip, empty bins hold None.
+    report = json.loads(json.dumps(json_safe(multiclass_report(y, proba, MORPHOLOGY[:4]))))
+    assert None in report["reliability"]["bin_accuracy"]
+    read_png(plot_reliability(report, tmp_path / "json.png"))
+
+
+def test_plot_reliability_one_class_and_empty_bins(tmp_path):
+    # One class: every confidence is 1, only the last bin is filled.
+    cal = calibration([0, 0, 0], [[1.0], [1.0], [1.0]])
+    assert cal["bin_count"][-1] == 3 and sum(cal["bin_count"][:-1]) == 0
+    img = read_png(plot_reliability(cal, tmp_path / "one.png"))
+    assert_size(img, 5.0, 6.2)
+    # Every bin empty, no edges, no ECE: only the diagonal is drawn.
+    empty = {"bin_confidence": [None] * 4, "bin_accuracy": [None] * 4, "bin_count": [0] * 4}
+    read_png(plot_reliability(empty, tmp_path / "empty.png"))
+    # ECE and MCE are computed from the bins when absent.
+    partial = {"bin_confidence": [0.3, 0.8], "bin_accuracy": [0.2, 0.9], "bin_count": [5, 5]}
+    read_png(plot_reliability(partial, tmp_path / "partial.png"))
+    assert no_temp_files_left(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"bin_accuracy": [0.5], "bin_count": [1]}, "bin_confidence"),
+        ({"reliability": {"bin_count": [1]}}, "lacks"),
+        ({"bin_confidence": [0.5], "bin_accuracy": [0.5, 0.4], "bin_count": [1]}, "one length"),
+        ({"bin_confidence": [], "bin_accuracy": [], "bin_count": []}, "non-empty"),
+        ({"bin_confidence": ["x"], "bin_accuracy": [0.5], "bin_count": [1]}, "numbers"),
+        ({"bin_confidence": [0.5], "bin_accuracy": [0.5], "bin_count": [-1]}, "negative"),
+        (
+            {"bin_confidence": [0.5], "bin_accuracy": [0.5], "bin_count": [1], "bin_edges": [0]},
+            "bin_edges",
+        ),
+        ([0.1, 0.2], "dict"),
+    ],
+)
+def test_plot_reliability_bad_inputs(tmp_path, data, match):
+    with pytest.raises(ValueError, match=match):
+        plot_reliability(data, tmp_path / "rel.png")
+    assert not (tmp_path / "rel.png").exists()
 
 
 # ------------------------------------------------------------------- gallery
@@ -226,6 +372,38 @@ def test_save_figure_atomic_failure_leaves_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
 
 
+def test_save_figure_oserror_becomes_output_error(tmp_path, monkeypatch):
+    fig = plots._new_figure(2, 2)
+    target = tmp_path / "f.png"
+    target.write_bytes(b"previous")
+
+    def disk_full(fname, *args, **kwargs):
+        Path(fname).write_bytes(b"half an image")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fig, "savefig", disk_full)
+    with pytest.raises(OutputError, match="No space left"):
+        _save_figure(fig, target)
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+
+
+def test_save_figure_writes_png_whatever_the_suffix(tmp_path):
+    fig = plots._new_figure(1, 1)
+    out = _save_figure(fig, tmp_path / "figure.out")
+    assert out == tmp_path / "figure.out"
+    read_png(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.out"]
+
+
+def test_save_figure_onto_a_folder_raises(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(OutputError):
+        _save_figure(plots._new_figure(1, 1), tmp_path / "d.png")
+    assert (tmp_path / "d.png").is_dir()
+    assert no_temp_files_left(tmp_path)
+
+
 def test_save_figure_permissions_follow_umask(tmp_path):
     fig = plots._new_figure(1, 1)
     out = _save_figure(fig, tmp_path / "p.png")
@@ -242,6 +420,9 @@ def test_import_is_cheap_and_pyplot_free(tmp_path):
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n"
         f"p.plot_roc([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.3], {str(tmp_path / 'r.png')!r})\n"
         f"p.plot_gallery([[[[1.0]]]], ['x'], {str(tmp_path / 'g.png')!r})\n"
+        f"p.plot_confusion_matrix([[1, 0], [1, 2]], ['a', 'b'], {str(tmp_path / 'c.png')!r})\n"
+        "r = {'bin_confidence': [0.4, None], 'bin_accuracy': [0.5, None], 'bin_count': [2, 0]}\n"
+        f"p.plot_reliability(r, {str(tmp_path / 'l.png')!r})\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
     )
     env = dict(os.environ)
