@@ -217,6 +217,12 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     help="Training augmentation (default: the task's).",
 )
 @click.option(
+    "--classes",
+    default=None,
+    help="Classifiers: comma-separated class names in output order; any other label, "
+    "or a class without examples, is an error (default: the labels found).",
+)
+@click.option(
     "--init-from",
     type=click.Path(dir_okay=False),
     default=None,
@@ -258,6 +264,7 @@ def train(
     widths,
     convs_per_block,
     augment,
+    classes,
     init_from,
     freeze_backbone,
     head_epochs,
@@ -307,6 +314,9 @@ def train(
         convs_per_block=convs_per_block,
         augmentation=augment,
         init_from=init_from,
+        target_options={"class_names": [c.strip() for c in classes.split(",")]}
+        if classes
+        else {},
         freeze_backbone=freeze_backbone,
         head_epochs=head_epochs,
         resume=resume,

@@ -58,6 +58,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     callbacks: list = field(default_factory=list)
     init_from: str | None = None
+    target_options: dict = field(default_factory=dict)
     freeze_backbone: bool = False
     head_epochs: int | None = None
 
@@ -226,7 +227,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     out = check_writable(out, overwrite=config.overwrite)
     if Path(out).suffix != ".keras":
         raise AstrocnnError(f"{out}: the model file must have the .keras extension")
-    meta = task.fit_targets(data.table, data.name)
+    meta = task.fit_targets(data.table, data.name, **config.target_options)
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)

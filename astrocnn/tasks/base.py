@@ -44,8 +44,12 @@ class Task:
     supports_tta = False
 
     # --- targets and model -------------------------------------------------
-    def fit_targets(self, table, source: str) -> dict:
-        """Inspect training truth; return metadata to store (e.g. class names)."""
+    def fit_targets(self, table, source: str, **options) -> dict:
+        """Inspect training truth; return metadata to store (e.g. class names).
+
+        ``options`` are task-specific target options given by the user
+        (for classifiers: ``class_names``).
+        """
         return {}
 
     def targets(self, table, meta: dict, source: str):

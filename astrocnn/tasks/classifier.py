@@ -9,6 +9,15 @@ from astrocnn.io.catalog import require_columns
 from astrocnn.tasks.base import Task
 
 
+def _label_text(column) -> np.ndarray:
+    """Labels as stripped strings; masked or missing entries become ''."""
+    if hasattr(column, "filled"):
+        column = column.filled("" if column.dtype.kind in "USO" else -999999)
+    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in column]
+    text = np.array([v.strip() for v in values], dtype=str)
+    return np.where(text == "-999999", "", text)
+
+
 class ClassifierTask(Task):
     """A task whose target is one class label per image.
 
@@ -26,12 +35,46 @@ class ClassifierTask(Task):
     def truth_columns(self):
         return (self.label_column,)
 
-    def fit_targets(self, table, source):
+    def fit_targets(self, table, source, class_names=None):
+        """Class names: the task's fixed ones, the user's list, or the labels found.
+
+        Parameters
+        ----------
+        table : astropy.table.Table
+            Training catalogue.
+        source : str
+            Its name, for error messages.
+        class_names : sequence of str, optional
+            The classes the user expects, in output order; a label outside
+            them, or a class without examples, is an error.
+        """
         require_columns(table, [self.label_column], source)
+        text = _label_text(table[self.label_column])
+        empty = np.flatnonzero(text == "")
+        if empty.size:
+            raise CatalogError(
+                f"{source}: row {empty[0]}: empty label in column {self.label_column!r}"
+            )
         if self.class_names:
-            return {"class_names": list(self.class_names), "label_column": self.label_column}
-        labels = np.unique(np.asarray(table[self.label_column]).astype(str))
-        return {"class_names": [str(x) for x in labels], "label_column": self.label_column}
+            names = list(self.class_names)
+        elif class_names:
+            names = [str(c) for c in class_names]
+            unknown = np.flatnonzero(~np.isin(text, names))
+            if unknown.size:
+                raise CatalogError(
+                    f"{source}: row {unknown[0]}: label {text[unknown[0]]!r} is not one of the "
+                    f"classes given ({', '.join(names)})"
+                )
+            empty_classes = [n for n in names if not np.any(text == n)]
+            if empty_classes:
+                raise CatalogError(
+                    f"{source}: class(es) {', '.join(empty_classes)} have no examples"
+                )
+        else:
+            names = [str(x) for x in np.unique(text)]
+        if len(names) < 2:
+            raise CatalogError(f"{source}: only one class ({names[0]}); need at least two")
+        return {"class_names": names, "label_column": self.label_column}
 
     def targets(self, table, meta, source):
         require_columns(table, [self.label_column], source)
@@ -47,7 +90,7 @@ class ClassifierTask(Task):
             bad = np.flatnonzero((labels < 0) | (labels >= len(names)) | (labels != values))
         else:
             index = {n: i for i, n in enumerate(names)}
-            text = values.astype(str)
+            text = _label_text(table[self.label_column])
             labels = np.array([index.get(t, -1) for t in text], dtype=np.int64)
             bad = np.flatnonzero(labels < 0)
         if bad.size:

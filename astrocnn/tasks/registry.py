@@ -11,6 +11,7 @@ from astrocnn.errors import AstrocnnError
 
 TASKS = {
     "lens": ("astrocnn.tasks.lens", "LensTask"),
+    "morphology": ("astrocnn.tasks.morphology", "MorphologyTask"),
 }
 
 
