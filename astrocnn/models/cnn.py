@@ -19,6 +19,11 @@ from __future__ import annotations
 
 ARCHITECTURES = ("cnn", "resnet")
 
+BN_MOMENTUM = 0.9
+"""Batch-norm moving-average momentum.  Keras's 0.99 needs ~500 steps before
+the inference statistics match training; 0.9 is right after ~50, so small
+training sets (a few hundred labelled images, as when fine-tuning) work."""
+
 
 def _conv_bn_relu(layers, x, filters, name, strides=1):
     x = layers.Conv2D(
@@ -30,7 +35,7 @@ def _conv_bn_relu(layers, x, filters, name, strides=1):
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -69,7 +74,7 @@ def _resnet_backbone(layers, x, widths, convs_per_block):
                 kernel_initializer="he_normal",
                 name=f"{name}_b_conv",
             )(y)
-            y = layers.BatchNormalization(name=f"{name}_b_bn")(y)
+            y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(y)
             x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
     return x
 
