@@ -36,7 +36,8 @@ FILE_COLUMN = click.option(
     "band. Default: 'file', or 'file_<band>' for every band.",
 )
 TTA = click.option(
-    "--tta", is_flag=True,
+    "--tta",
+    is_flag=True,
     help="Average the outputs over the 8 flips/90-degree rotations (classifiers); "
     "recorded in the 'tta' column.",
 )
@@ -99,17 +100,32 @@ def main():
     required=True,
     help="Output folder (gets catalog.fits and cutouts/).",
 )
+@click.option(
+    "--format",
+    "image_format",
+    type=click.Choice(["fits", "jpeg", "png"]),
+    default="fits",
+    show_default=True,
+    help="Image format of the simulated cutouts (jpeg/png: 8-bit colour composites; "
+    "morphology only).",
+)
 @QUIET
 @friendly_errors
-def simulate(task, n, seed, out, quiet):
-    """Simulate a labelled training set for TASK (FITS cutouts + catalog.fits)."""
+def simulate(task, n, seed, out, image_format, quiet):
+    """Simulate a labelled training set for TASK (cutouts + catalog.fits)."""
     from pathlib import Path
 
     from astrocnn.io.atomic import prepare_output_dir
     from astrocnn.tasks.registry import get_task
 
+    task_obj = get_task(task)
+    if image_format not in task_obj.simulate_formats:
+        raise AstrocnnError(
+            f"the {task} simulator writes {', '.join(task_obj.simulate_formats)}, "
+            f"not {image_format}"
+        )
     outdir = prepare_output_dir(Path(out))
-    table = get_task(task).simulate(n, seed, outdir, progress=not quiet)
+    table = task_obj.simulate(n, seed, outdir, progress=not quiet, image_format=image_format)
     _log_to(quiet)(f"wrote {len(table)} objects to {outdir / 'catalog.fits'}")
 
 
@@ -226,8 +242,8 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "--init-from",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Fine-tune: start from this classifier bundle's backbone with a new head "
-    "(its architecture replaces --arch/--widths).",
+    help="Fine-tune: start from this classifier bundle's backbone (or a task name for its "
+    "default model) with a new head; its architecture replaces --arch/--widths.",
 )
 @click.option(
     "--freeze-backbone",
@@ -314,9 +330,7 @@ def train(
         convs_per_block=convs_per_block,
         augmentation=augment,
         init_from=init_from,
-        target_options={"class_names": [c.strip() for c in classes.split(",")]}
-        if classes
-        else {},
+        target_options={"class_names": [c.strip() for c in classes.split(",")]} if classes else {},
         freeze_backbone=freeze_backbone,
         head_epochs=head_epochs,
         resume=resume,

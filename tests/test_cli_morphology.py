@@ -49,8 +49,17 @@ def jpeg_model(jpeg_sets, tmp_path_factory):
 
 def test_jpeg_folder_trains_and_beats_chance(jpeg_sets, jpeg_model, tmp_path):
     out = tmp_path / "pred.fits"
-    run("predict", "morphology", "--model", jpeg_model, "--catalog", jpeg_sets[1], "--out", out,
-        "--quiet")
+    run(
+        "predict",
+        "morphology",
+        "--model",
+        jpeg_model,
+        "--catalog",
+        jpeg_sets[1],
+        "--out",
+        out,
+        "--quiet",
+    )
     pred = Table.read(out)
     truth = Table.read(jpeg_sets[1])
     classes = ["edge_on", "elliptical", "merger", "spiral"]
@@ -64,8 +73,18 @@ def test_jpeg_folder_trains_and_beats_chance(jpeg_sets, jpeg_model, tmp_path):
 
 def test_tta_column_and_rotation_invariance(jpeg_sets, jpeg_model, tmp_path):
     out = tmp_path / "tta.fits"
-    run("predict", "morphology", "--model", jpeg_model, "--catalog", jpeg_sets[1], "--out", out,
-        "--tta", "--quiet")
+    run(
+        "predict",
+        "morphology",
+        "--model",
+        jpeg_model,
+        "--catalog",
+        jpeg_sets[1],
+        "--out",
+        out,
+        "--tta",
+        "--quiet",
+    )
     pred = Table.read(out)
     assert pred["tta"].all()
     # a rotated copy of an image gets the same TTA probabilities (exact D4 invariance)
@@ -78,8 +97,18 @@ def test_tta_column_and_rotation_invariance(jpeg_sets, jpeg_model, tmp_path):
     image = imread(first)
     imsave(original, image)
     imsave(rotated, np.rot90(image).copy())
-    run("predict", "morphology", "--model", jpeg_model, original, rotated, "--out",
-        tmp_path / "rot.fits", "--tta", "--quiet")
+    run(
+        "predict",
+        "morphology",
+        "--model",
+        jpeg_model,
+        original,
+        rotated,
+        "--out",
+        tmp_path / "rot.fits",
+        "--tta",
+        "--quiet",
+    )
     rot = Table.read(tmp_path / "rot.fits")
     np.testing.assert_allclose(rot["p_spiral"][0], rot["p_spiral"][1], atol=1e-5)
 
@@ -89,16 +118,34 @@ def test_fits_model_refuses_jpeg_rows(jpeg_sets, tmp_path):
 
     simulate_morphology(16, 5, tmp_path / "fits")
     model = tmp_path / "fits.keras"
-    run("train", "morphology", "--catalog", tmp_path / "fits" / "catalog.fits", "--out", model,
-        "--epochs", 1, *SMALL)
+    run(
+        "train",
+        "morphology",
+        "--catalog",
+        tmp_path / "fits" / "catalog.fits",
+        "--out",
+        model,
+        "--epochs",
+        1,
+        *SMALL,
+    )
     mixed = Table.read(tmp_path / "fits" / "catalog.fits")
     files = list(mixed["file"].astype(str))
     files[0] = str(jpeg_sets[1].parent / Table.read(jpeg_sets[1])["file"].astype(str)[0])
     mixed["file"] = files
     mixed.write(tmp_path / "fits" / "mixed.ecsv")
     out = tmp_path / "mixed_pred.fits"
-    run("predict", "morphology", "--model", model, "--catalog", tmp_path / "fits" / "mixed.ecsv",
-        "--out", out, "--quiet")
+    run(
+        "predict",
+        "morphology",
+        "--model",
+        model,
+        "--catalog",
+        tmp_path / "fits" / "mixed.ecsv",
+        "--out",
+        out,
+        "--quiet",
+    )
     pred = Table.read(out)
     assert pred["status"][0] == "error" and "trained on FITS cutouts" in pred["reason"][0]
     assert set(pred["status"][1:]) == {"ok"}
@@ -111,15 +158,39 @@ def test_fine_tune_new_classes_and_evaluate(jpeg_sets, jpeg_model, tmp_path):
     labels = jpeg_sets[0].parent / "coarse.csv"
     table.write(labels, format="ascii.csv", overwrite=True)
     tuned = tmp_path / "tuned.keras"
-    result = run("train", "morphology", "--catalog", labels, "--out", tuned,
-                 "--init-from", jpeg_model, "--epochs", 4, "--head-epochs", 2,
-                 "--batch-size", "32", "--seed", "3")
+    result = run(
+        "train",
+        "morphology",
+        "--catalog",
+        labels,
+        "--out",
+        tuned,
+        "--init-from",
+        jpeg_model,
+        "--epochs",
+        4,
+        "--head-epochs",
+        2,
+        "--batch-size",
+        "32",
+        "--seed",
+        "3",
+    )
     assert "copied" in result.output
     card = run("info", tuned).output
     assert "classes:      featured, smooth" in card and "init_from" in card
     report = tmp_path / "report"
-    run("evaluate", "morphology", "--model", tuned, "--catalog", labels, "--report", report,
-        "--quiet")
+    run(
+        "evaluate",
+        "morphology",
+        "--model",
+        tuned,
+        "--catalog",
+        labels,
+        "--report",
+        report,
+        "--quiet",
+    )
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("accuracy", "balanced_accuracy", "per_class", "confusion_matrix", "ece"):
         assert key in metrics
@@ -134,16 +205,49 @@ def test_fine_tune_unknown_label_and_empty_class(jpeg_sets, tmp_path):
     table["label"] = labels
     bad = jpeg_sets[0].parent / "bad.ecsv"
     table.write(bad, overwrite=True)
-    result = run("train", "morphology", "--catalog", bad, "--out", tmp_path / "b.keras",
-                 "--epochs", 1, *SMALL, ok=False)
+    result = run(
+        "train",
+        "morphology",
+        "--catalog",
+        bad,
+        "--out",
+        tmp_path / "b.keras",
+        "--epochs",
+        1,
+        *SMALL,
+        ok=False,
+    )
     assert result.exit_code == 1 and "row 3" in result.output and "empty label" in result.output
 
 
 def test_classes_option_rejects_unknown_labels_and_empty_classes(jpeg_sets, tmp_path):
-    result = run("train", "morphology", "--catalog", jpeg_sets[0], "--out", tmp_path / "x.keras",
-                 "--classes", "elliptical,spiral", "--epochs", 1, *SMALL, ok=False)
+    result = run(
+        "train",
+        "morphology",
+        "--catalog",
+        jpeg_sets[0],
+        "--out",
+        tmp_path / "x.keras",
+        "--classes",
+        "elliptical,spiral",
+        "--epochs",
+        1,
+        *SMALL,
+        ok=False,
+    )
     assert result.exit_code == 1 and "is not one of the classes given" in result.output
-    result = run("train", "morphology", "--catalog", jpeg_sets[0], "--out", tmp_path / "x.keras",
-                 "--classes", "elliptical,spiral,edge_on,merger,irregular", "--epochs", 1, *SMALL,
-                 ok=False)
+    result = run(
+        "train",
+        "morphology",
+        "--catalog",
+        jpeg_sets[0],
+        "--out",
+        tmp_path / "x.keras",
+        "--classes",
+        "elliptical,spiral,edge_on,merger,irregular",
+        "--epochs",
+        1,
+        *SMALL,
+        ok=False,
+    )
     assert result.exit_code == 1 and "irregular have no examples" in result.output

@@ -212,3 +212,56 @@ def test_unreadable_permissions(tmp_path):
             read_cutout(str(path))
     finally:
         os.chmod(path, 0o644)
+
+
+def _rgb(size=20):
+    return RNG.integers(0, 255, size=(size, size, 3), dtype=np.uint8)
+
+
+def test_jpeg_png_colour_and_grey(tmp_path):
+    from skimage.io import imsave
+
+    rgb = _rgb()
+    imsave(tmp_path / "c.png", rgb)
+    out = read_cutout(str(tmp_path / "c.png")).data
+    assert out.shape == (20, 20, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, rgb.astype(np.float32))
+    imsave(tmp_path / "g.jpg", rgb[..., 0])
+    assert read_cutout(str(tmp_path / "g.jpg")).data.shape == (20, 20, 1)
+
+
+def test_alpha_and_palette_pngs(tmp_path):
+    from PIL import Image
+
+    rgba = np.dstack([_rgb(), np.full((20, 20), 255, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
+    assert read_cutout(str(tmp_path / "opaque.png")).data.shape == (20, 20, 3)
+    rgba[0, 0, 3] = 10
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "transparent.png")
+    with pytest.raises(CutoutError, match="transparent.png: image has a transparent alpha"):
+        read_cutout(str(tmp_path / "transparent.png"))
+    Image.fromarray(_rgb()).convert("P").save(tmp_path / "palette.png")
+    assert read_cutout(str(tmp_path / "palette.png")).data.shape[-1] == 3
+
+
+def test_png_named_jpg_and_garbage_jpeg(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_rgb()).save(tmp_path / "really_png.jpg", format="PNG")
+    assert read_cutout(str(tmp_path / "really_png.jpg")).data.shape == (20, 20, 3)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff" + RNG.bytes(300))
+    with pytest.raises(CutoutError, match="bad.jpg: not a readable JPEG/PNG"):
+        read_cutout(str(tmp_path / "bad.jpg"))
+
+
+def test_kind_mismatch_and_resize(tmp_path):
+    from skimage.io import imsave
+
+    imsave(tmp_path / "c.png", _rgb(30))
+    with pytest.raises(CutoutError, match="trained on FITS cutouts"):
+        read_cutout(str(tmp_path / "c.png"), CutoutSpec(3, (30, 30), image_kind="fits"))
+    resized = read_cutout(
+        str(tmp_path / "c.png"), CutoutSpec(3, (16, 16), size_mode="resize", image_kind="raster")
+    )
+    assert resized.data.shape == (16, 16, 3)
+    assert 0 <= resized.data.min() and resized.data.max() <= 255

@@ -98,7 +98,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                 {
                     "bands": ",".join(bands),
                     "size_mode": spec.size_mode,
-                "image_kind": spec.image_kind or "fits",
+                    "image_kind": spec.image_kind or "fits",
                     "hdus": json.dumps(list(spec.hdus) if spec.hdus else None),
                     "source_catalog": str(source.name),
                     "file_columns": ",".join(source.file_columns),

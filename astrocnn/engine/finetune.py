@@ -59,7 +59,8 @@ def fine_tune_start(task, path, input_shape, meta, image_kind, log):
     task : Task
         The task being trained (builds the new head).
     path : path-like
-        Source bundle (any astrocnn classifier).
+        Source bundle (any astrocnn classifier), or a task name for that
+        task's shipped default model.
     input_shape : tuple of int
         ``(H, W, C)`` of the new training images.
     meta : dict
@@ -75,6 +76,10 @@ def fine_tune_start(task, path, input_shape, meta, image_kind, log):
         The new model, the source bundle's metadata, and the model options
         (the source's architecture and widths).
     """
+    from astrocnn.tasks.registry import get_task, task_names
+
+    if str(path) in task_names():
+        path = get_task(str(path)).default_model()
     source = load_bundle(path)
     src_backbone = _backbone(source.model, str(path))
     options = dict(source.meta.get("model_options") or {})

@@ -183,8 +183,9 @@ def predict_paths(
         decoded = task.decode(compiled(block.images[block.ok]), meta)
         for name, values in decoded.items():
             if name not in columns:
-                columns[name] = np.full((n, *values.shape[1:]), _missing(values.dtype),
-                                        dtype=values.dtype)
+                columns[name] = np.full(
+                    (n, *values.shape[1:]), _missing(values.dtype), dtype=values.dtype
+                )
             columns[name][good] = values
     for name in task.output_columns(meta):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))

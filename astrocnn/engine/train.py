@@ -257,9 +257,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             task, config.init_from, input_shape, meta, data.image_kind, log
         )
         run_key["init_from"] = source_meta.get("sha256")
-        run_key["options"] = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
-        }
+        run_key["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
     else:
         model = task.build_model(input_shape, meta, options)
     ckpt = _checkpoint_dir(out)
@@ -344,7 +342,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             "size_mode": data.size_mode,
             "hdus": data.hdus,
             "preprocessing": scaler.to_dict(),
-        "image_kind": data.image_kind,
+            "image_kind": data.image_kind,
             "architecture": options["architecture"],
             "model_options": run_key["options"],
             "n_params": int(model.count_params()),

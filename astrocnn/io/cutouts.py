@@ -263,8 +263,13 @@ def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str 
     if mode == "resize":
         from skimage.transform import resize
 
-        out = resize(data, (th, tw, data.shape[2]), order=1, anti_aliasing=(h > th or w > tw),
-                     preserve_range=True)
+        out = resize(
+            data,
+            (th, tw, data.shape[2]),
+            order=1,
+            anti_aliasing=(h > th or w > tw),
+            preserve_range=True,
+        )
         return out.astype(np.float32)
     need_crop = h > th or w > tw
     need_pad = h < th or w < tw

@@ -31,6 +31,8 @@ class Task:
         Training augmentation (see :mod:`astrocnn.data.augment`).
     supports_tta : bool
         Whether averaging the outputs over flips and rotations is meaningful.
+    simulate_formats : tuple of str
+        Image formats the simulator writes.
     truth_columns : tuple of str
         Catalogue columns needed to train or evaluate.
     """
@@ -42,6 +44,7 @@ class Task:
     augmentation = "none"
     truth_columns: tuple[str, ...] = ()
     supports_tta = False
+    simulate_formats: tuple[str, ...] = ("fits",)
 
     # --- targets and model -------------------------------------------------
     def fit_targets(self, table, source: str, **options) -> dict:
@@ -94,8 +97,11 @@ class Task:
         """Write evaluation figures into ``outdir``; return their paths."""
         return []
 
-    def simulate(self, n: int, seed: int, outdir: Path, *, progress: bool = False):
-        """Simulate a training set; return its catalogue."""
+    def simulate(
+        self, n: int, seed: int, outdir: Path, *, progress: bool = False, image_format="fits"
+    ):
+        """Simulate a training set in ``image_format`` (one of
+        :attr:`simulate_formats`); return its catalogue."""
         raise NotImplementedError
 
     # --- default model ------------------------------------------------------

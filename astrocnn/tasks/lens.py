@@ -61,7 +61,7 @@ class LensTask(ClassifierTask):
             written.append(path)
         return written
 
-    def simulate(self, n, seed, outdir, *, progress=False):
+    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
         from astrocnn.sim.lens import simulate_lens
 
         return simulate_lens(

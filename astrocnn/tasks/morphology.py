@@ -32,6 +32,7 @@ class MorphologyTask(ClassifierTask):
     bands = ("g", "r", "i")
     input_size = (64, 64)
     augmentation = "d4-rotzoom"
+    simulate_formats = ("fits", "jpeg", "png")
 
     def output_columns(self, meta):
         columns = {"class": "predicted class (highest probability)"}
@@ -77,15 +78,24 @@ class MorphologyTask(ClassifierTask):
         ]
         path = outdir / "gallery_confident_mistakes.png"
         plots.plot_gallery(
-            load_images(wrong), titles, path, bands=meta.get("bands"),
+            load_images(wrong),
+            titles,
+            path,
+            bands=meta.get("bands"),
             suptitle="most confident mistakes (true→predicted p)",
         )
         written.append(path)
         return written
 
-    def simulate(self, n, seed, outdir, *, progress=False):
+    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
         from astrocnn.sim.morphology import simulate_morphology
 
         return simulate_morphology(
-            n, seed, outdir, size=self.input_size[0], bands=self.bands, progress=progress
+            n,
+            seed,
+            outdir,
+            size=self.input_size[0],
+            bands=self.bands,
+            image_format=image_format,
+            progress=progress,
         )
