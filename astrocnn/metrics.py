@@ -46,6 +46,7 @@ __all__ = [
     "binary_report",
     "calibration",
     "confusion_matrix",
+    "fraction_report",
     "json_safe",
     "multiclass_report",
     "roc_curve",
@@ -799,6 +800,39 @@ def multiclass_report(
         "reliability": {
             key: cal[key] for key in ("bin_edges", "bin_confidence", "bin_accuracy", "bin_count")
         },
+    }
+
+
+def fraction_report(truth: ArrayLike, predicted: ArrayLike, names) -> dict[str, Any]:
+    """Scores of vote-fraction regression (Galaxy Zoo, Dieleman et al. 2015).
+
+    Parameters
+    ----------
+    truth, predicted : array_like, shape (n, k)
+        True and predicted fractions, one column per answer.
+    names : sequence of str
+        The ``k`` column names.
+
+    Returns
+    -------
+    dict
+        ``n``, ``rmse`` (over all n*k values, the Galaxy Zoo challenge
+        score), ``rmse_per_column``, ``mae`` and ``argmax_accuracy`` (the
+        answer with the largest fraction is the same).
+    """
+    t = np.asarray(truth, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 2 or t.shape[1] != len(names) or t.shape[0] == 0:
+        raise ValueError(
+            f"truth {t.shape} and predicted {p.shape} must both be (n, {len(names)}) with n > 0"
+        )
+    err = p - t
+    return {
+        "n": int(t.shape[0]),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "rmse_per_column": {str(n): float(v) for n, v in zip(names, np.sqrt(np.mean(err**2, 0)))},
+        "mae": float(np.mean(np.abs(err))),
+        "argmax_accuracy": float(np.mean(np.argmax(p, 1) == np.argmax(t, 1))),
     }
 
 

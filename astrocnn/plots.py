@@ -864,3 +864,54 @@ def plot_gallery(
     if heading:
         fig.suptitle(heading, fontsize=10)
     return _save_figure(fig, path)
+
+
+def plot_predicted_vs_true(
+    truth: ArrayLike,
+    predicted: ArrayLike,
+    names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Predicted against true value per output column (2-D histograms), as PNG.
+
+    Parameters
+    ----------
+    truth, predicted : array_like, shape (n, k)
+        True and predicted values (e.g. vote fractions), one column per name.
+    names : sequence of str
+        Column names, used as panel titles.
+    path : str or os.PathLike
+        Output PNG file.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    t = np.asarray(truth, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    k = len(names)
+    ncols = min(k, 4)
+    nrows = math.ceil(k / ncols)
+    fig = _new_figure(3.2 * ncols, 3.2 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    lo = float(min(t.min(), p.min(), 0.0))
+    hi = float(max(t.max(), p.max(), 1.0))
+    for i, ax in enumerate(axes):
+        if i >= k:
+            ax.set_axis_off()
+            continue
+        ax.hist2d(t[:, i], p[:, i], bins=40, range=[[lo, hi], [lo, hi]], cmap="Blues", cmin=1)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        rmse = float(np.sqrt(np.mean((p[:, i] - t[:, i]) ** 2)))
+        ax.set_title(f"{names[i]}  RMSE {rmse:.3f}", fontsize=9)
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_figure(fig, path)

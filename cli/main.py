@@ -75,6 +75,19 @@ def _parse_hdus(text):
     return tuple(int(h) if h.strip().lstrip("-").isdigit() else h.strip() for h in text.split(","))
 
 
+def _target_options(task, **given):
+    """Comma-separated CLI values to the task's target options; refuse ones it lacks."""
+    options = {}
+    names = {"classes": "class_names", "fraction_columns": "fraction_columns"}
+    for flag, value in given.items():
+        if not value:
+            continue
+        if names[flag] not in task.target_options:
+            raise AstrocnnError(f"--{flag.replace('_', '-')} does not apply to task {task.name!r}")
+        options[names[flag]] = [v.strip() for v in value.split(",") if v.strip()]
+    return options
+
+
 def _log_to(quiet):
     return (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
 
@@ -239,6 +252,12 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "or a class without examples, is an error (default: the labels found).",
 )
 @click.option(
+    "--fraction-columns",
+    default=None,
+    help="Morphology: regress these vote-fraction columns (comma-separated) instead of "
+    "classifying the label column (Dieleman+15).",
+)
+@click.option(
     "--init-from",
     type=click.Path(dir_okay=False),
     default=None,
@@ -281,6 +300,7 @@ def train(
     convs_per_block,
     augment,
     classes,
+    fraction_columns,
     init_from,
     freeze_backbone,
     head_epochs,
@@ -307,6 +327,7 @@ def train(
             f"--widths: {widths!r} is not a comma-separated list of integers"
         ) from None
     task_obj = get_task(task)
+    target_options = _target_options(task_obj, classes=classes, fraction_columns=fraction_columns)
     log = _log_to(quiet)
     if packed:
         from astrocnn.data.packed import open_packed
@@ -330,7 +351,7 @@ def train(
         convs_per_block=convs_per_block,
         augmentation=augment,
         init_from=init_from,
-        target_options={"class_names": [c.strip() for c in classes.split(",")]} if classes else {},
+        target_options=target_options,
         freeze_backbone=freeze_backbone,
         head_epochs=head_epochs,
         resume=resume,

@@ -251,3 +251,67 @@ def test_classes_option_rejects_unknown_labels_and_empty_classes(jpeg_sets, tmp_
         ok=False,
     )
     assert result.exit_code == 1 and "irregular have no examples" in result.output
+
+
+def _with_fractions(csv_path, name, seed):
+    """Galaxy Zoo 1 style vote fractions: 0.7 for the true class, 0.1 for each other."""
+    table = Table.read(csv_path)
+    rng = np.random.default_rng(seed)
+    classes = ["elliptical", "spiral", "edge_on", "merger"]
+    for c in classes:
+        table[f"P_{c}"] = np.where(table["label"].astype(str) == c, 0.7, 0.1)
+    jitter = rng.uniform(-0.05, 0.05, len(table))
+    table["P_elliptical"] += jitter
+    table["P_spiral"] -= jitter
+    path = csv_path.parent / name
+    table.write(path, format="ascii.csv", overwrite=True)
+    return path, [f"P_{c}" for c in classes]
+
+
+def test_vote_fraction_regression(jpeg_sets, tmp_path):
+    train_csv, columns = _with_fractions(jpeg_sets[0], "fractions.csv", 1)
+    test_csv, _ = _with_fractions(jpeg_sets[1], "fractions.csv", 2)
+    model = tmp_path / "frac.keras"
+    run(
+        "train",
+        "morphology",
+        "--catalog",
+        train_csv,
+        "--out",
+        model,
+        "--fraction-columns",
+        ",".join(columns),
+        "--epochs",
+        12,
+        *SMALL,
+    )
+    report = tmp_path / "report"
+    run(
+        "evaluate",
+        "morphology",
+        "--model",
+        model,
+        "--catalog",
+        test_csv,
+        "--report",
+        report,
+        "--quiet",
+    )
+    metrics = json.loads((report / "metrics.json").read_text())
+    # predicting the mean fraction (0.25) everywhere scores an RMSE of 0.26
+    assert metrics["rmse"] < 0.2, metrics["rmse"]
+    assert (report / "fractions_predicted_vs_true.png").stat().st_size > 0
+    pred = Table.read(report / "predictions.fits")
+    assert {f"frac_{c}" for c in columns} <= set(pred.colnames)
+    result = run(
+        "train",
+        "lens",
+        "--catalog",
+        train_csv,
+        "--out",
+        tmp_path / "x.keras",
+        "--fraction-columns",
+        "P_spiral",
+        ok=False,
+    )
+    assert "does not apply to task 'lens'" in result.output

@@ -71,10 +71,10 @@ def evaluate(
     dict
         The metrics written to ``metrics.json``.
     """
-    require_columns(source.table, task.truth_columns, source.name)
-    report = _prepare_report_dir(report, overwrite)
     bundle = load_bundle(resolve_model(task, model), task=task.name)
     meta = bundle.meta
+    require_columns(source.table, task.truth_columns(meta), source.name)
+    report = _prepare_report_dir(report, overwrite)
     with progress_bar(len(source.paths), "evaluate", quiet) as advance:
         preds = predict_paths(
             task,
@@ -108,7 +108,7 @@ def evaluate(
         tmp.write_text(json.dumps(results, indent=2))
 
     predictions = output_table(source, task, bundle, preds)
-    for col in task.truth_columns:
+    for col in task.truth_columns(meta):
         predictions[col] = source.table[col]
     write_table(predictions, report / "predictions.fits", overwrite=True)
 

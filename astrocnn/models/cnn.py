@@ -125,8 +125,9 @@ def build_classifier(
     convs_per_block=1,
     dense=64,
     dropout=0.3,
+    activation="softmax",
 ):
-    """A backbone with a softmax classification head.
+    """A backbone with a softmax classification (or sigmoid fraction) head.
 
     Parameters
     ----------
@@ -140,11 +141,14 @@ def build_classifier(
         Width of the hidden dense layer of the head.
     dropout : float
         Dropout rate before and after the hidden layer.
+    activation : {'softmax', 'sigmoid'}
+        Output activation: softmax for exclusive classes (or vote fractions
+        that sum to one), sigmoid for independent fractions.
 
     Returns
     -------
     keras.Model
-        Outputs class probabilities of shape (N, n_classes).
+        Outputs of shape (N, n_classes).
     """
     from astrocnn._tf import import_keras
 
@@ -159,5 +163,5 @@ def build_classifier(
     x = layers.Dropout(dropout, name="head_dropout0")(x)
     x = layers.Dense(dense, activation="relu", kernel_initializer="he_normal", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout1")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(n_classes, activation=activation, name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"{architecture}_classifier")

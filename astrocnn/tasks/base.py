@@ -33,8 +33,8 @@ class Task:
         Whether averaging the outputs over flips and rotations is meaningful.
     simulate_formats : tuple of str
         Image formats the simulator writes.
-    truth_columns : tuple of str
-        Catalogue columns needed to train or evaluate.
+    target_options : tuple of str
+        Names of the keyword options :meth:`fit_targets` accepts.
     """
 
     name = ""
@@ -42,11 +42,15 @@ class Task:
     bands: tuple[str, ...] = ()
     input_size: tuple[int, int] = (64, 64)
     augmentation = "none"
-    truth_columns: tuple[str, ...] = ()
+    target_options: tuple[str, ...] = ()
     supports_tta = False
     simulate_formats: tuple[str, ...] = ("fits",)
 
     # --- targets and model -------------------------------------------------
+    def truth_columns(self, meta: dict) -> tuple:
+        """Catalogue columns holding the truth for a model with ``meta``."""
+        return ()
+
     def fit_targets(self, table, source: str, **options) -> dict:
         """Inspect training truth; return metadata to store (e.g. class names).
 

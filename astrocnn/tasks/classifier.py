@@ -31,9 +31,12 @@ class ClassifierTask(Task):
     augmentation = "d4"
     supports_tta = True
 
-    @property
-    def truth_columns(self):
-        return (self.label_column,)
+    target_options = ("class_names",)
+
+    def truth_columns(self, meta):
+        if meta.get("mode") == "fractions":
+            return tuple(meta["class_names"])
+        return (meta.get("label_column", self.label_column),)
 
     def fit_targets(self, table, source, class_names=None):
         """Class names: the task's fixed ones, the user's list, or the labels found.

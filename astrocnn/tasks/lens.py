@@ -22,6 +22,7 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
+    target_options = ()
 
     def output_columns(self, meta):
         return {"p_lens": "probability that the cutout holds a strong lens"}
