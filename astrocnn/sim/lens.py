@@ -13,13 +13,13 @@ import sys
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
-from astropy.wcs import WCS
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 from lenstronomy.Util.param_util import phi_q2_ellipticity, shear_polar2cartesian
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
+
+from astrocnn.sim.stamps import catalogue, stamp_header, write_atomic
 
 MAGZP = 30.0
 ALL_BANDS = ("g", "r", "i", "z")
@@ -291,59 +291,6 @@ def _noise_model(pixel_scale):
     return sky, sky / var_sky
 
 
-def _header_template(size, pixel_scale, bands):
-    """FITS header with a 2-D celestial TAN WCS centred on the stamp (CRVAL per object)."""
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.cdelt = [-pixel_scale / 3600, pixel_scale / 3600]
-    w.wcs.crpix = [(size + 1) / 2] * 2
-    hdr = w.to_header()
-    for key in ("LATPOLE", "MJDREF", "DATEREF"):
-        hdr.remove(key, ignore_missing=True)
-    hdr.update(BANDS=",".join(bands), PIXSCALE=pixel_scale, MAGZP=MAGZP, BUNIT="ADU")
-    return hdr
-
-
-def _catalogue(rows, meta):
-    """Build the output catalogue Table from per-object row dicts."""
-    cols = [
-        "id",
-        "file",
-        "label",
-        "kind",
-        "theta_e",
-        "src_mag_i",
-        "lens_mag_i",
-        "arc_snr",
-        "psf_fwhm_i",
-        "ra",
-        "dec",
-    ]
-    table = Table(rows=[[r[c] for c in cols] for r in rows], names=cols, meta=meta)
-    table["id"] = table["id"].astype(np.int64)
-    table["label"] = table["label"].astype(np.int16)
-    for c, unit in (
-        ("theta_e", u.arcsec),
-        ("psf_fwhm_i", u.arcsec),
-        ("ra", u.deg),
-        ("dec", u.deg),
-        ("src_mag_i", u.mag),
-        ("lens_mag_i", u.mag),
-    ):
-        table[c].unit = unit
-    return table
-
-
-def _write_atomic(path, write):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def simulate_lens(
     n,
     seed,
@@ -424,7 +371,7 @@ def simulate_lens(
     ren = _Renderer(size, pixel_scale)
     sky, gain = _noise_model(pixel_scale)
     sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    template = _header_template(size, pixel_scale, bands)
+    template = stamp_header(size, pixel_scale, bands, MAGZP, "ADU")
     # one HDU reused for all cutouts: building headers is the slow part of astropy
     hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
     rows = []
@@ -444,7 +391,7 @@ def simulate_lens(
                 "PSF FWHM [arcsec]",
             )
         rel = f"cutouts/lens_{i:06d}.fits"
-        _write_atomic(
+        write_atomic(
             os.path.join(outdir, rel),  # cards are valid by construction
             lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"),
         )
@@ -460,8 +407,29 @@ def simulate_lens(
                 dec=dec,
             )
         )
-    table = _catalogue(
+    table = catalogue(
         rows,
+        [
+            "id",
+            "file",
+            "label",
+            "kind",
+            "theta_e",
+            "src_mag_i",
+            "lens_mag_i",
+            "arc_snr",
+            "psf_fwhm_i",
+            "ra",
+            "dec",
+        ],
+        {
+            "theta_e": u.arcsec,
+            "psf_fwhm_i": u.arcsec,
+            "ra": u.deg,
+            "dec": u.deg,
+            "src_mag_i": u.mag,
+            "lens_mag_i": u.mag,
+        },
         dict(
             SIMULATR="astrocnn.sim.lens",
             SEED=int(seed),
@@ -470,9 +438,7 @@ def simulate_lens(
             MAGZP=MAGZP,
             MINARCSN=float(min_arc_snr),
         ),
+        outdir,
     )
-    _write_atomic(
-        os.path.join(outdir, "catalog.fits"),
-        lambda t: table.write(t, format="fits", overwrite=True),
-    )
+    table["label"] = table["label"].astype(np.int16)
     return table

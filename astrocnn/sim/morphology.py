@@ -18,10 +18,10 @@ import astropy.units as u
 import galsim
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
 from astropy.visualization import make_lupton_rgb
-from astropy.wcs import WCS
 from tqdm import tqdm
+
+from astrocnn.sim.stamps import catalogue, stamp_header, write_atomic
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger")
 MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy
@@ -374,63 +374,12 @@ def _check_args(n, seed, size, pixel_scale, bands, image_format):
             raise ValueError(message)
 
 
-def _header_template(size, pixel_scale, bands):
-    """FITS header with a 2-D celestial TAN WCS centred on the stamp (CRVAL per object)."""
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.cdelt = [-pixel_scale / 3600, pixel_scale / 3600]
-    w.wcs.crpix = [(size + 1) / 2] * 2
-    hdr = w.to_header()
-    for key in ("LATPOLE", "MJDREF", "DATEREF"):
-        hdr.remove(key, ignore_missing=True)
-    hdr.update(BANDS=",".join(bands), PIXSCALE=pixel_scale, MAGZP=MAGZP, BUNIT="nanomaggy")
-    return hdr
-
-
 def to_rgb(cube, bands):
     """8-bit RGB composite (size, size, 3) of a cube: Lupton asinh, (i, r, g) -> (R, G, B),
     with the fixed data-set-wide ``RGB_SCALES``, ``RGB_STRETCH`` and ``RGB_Q``."""
     b = list(bands)
     i, r, g = (np.asarray(cube[b.index(x)], float) * RGB_SCALES[x] for x in "irg")
     return make_lupton_rgb(i, r, g, minimum=0.0, stretch=RGB_STRETCH, Q=RGB_Q)
-
-
-def _write_atomic(path, write, suffix=".tmp"):
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, f".{tail}.{os.getpid()}{suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _catalogue(rows, meta):
-    cols = [
-        "id",
-        "file",
-        "label",
-        "mag_r",
-        "r_half",
-        "axis_ratio",
-        "position_angle",
-        "psf_fwhm_r",
-        "ra",
-        "dec",
-    ]
-    table = Table(rows=[[r[c] for c in cols] for r in rows], names=cols, meta=meta)
-    table["id"] = table["id"].astype(np.int64)
-    for c, unit in (
-        ("mag_r", u.mag),
-        ("r_half", u.arcsec),
-        ("position_angle", u.deg),
-        ("psf_fwhm_r", u.arcsec),
-        ("ra", u.deg),
-        ("dec", u.deg),
-    ):
-        table[c].unit = unit
-    return table
 
 
 def simulate_morphology(
@@ -523,7 +472,7 @@ def simulate_morphology(
     ren = _Renderer(size, float(pixel_scale))
     sky, gain = _noise_model(pixel_scale)
     sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    template = _header_template(size, pixel_scale, bands)
+    template = stamp_header(size, pixel_scale, bands, MAGZP, "nanomaggy")
     # one HDU reused for all cutouts: building headers is the slow part of astropy
     hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
     rows = []
@@ -541,18 +490,34 @@ def simulate_morphology(
                     round(float(fwhm[ALL_BANDS.index(b)]), 4),
                     "PSF FWHM [arcsec]",
                 )
-            _write_atomic(path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
+            write_atomic(path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
         else:
             rgb = to_rgb(cube, bands)
             kw = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
-            _write_atomic(
-                path,
-                lambda t, rgb=rgb, kw=kw: _imsave(t, rgb, **kw),
-                suffix=f".tmp.{ext}",
-            )
+            write_atomic(path, lambda t, rgb=rgb, kw=kw: _imsave(t, rgb, **kw))
         rows.append(dict(row, id=i, file=rel, label=str(labels[i]), ra=ra, dec=dec))
-    table = _catalogue(
+    table = catalogue(
         rows,
+        [
+            "id",
+            "file",
+            "label",
+            "mag_r",
+            "r_half",
+            "axis_ratio",
+            "position_angle",
+            "psf_fwhm_r",
+            "ra",
+            "dec",
+        ],
+        {
+            "mag_r": u.mag,
+            "r_half": u.arcsec,
+            "position_angle": u.deg,
+            "psf_fwhm_r": u.arcsec,
+            "ra": u.deg,
+            "dec": u.deg,
+        },
         dict(
             SIMULATR="astrocnn.sim.morphology",
             SEED=int(seed),
@@ -562,11 +527,7 @@ def simulate_morphology(
             CLASSES=",".join(CLASSES),
             FORMAT=image_format,
         ),
-    )
-    _write_atomic(
-        os.path.join(outdir, "catalog.fits"),
-        lambda t: table.write(t, format="fits", overwrite=True),
-        suffix=".tmp.fits",
+        outdir,
     )
     return table
 
