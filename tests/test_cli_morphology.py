@@ -315,3 +315,18 @@ def test_vote_fraction_regression(jpeg_sets, tmp_path):
         ok=False,
     )
     assert "does not apply to task 'lens'" in result.output
+
+
+def test_default_model_on_sample_fits(tmp_path):
+    """The shipped morphology model on the bundled sample cutouts."""
+    import os
+
+    sample = os.path.join(os.path.dirname(__file__), "..", "sample_data", "morphology", "fits",
+                          "catalog.fits")
+    out = tmp_path / "sample.fits"
+    run("predict", "morphology", "--catalog", sample, "--out", out, "--tta", "--quiet")
+    pred = Table.read(out)
+    truth = Table.read(sample)
+    assert set(pred["status"]) == {"ok"} and pred["tta"].all()
+    accuracy = np.mean(pred["class"].astype(str) == truth["label"].astype(str))
+    assert accuracy >= 0.9, accuracy
