@@ -321,8 +321,9 @@ def test_default_model_on_sample_fits(tmp_path):
     """The shipped morphology model on the bundled sample cutouts."""
     import os
 
-    sample = os.path.join(os.path.dirname(__file__), "..", "sample_data", "morphology", "fits",
-                          "catalog.fits")
+    sample = os.path.join(
+        os.path.dirname(__file__), "..", "sample_data", "morphology", "fits", "catalog.fits"
+    )
     out = tmp_path / "sample.fits"
     run("predict", "morphology", "--catalog", sample, "--out", out, "--tta", "--quiet")
     pred = Table.read(out)

@@ -172,6 +172,7 @@ def predict_paths(
         workers=workers,
         row_labels=labels,
         progress=progress,
+        reuse_buffers=True,
     ):
         rows = np.arange(block.start, block.start + len(block.ok))
         ok[rows] = block.ok
@@ -180,7 +181,8 @@ def predict_paths(
         good = rows[block.ok]
         if good.size == 0:
             continue
-        decoded = task.decode(compiled(block.images[block.ok]), meta)
+        images = block.images if good.size == len(block.ok) else block.images[block.ok]
+        decoded = task.decode(compiled(images), meta)
         for name, values in decoded.items():
             if name not in columns:
                 columns[name] = np.full(

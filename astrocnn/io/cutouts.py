@@ -12,14 +12,21 @@ byte order becomes native ``float32`` (BSCALE/BZERO applied).  Non-finite
 pixels are replaced by 0 (the images are sky-subtracted, so 0 is the
 background) and counted, so callers can flag them.
 
-fitsio is used as the fast path where it is installed (about 7x faster than
-astropy on small files); any file fitsio cannot read is re-read with
-astropy.io.fits, which stays the reference and provides the error message.
+Three readers, fastest first:
+
+1. the commonest cutout, an uncompressed image in the primary HDU without
+   BSCALE/BZERO, is read directly: the header cards are parsed and the data
+   block is read with numpy (faster than fitsio, which parses every card, on
+   small stamps; reading is on the critical path of predict);
+2. fitsio, where it is installed (about 7x faster than astropy);
+3. astropy.io.fits, the reference, which reads everything else and words
+   the error message when a file is bad.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,7 +160,65 @@ def _read_hdus_astropy(path: str, hdus):
             return out
 
 
+_BLOCK = 2880
+_FAST_MAX_BYTES = 64 << 20
+_CARD = re.compile(rb"(SIMPLE  |BITPIX  |NAXIS   |NAXIS[123]  |BSCALE  |BZERO   )= +([^ /]+)")
+_END = re.compile(rb"END {77}")
+_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def _read_simple_primary(path: str) -> np.ndarray | None:
+    """Data of an uncompressed, unscaled primary image, or None for anything else.
+
+    Only a file whose first header is a well-formed primary header (SIMPLE = T,
+    standard BITPIX, NAXIS 2 or 3, no BSCALE/BZERO other than 1/0), with no
+    extension after it and a complete data block, is read here, in one system
+    call; every other file (extensions, compression, scaling, truncation,
+    garbage, anything over 64 MB) goes to fitsio/astropy.
+    """
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > _FAST_MAX_BYTES:
+            return None
+        raw = handle.read()
+    end = _END.search(raw, 0, 8 * _BLOCK)
+    while end is not None and end.start() % 80:
+        end = _END.search(raw, end.start() + 1, 8 * _BLOCK)
+    if end is None or not raw.startswith(b"SIMPLE  ="):
+        return None
+    header_bytes = -(-end.end() // _BLOCK) * _BLOCK
+    cards = {}
+    for match in _CARD.finditer(raw, 0, end.start()):
+        if match.start() % 80 == 0:  # a real card, not text inside another card
+            cards.setdefault(match.group(1).rstrip(), match.group(2))
+    try:
+        if cards.get(b"SIMPLE") != b"T" or float(cards.get(b"BSCALE", 1)) != 1.0:
+            return None
+        if float(cards.get(b"BZERO", 0)) != 0.0:
+            return None
+        naxis = int(cards[b"NAXIS"])
+        dtype = np.dtype(_DTYPES[int(cards[b"BITPIX"])])
+        shape = tuple(int(cards[b"NAXIS%d" % i]) for i in range(naxis, 0, -1))
+    except (KeyError, ValueError):
+        return None
+    if naxis not in (2, 3) or min(shape) < 1:
+        return None
+    count = int(np.prod(shape))
+    padded = -(-count * dtype.itemsize // _BLOCK) * _BLOCK
+    if len(raw) != header_bytes + padded and len(raw) < header_bytes + count * dtype.itemsize:
+        return None  # truncated
+    if len(raw) > header_bytes + padded:
+        return None  # extensions follow: let the full readers decide which HDUs are bands
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=header_bytes).reshape(shape)
+
+
 def _read_arrays(path: str, hdus) -> list[np.ndarray]:
+    if hdus is None:  # fast path first; the checks below only run if it declines
+        try:
+            simple = _read_simple_primary(path)
+        except (OSError, ValueError):
+            simple = None
+        if simple is not None:
+            return [simple]
     _check_readable(path)
     if _fitsio is not None:
         try:
@@ -217,7 +282,7 @@ def _read_single(path: str, hdus, expected_kind=None) -> np.ndarray:
 def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
     first = arrays[0]
     if first.ndim == 3 and len(arrays) == 1:
-        cube = first
+        planes = list(first)
     elif first.ndim == 2:
         shapes = {a.shape for a in arrays}
         if any(a.ndim != 2 for a in arrays) or len(shapes) != 1:
@@ -225,11 +290,16 @@ def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
                 f"{path}: band images have different shapes "
                 f"({', '.join('x'.join(map(str, a.shape)) for a in arrays)})"
             )
-        cube = np.stack(arrays)
+        planes = arrays
     else:
         raise CutoutError(f"{path}: image has {first.ndim} dimensions; expected 2 or 3")
-    # (bands, y, x) -> (y, x, bands), native float32 whatever the BITPIX/endianness
-    return np.ascontiguousarray(np.moveaxis(cube, 0, -1), dtype=np.float32)
+    # (bands, y, x) -> (y, x, bands), native float32 whatever the BITPIX/endianness;
+    # one strided write per band is ~3x faster than a transposing copy of the cube
+    out = np.empty((*planes[0].shape, len(planes)), dtype=np.float32)
+    flat = out.reshape(-1, len(planes))
+    for band, plane in enumerate(planes):
+        flat[:, band] = plane.ravel()
+    return out
 
 
 def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str = "cutout"):
@@ -353,12 +423,14 @@ def read_cutout(
             )
         data = fit_to_size(data, spec.size, spec.size_mode, name)
 
-    finite = np.isfinite(data)
-    n_bad = int(data.size - np.count_nonzero(finite))
-    if n_bad == data.size:
-        raise CutoutError(f"{name}: every pixel is NaN or infinite")
-    if n_bad:
-        data = np.where(finite, data, np.float32(0.0))
+    n_bad = 0
+    if not np.isfinite(data.sum()):  # one pass; only a NaN/inf makes the sum non-finite
+        finite = np.isfinite(data)
+        n_bad = int(data.size - np.count_nonzero(finite))
+        if n_bad == data.size:
+            raise CutoutError(f"{name}: every pixel is NaN or infinite")
+        if n_bad:
+            data = np.where(finite, data, np.float32(0.0))
     if not np.any(data):
         raise CutoutError(f"{name}: every pixel is zero")
     return Cutout(np.ascontiguousarray(data, dtype=np.float32), n_bad)
