@@ -13,19 +13,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from click.testing import CliRunner
-
-from astrocnn_cli.main import main
+from cli_runner import run
 
 TINY = ["--epochs", "1", "--batch-size", "16", "--widths", "4,8", "--quiet"]
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + str(result.exception)
-    assert "Traceback" not in result.output
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,11 @@ import json
 import numpy as np
 import pytest
 from astropy.table import Table
-from click.testing import CliRunner
-
-from astrocnn_cli.main import main
+from cli_runner import run
 
 pytest.importorskip("galsim")
 
 SMALL = ["--batch-size", "16", "--widths", "8,16,32,32", "--quiet", "--seed", "3"]
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + str(result.exception)
-    assert "Traceback" not in result.output
-    return result
 
 
 def as_user_csv(sim_dir, name):
