@@ -44,3 +44,9 @@ def test_shift_moves_by_at_most_max_shift():
         out = np.asarray(augment(image, np.zeros(1))[0])[0, ..., 0]
         y, x = np.unravel_index(np.argmax(out), out.shape)
         assert abs(y - 7.5) <= 2.5 + 1e-9 and abs(x - 7.5) <= 2.5 + 1e-9
+
+
+def test_non_square_stamps_keep_their_shape():
+    images = np.random.default_rng(4).normal(size=(8, 12, 20, 1)).astype(np.float32)
+    out = np.asarray(make_augmenter("d4", max_shift=1, seed=1)(images, np.zeros(8))[0])
+    assert out.shape == images.shape

@@ -1,7 +1,8 @@
 """Training-time augmentation as TensorFlow ops on whole batches.
 
 ``d4`` draws, per image, one of the 8 symmetries of the square (4 rotations
-by 90 degrees times an optional flip) and a small random shift (reflected at
+by 90 degrees times an optional flip; for non-square stamps only the 4
+symmetries that keep the shape) and a small random shift (reflected at
 the border).  These leave the physics of a centred cutout unchanged, so the
 network learns the invariance instead of the orientation.
 
@@ -53,8 +54,10 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
 
     def augment(images, targets):
         batch = tf.shape(images)[0]
-        rotations = tf.stack([tf.image.rot90(images, k) for k in range(4)], axis=1)
-        k = gen.uniform([batch], 0, 4, dtype=tf.int32)
+        # non-square stamps keep their shape under 0/180-degree turns only
+        turns = (0, 1, 2, 3) if images.shape[1] == images.shape[2] else (0, 2)
+        rotations = tf.stack([tf.image.rot90(images, k) for k in turns], axis=1)
+        k = gen.uniform([batch], 0, len(turns), dtype=tf.int32)
         images = tf.gather(rotations, k, batch_dims=1)
         flip = gen.uniform([batch, 1, 1, 1]) < 0.5
         images = tf.where(flip, tf.reverse(images, axis=[2]), images)
