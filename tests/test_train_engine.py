@@ -103,3 +103,41 @@ def test_packed_set_streams_from_disk_when_over_budget(tmp_path):
         log=lambda m: None,
     )
     assert meta["bands"] == ["g", "r"] and meta["provenance"]["n_train"] == 58
+
+
+def test_fine_tune_across_band_counts_says_so(tmp_path):
+    source = tmp_path / "two_band.keras"
+    train(get_task("lens"), toy_set(64), source, config(epochs=1), log=lambda m: None)
+    three = toy_set(64, seed=5)
+    three.images = np.concatenate([three.images, three.images[..., :1]], axis=-1)
+    three.bands = ["g", "r", "i"]
+    messages = []
+    meta = train(
+        get_task("lens"),
+        three,
+        tmp_path / "tuned.keras",
+        config(epochs=2, init_from=str(source), head_epochs=1),
+        log=messages.append,
+    )
+    assert any("adapted from 2 to 3 bands" in m for m in messages)
+    assert (
+        meta["input_shape"] == [16, 16, 3] and "two_band.keras" in meta["provenance"]["init_from"]
+    )
+    tuned = load_bundle(tmp_path / "tuned.keras").model.get_layer("backbone")
+    src = load_bundle(source).model.get_layer("backbone")
+    # deeper layers start from the source weights (then train at a tenth of the rate)
+    assert tuned.get_layer("block1_0_conv").get_weights()[0].shape == (3, 3, 4, 8)
+    assert src.get_layer("block1_0_conv").get_weights()[0].shape == (3, 3, 4, 8)
+
+
+def test_unwritable_output_folder_is_refused_before_training(tmp_path, monkeypatch):
+    import os
+
+    from astrocnn.errors import OutputError
+
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+    )
+    with pytest.raises(OutputError, match="not writable"):
+        train(get_task("lens"), toy_set(), tmp_path / "m.keras", config(), log=lambda m: None)
