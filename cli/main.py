@@ -78,14 +78,34 @@ def _parse_hdus(text):
 def _target_options(task, **given):
     """Comma-separated CLI values to the task's target options; refuse ones it lacks."""
     options = {}
-    names = {"classes": "class_names", "fraction_columns": "fraction_columns"}
+    names = {
+        "classes": "class_names",
+        "fraction_columns": "fraction_columns",
+        "mdn_components": "n_components",
+    }
     for flag, value in given.items():
-        if not value:
+        if value is None or value == "":
             continue
         if names[flag] not in task.target_options:
             raise AstrocnnError(f"--{flag.replace('_', '-')} does not apply to task {task.name!r}")
-        options[names[flag]] = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        options[names[flag]] = value
     return options
+
+
+def _decode_options(task, pdf_grid):
+    """The task's decoding options from CLI values; refuse ones it lacks."""
+    if pdf_grid is None:
+        return {}
+    if "pdf_grid" not in task.decode_options:
+        raise AstrocnnError(f"--pdf-grid does not apply to task {task.name!r}")
+    from astrocnn.tasks.photoz import parse_pdf_grid
+
+    try:
+        return {"pdf_grid": parse_pdf_grid(pdf_grid)}
+    except ValueError as exc:
+        raise AstrocnnError(f"--pdf-grid: {exc}") from None
 
 
 def _log_to(quiet):
@@ -99,7 +119,8 @@ def main():
 
     Simulate training data, pack it, train a network, predict on FITS cutouts
     and catalogues, and evaluate with the metrics and plots of the literature.
-    Tasks: lens (strong-lens finding), morphology (Galaxy Zoo style classes).
+    Tasks: lens (strong-lens finding), morphology (Galaxy Zoo style classes),
+    photoz (redshift PDFs with a mixture density network).
     """
 
 
@@ -258,6 +279,19 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "classifying the label column (Dieleman+15).",
 )
 @click.option(
+    "--mdn-components",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Photo-z: Gaussian components of the mixture density network (default 5).",
+)
+@click.option(
+    "--extra-inputs",
+    default=None,
+    help="Comma-separated catalogue columns fed to the network beside the image "
+    "(photo-z, e.g. EBV); standardised with the training set's statistics, and "
+    "required in every catalogue the model predicts.",
+)
+@click.option(
     "--init-from",
     type=click.Path(dir_okay=False),
     default=None,
@@ -301,6 +335,8 @@ def train(
     augment,
     classes,
     fraction_columns,
+    mdn_components,
+    extra_inputs,
     init_from,
     freeze_backbone,
     head_epochs,
@@ -327,7 +363,15 @@ def train(
             f"--widths: {widths!r} is not a comma-separated list of integers"
         ) from None
     task_obj = get_task(task)
-    target_options = _target_options(task_obj, classes=classes, fraction_columns=fraction_columns)
+    target_options = _target_options(
+        task_obj,
+        classes=classes,
+        fraction_columns=fraction_columns,
+        mdn_components=mdn_components,
+    )
+    extra = tuple(c.strip() for c in (extra_inputs or "").split(",") if c.strip())
+    if extra and not task_obj.accepts_extra_inputs:
+        raise AstrocnnError(f"--extra-inputs does not apply to task {task!r}")
     log = _log_to(quiet)
     if packed:
         from astrocnn.data.packed import open_packed
@@ -354,6 +398,7 @@ def train(
         target_options=target_options,
         freeze_backbone=freeze_backbone,
         head_epochs=head_epochs,
+        extra_inputs=extra,
         resume=resume,
         overwrite=overwrite,
         quiet=quiet,
@@ -362,7 +407,7 @@ def train(
     summary = ", ".join(
         f"{k}={v:.4f}"
         for k, v in meta["validation_metrics"].items()
-        if isinstance(v, float) and k in ("auroc", "tpr0", "tpr10", "accuracy")
+        if isinstance(v, float) and k in task_obj.summary_metrics
     )
     log(f"wrote {out}" + (f" (validation: {summary})" if summary else ""))
 
@@ -386,6 +431,13 @@ def train(
     help="Output table (.fits, .csv, .ecsv, .h5).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--pdf-grid",
+    default=None,
+    metavar="ZMIN,ZMAX,N",
+    help="Photo-z: also write p(z) on N redshifts from ZMIN to ZMAX (column 'pdf'; the grid "
+    "is in the header cards PDFZMIN, PDFZMAX, PDFNZ).",
+)
 @SIZE_MODE
 @FILE_COLUMN
 @TTA
@@ -393,7 +445,18 @@ def train(
 @QUIET
 @friendly_errors
 def predict(
-    task, files, catalog, model, out, batch_size, size_mode, file_columns, tta, overwrite, quiet
+    task,
+    files,
+    catalog,
+    model,
+    out,
+    batch_size,
+    pdf_grid,
+    size_mode,
+    file_columns,
+    tta,
+    overwrite,
+    quiet,
 ):
     """Predict TASK for FITS FILES or every row of a --catalog.
 
@@ -411,6 +474,7 @@ def predict(
     if bool(files) == bool(catalog):
         raise AstrocnnError("give FITS files or --catalog (not both)")
     task_obj = get_task(task)
+    decode_options = _decode_options(task_obj, pdf_grid)
     if catalog:
         bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
         source = from_catalog(catalog, bands, file_columns or None)
@@ -426,6 +490,7 @@ def predict(
         overwrite=overwrite,
         quiet=quiet,
         tta=tta,
+        decode_options=decode_options,
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     for error in summary.errors if files else summary.errors[:1]:
@@ -461,6 +526,13 @@ def predict(
     help="Report folder: metrics.json, predictions.fits and PNG figures.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--baseline-train",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Photo-z: labelled catalogue to fit the kNN magnitude baseline on (default: "
+    "5-fold cross-validation on --catalog).",
+)
 @SIZE_MODE
 @FILE_COLUMN
 @TTA
@@ -468,7 +540,17 @@ def predict(
 @QUIET
 @friendly_errors
 def evaluate(
-    task, catalog, model, report, batch_size, size_mode, file_columns, tta, overwrite, quiet
+    task,
+    catalog,
+    model,
+    report,
+    batch_size,
+    baseline_train,
+    size_mode,
+    file_columns,
+    tta,
+    overwrite,
+    quiet,
 ):
     """Evaluate a model on a labelled catalogue; write metrics and figures."""
     from astrocnn.engine.evaluate import evaluate as run_evaluate
@@ -490,10 +572,17 @@ def evaluate(
         overwrite=overwrite,
         quiet=quiet,
         tta=tta,
+        baseline_catalog=baseline_train,
     )
     shown = {k: v for k, v in results.items() if isinstance(v, float)}
     for key, value in shown.items():
-        click.echo(f"{key:>10}: {value:.4f}")
+        click.echo(f"{key:>18}: {value:.4f}")
+    baseline = results.get("baseline")
+    if isinstance(baseline, dict):
+        click.echo(f"baseline: {baseline.get('method', '')}")
+        for key, value in baseline.items():
+            if isinstance(value, float):
+                click.echo(f"{key:>18}: {value:.4f}")
     _log_to(quiet)(f"report written to {report}")
 
 

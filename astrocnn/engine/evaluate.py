@@ -19,9 +19,10 @@ from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.bundle import load_bundle
-from astrocnn.io.catalog import require_columns, write_table
+from astrocnn.io.catalog import read_catalog, require_columns, write_table
 from astrocnn.io.cutouts import read_cutout
 from astrocnn.metrics import json_safe
+from astrocnn.tasks.base import Task
 
 
 def _prepare_report_dir(report: Path, overwrite: bool) -> Path:
@@ -46,6 +47,7 @@ def evaluate(
     overwrite=False,
     quiet=False,
     tta=False,
+    baseline_catalog=None,
 ) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
 
@@ -65,6 +67,9 @@ def evaluate(
         Allow writing into a non-empty report folder.
     tta : bool
         Test-time augmentation (tasks that support it).
+    baseline_catalog : path-like, optional
+        Labelled catalogue to fit the task's classical baseline on (tasks
+        with a baseline; by default they cross-validate on ``source``).
 
     Returns
     -------
@@ -74,6 +79,11 @@ def evaluate(
     bundle = load_bundle(resolve_model(task, model), task=task.name)
     meta = bundle.meta
     require_columns(source.table, task.truth_columns(meta), source.name)
+    train_table = None
+    if baseline_catalog is not None:
+        if type(task).baseline is Task.baseline:
+            raise AstrocnnError(f"task {task.name!r} has no classical baseline")
+        train_table = read_catalog(baseline_catalog)
     report = _prepare_report_dir(report, overwrite)
     with progress_bar(len(source.paths), "evaluate", quiet) as advance:
         preds = predict_paths(
@@ -85,6 +95,8 @@ def evaluate(
             size_mode=size_mode,
             progress=advance,
             tta=tta,
+            table=source.table,
+            source_name=source.name,
         )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
@@ -92,7 +104,8 @@ def evaluate(
     table = source.table[ok]
     truth = task.targets(table, meta, source.name)
     decoded = {k: v[ok] for k, v in preds.columns.items()}
-    results = json_safe(task.evaluate(truth, decoded, meta))
+    baseline = task.baseline(table, meta, train_table)
+    results = json_safe(task.evaluate(truth, decoded, meta, table=table, baseline=baseline))
     results.update(
         {
             "n_rows": len(source.paths),
@@ -121,5 +134,5 @@ def evaluate(
             images[i] = read_cutout(source.paths[ok[r]], spec).data
         return images
 
-    task.plots(truth, decoded, table, load_images, report, meta)
+    task.plots(truth, decoded, table, load_images, report, meta, baseline=baseline)
     return results

@@ -79,6 +79,11 @@ class CompiledModel:
     tta : bool
         Test-time augmentation: average the outputs over the 8 symmetries of
         the square (4 rotations by 90 degrees, with and without a flip).
+
+    Notes
+    -----
+    A network with extra scalar inputs is called as ``model((images,
+    scalars))``; pass the standardised scalars to :meth:`__call__`.
     """
 
     def __init__(self, model, batch_size: int, scaler=None, tta: bool = False):
@@ -87,27 +92,39 @@ class CompiledModel:
         tf = import_tensorflow()
         self.batch_size = batch_size
 
-        def forward(x):
+        def network(x, s):
+            return model(x if s is None else (x, s), training=False)
+
+        def forward(x, s=None):
             if scaler is not None:
                 x = scaler.transform_tf(x)
             if not tta:
-                return model(x, training=False)
+                return network(x, s)
             views = [tf.image.rot90(v, k) for v in (x, tf.reverse(x, axis=[2])) for k in range(4)]
-            outputs = model(tf.concat(views, axis=0), training=False)
+            s8 = None if s is None else tf.concat([s] * 8, axis=0)
+            outputs = network(tf.concat(views, axis=0), s8)
             return tf.reduce_mean(tf.stack(tf.split(outputs, 8, axis=0)), axis=0)
 
         self._fn = tf.function(forward, reduce_retracing=True)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """Return the raw outputs for ``images`` (N, H, W, C), in batches."""
+    @staticmethod
+    def _padded(batch, size):
+        if len(batch) == size:
+            return batch
+        return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
+
+    def __call__(self, images: np.ndarray, scalars: np.ndarray | None = None) -> np.ndarray:
+        """Return the raw outputs for ``images`` (N, H, W, C) (and ``scalars`` (N, k)),
+        in batches."""
         outputs = []
         bs = self.batch_size
         for start in range(0, len(images), bs):
             batch = images[start : start + bs]
             n = len(batch)
-            if n < bs:
-                batch = np.concatenate([batch, np.zeros((bs - n, *batch.shape[1:]), batch.dtype)])
-            outputs.append(np.asarray(self._fn(batch))[:n])
+            args = [self._padded(batch, bs)]
+            if scalars is not None:
+                args.append(self._padded(scalars[start : start + bs], bs))
+            outputs.append(np.asarray(self._fn(*args))[:n])
         if not outputs:
             return np.zeros((0,), np.float32)
         return np.concatenate(outputs)
@@ -124,6 +141,9 @@ def predict_paths(
     workers=None,
     progress=None,
     tta=False,
+    table=None,
+    source_name="catalogue",
+    decode_options=None,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -147,6 +167,13 @@ def predict_paths(
         Called with the number of rows finished.
     tta : bool
         Average the raw outputs over the 8 flips/90-degree rotations.
+    table : astropy.table.Table, optional
+        The catalogue, for models with extra scalar inputs (read from its
+        columns; a row with a missing value fails with a reason).
+    source_name : str
+        The catalogue's name, for messages.
+    decode_options : dict, optional
+        Task-specific decoding options (e.g. a photo-z PDF grid).
 
     Returns
     -------
@@ -161,6 +188,7 @@ def predict_paths(
     scaler = scaler_from_dict(meta["preprocessing"])
     compiled = CompiledModel(bundle.model, batch_size, scaler, tta=tta)
     n = len(paths)
+    scalars, scalar_reasons = _scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}
     ok = np.zeros(n, dtype=bool)
     reasons = [""] * n
@@ -175,20 +203,43 @@ def predict_paths(
         reuse_buffers=True,
     ):
         rows = np.arange(block.start, block.start + len(block.ok))
-        ok[rows] = block.ok
+        block_ok = block.ok.copy()
+        block_reasons = list(block.reasons)
+        if scalars is not None:
+            for i, r in enumerate(rows):
+                if block_ok[i] and scalar_reasons[r]:
+                    block_ok[i], block_reasons[i] = False, scalar_reasons[r]
+        ok[rows] = block_ok
         nonfinite[rows] = block.n_nonfinite
-        reasons[block.start : block.start + len(block.ok)] = block.reasons
-        good = rows[block.ok]
+        reasons[block.start : block.start + len(block_ok)] = block_reasons
+        good = rows[block_ok]
         if good.size == 0:
             continue
-        images = block.images if good.size == len(block.ok) else block.images[block.ok]
-        decoded = task.decode(compiled(images), meta)
+        images = block.images if good.size == len(block_ok) else block.images[block_ok]
+        raw = compiled(images, None if scalars is None else scalars[good])
+        decoded = task.decode(raw, meta, **(decode_options or {}))
         for name, values in decoded.items():
             if name not in columns:
                 columns[name] = np.full(
                     (n, *values.shape[1:]), _missing(values.dtype), dtype=values.dtype
                 )
             columns[name][good] = values
-    for name in task.output_columns(meta):
+    for name in task.output_columns(meta, **(decode_options or {})):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
     return Predictions(columns, ok, reasons, nonfinite, tta)
+
+
+def _scalar_inputs(meta, table, n, source_name, labels):
+    """Standardised extra inputs of every row and per-row reasons, or ``(None, None)``."""
+    from astrocnn.data.scalars import ScalarInputs, read_columns
+
+    spec = ScalarInputs.from_dict(meta.get("extra_inputs"))
+    if spec is None:
+        return None, None
+    if table is None:
+        raise AstrocnnError(
+            f"this model also takes catalogue columns ({', '.join(spec.columns)}): "
+            f"give a --catalog with them"
+        )
+    values, reasons = read_columns(table, spec.columns, source_name, row_labels=labels)
+    return np.nan_to_num(spec.transform(values)), reasons

@@ -41,7 +41,7 @@ def resolve_model(task, model):
     return Path(model) if model else task.default_model()
 
 
-def output_table(source, task, bundle, preds):
+def output_table(source, task, bundle, preds, decode_options=None):
     """Assemble the output catalogue: ``id``, task columns, ``status``, ``reason``.
 
     Provenance (model, its checksum, astrocnn version, task, bands) goes to
@@ -53,7 +53,8 @@ def output_table(source, task, bundle, preds):
     out["id"] = source.table["id"]
     for name in source.carried_columns:
         out[name] = source.table[name]
-    descriptions = task.output_columns(bundle.meta)
+    options = decode_options or {}
+    descriptions = task.output_columns(bundle.meta, **options)
     for name, values in preds.columns.items():
         out[name] = values
         out[name].description = descriptions.get(name, "")
@@ -72,6 +73,7 @@ def output_table(source, task, bundle, preds):
             "ASTROCNN": __version__,
             "BANDS": ",".join(bundle.meta["bands"]),
             "INPUT": str(source.name)[-68:],
+            **task.output_header(bundle.meta, **options),
         }
     )
     return out
@@ -89,6 +91,7 @@ def predict(
     quiet=False,
     workers=None,
     tta=False,
+    decode_options=None,
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
@@ -114,6 +117,8 @@ def predict(
         Reader threads.
     tta : bool
         Test-time augmentation (tasks that support it).
+    decode_options : dict, optional
+        The task's decoding options (see ``Task.decode_options``).
 
     Returns
     -------
@@ -132,7 +137,11 @@ def predict(
             workers=workers,
             progress=advance,
             tta=tta,
+            table=source.table,
+            source_name=source.name,
+            decode_options=decode_options,
         )
-    path = write_table(output_table(source, task, bundle, preds), out, overwrite=overwrite)
+    table = output_table(source, task, bundle, preds, decode_options)
+    path = write_table(table, out, overwrite=overwrite)
     errors = [r for r in preds.reasons if r]
     return PredictSummary(path, len(source.paths), int(preds.ok.sum()), errors)

@@ -30,10 +30,11 @@ from astrocnn import __version__
 from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
 from astrocnn.data.preprocess import fit_scaler
+from astrocnn.data.scalars import fit_scalar_inputs, read_columns
 from astrocnn.engine.finetune import fine_tune_start, set_backbone_trainable
 from astrocnn.engine.inference import CompiledModel
 from astrocnn.engine.progress import progress_bar
-from astrocnn.errors import AstrocnnError
+from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.atomic import check_writable
 from astrocnn.io.bundle import save_bundle
 from astrocnn.metrics import json_safe
@@ -61,6 +62,7 @@ class TrainConfig:
     target_options: dict = field(default_factory=dict)
     freeze_backbone: bool = False
     head_epochs: int | None = None
+    extra_inputs: tuple = ()
 
 
 @dataclass
@@ -120,35 +122,60 @@ def _split(n, val_fraction, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, augment):
-    """A tf.data pipeline of (scaled image batch, target batch) from row indices."""
+def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, augment, extra=None):
+    """A tf.data pipeline of (inputs, target batch) from row indices.
+
+    ``inputs`` is the scaled image batch, or ``(images, extra)`` when the
+    network also takes standardised scalar inputs ``extra`` (N, k).
+    """
     from astrocnn._tf import import_tensorflow
 
     tf = import_tensorflow()
     shape = tuple(images.shape[1:])
     target_dtype = tf.as_dtype(targets.dtype)
+    scalars = np.zeros((len(targets), 0), np.float32) if extra is None else extra
 
     def gather(idx):
         idx = np.sort(idx)  # sorted reads: sequential on disk for HDF5
-        return np.asarray(images[idx], dtype=np.float32), targets[idx]
+        return np.asarray(images[idx], dtype=np.float32), scalars[idx], targets[idx]
 
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
     if shuffle:
         ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(
-        lambda idx: tf.numpy_function(gather, [idx], (tf.float32, target_dtype), stateful=False),
+        lambda idx: tf.numpy_function(
+            gather, [idx], (tf.float32, tf.float32, target_dtype), stateful=False
+        ),
         num_parallel_calls=2,
     )
-    ds = ds.map(
-        lambda x, y: (
-            scaler.transform_tf(tf.ensure_shape(x, (None, *shape))),
-            tf.ensure_shape(y, (None, *targets.shape[1:])),
-        )
-    )
-    if augment is not None:
-        ds = ds.map(augment, num_parallel_calls=2)
+
+    def shaped(x, s, y):
+        x = scaler.transform_tf(tf.ensure_shape(x, (None, *shape)))
+        y = tf.ensure_shape(y, (None, *targets.shape[1:]))
+        if augment is not None:
+            x, y = augment(x, y)
+        if extra is None:
+            return x, y
+        return (x, tf.ensure_shape(s, (None, scalars.shape[1]))), y
+
+    ds = ds.map(shaped, num_parallel_calls=2)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _extra_inputs(task, data, columns, train_idx, meta):
+    """Standardised extra scalar inputs (N, k), or ``None``; records them in ``meta``."""
+    if not columns:
+        return None
+    if not task.accepts_extra_inputs:
+        raise AstrocnnError(f"task {task.name!r} takes no extra inputs")
+    raw, reasons = read_columns(data.table, list(columns), data.name)
+    bad = [r for r in reasons if r]
+    if bad:
+        raise CatalogError(f"{bad[0]} ({len(bad)} such row(s); fix or remove them to train)")
+    scalars = fit_scalar_inputs(columns, raw[train_idx])
+    meta["extra_inputs"] = scalars.to_dict()
+    return scalars.transform(raw)
 
 
 @dataclass
@@ -231,6 +258,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
+    extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
     sample = train_idx
     if len(sample) > 2048:
         sample = np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
@@ -248,6 +276,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         "seed": config.seed,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
+        "extra_inputs": list(config.extra_inputs),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
     keras.utils.set_random_seed(config.seed)
@@ -272,6 +301,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         shuffle=True,
         seed=config.seed,
         augment=augment,
+        extra=extra,
     )
     val_ds = (
         _dataset(
@@ -283,6 +313,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             shuffle=False,
             seed=config.seed,
             augment=None,
+            extra=extra,
         )
         if len(val_idx)
         else None
@@ -331,8 +362,12 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
 
     val_metrics = {}
     if len(val_idx):
-        decoded = task.decode(CompiledModel(model, 256, scaler)(data.images[val_idx]), meta)
-        val_metrics = json_safe(task.evaluate(targets[val_idx], decoded, meta))
+        compiled = CompiledModel(model, 256, scaler)
+        raw = compiled(data.images[val_idx], None if extra is None else extra[val_idx])
+        decoded = task.decode(raw, meta)
+        val_metrics = json_safe(
+            task.evaluate(targets[val_idx], decoded, meta, table=data.table[val_idx])
+        )
     last = {k: float(v[-1]) for k, v in history.items()}
     meta.update(
         {

@@ -35,6 +35,14 @@ class Task:
         Image formats the simulator writes.
     target_options : tuple of str
         Names of the keyword options :meth:`fit_targets` accepts.
+    decode_options : tuple of str
+        Names of the keyword options :meth:`decode` and
+        :meth:`output_columns` accept (e.g. a photo-z PDF grid).
+    summary_metrics : tuple of str
+        Validation metrics printed after training.
+    accepts_extra_inputs : bool
+        Whether the network can take extra scalar inputs from catalogue
+        columns beside the image (:mod:`astrocnn.data.scalars`).
     """
 
     name = ""
@@ -44,6 +52,9 @@ class Task:
     augmentation = "none"
     target_options: tuple[str, ...] = ()
     supports_tta = False
+    decode_options: tuple[str, ...] = ()
+    accepts_extra_inputs = False
+    summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
 
     # --- targets and model -------------------------------------------------
@@ -80,24 +91,46 @@ class Task:
         return None
 
     # --- outputs -----------------------------------------------------------
-    def output_columns(self, meta: dict) -> dict:
+    def output_columns(self, meta: dict, **options) -> dict:
         """``{column: description}`` of the columns :meth:`decode` returns."""
         raise NotImplementedError
 
-    def decode(self, raw, meta: dict) -> dict:
-        """Turn raw network outputs into named catalogue columns."""
+    def decode(self, raw, meta: dict, **options) -> dict:
+        """Turn raw network outputs into named catalogue columns.
+
+        ``options`` are the task's :attr:`decode_options`.
+        """
         raise NotImplementedError
 
+    def output_header(self, meta: dict, **options) -> dict:
+        """Extra header cards of an output table (e.g. what a grid column means)."""
+        return {}
+
     # --- evaluation and simulation -------------------------------------------
-    def evaluate(self, truth, decoded: dict, meta: dict) -> dict:
-        """Science metrics from truth targets and decoded outputs."""
+    def evaluate(self, truth, decoded: dict, meta: dict, *, table=None, baseline=None) -> dict:
+        """Science metrics from truth targets and decoded outputs.
+
+        ``table`` holds the evaluated rows of the catalogue; ``baseline`` is
+        what :meth:`baseline` returned, to be scored the same way.
+        """
         raise NotImplementedError
+
+    def baseline(self, table, meta: dict, train_table=None):
+        """Predictions of a classical (non-CNN) method for the rows of ``table``.
+
+        Returned object is passed to :meth:`evaluate` and :meth:`plots`;
+        ``None`` (the default) means the task has no baseline.
+        ``train_table`` is a labelled catalogue to fit the baseline on.
+        """
+        return None
 
     def headline_metric(self) -> str:
         """Validation metric used to pick the best epoch's summary."""
         return "loss"
 
-    def plots(self, truth, decoded: dict, table, load_images, outdir: Path, meta: dict) -> list:
+    def plots(
+        self, truth, decoded: dict, table, load_images, outdir: Path, meta: dict, *, baseline=None
+    ) -> list:
         """Write evaluation figures into ``outdir``; return their paths."""
         return []
 

@@ -23,20 +23,21 @@ class LensTask(ClassifierTask):
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
     target_options = ()
+    summary_metrics = ("auroc", "tpr0", "tpr10")
 
-    def output_columns(self, meta):
+    def output_columns(self, meta, **options):
         return {"p_lens": "probability that the cutout holds a strong lens"}
 
-    def decode(self, raw, meta):
+    def decode(self, raw, meta, **options):
         return {"p_lens": np.asarray(raw, dtype=np.float32)[:, 1]}
 
-    def evaluate(self, truth, decoded, meta):
+    def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
         return metrics.binary_report(truth, decoded["p_lens"], threshold=meta.get("threshold", 0.5))
 
     def headline_metric(self):
         return "auroc"
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta):
+    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
         from astrocnn import plots
 
         score = decoded["p_lens"]

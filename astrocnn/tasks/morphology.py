@@ -60,6 +60,7 @@ class MorphologyTask(ClassifierTask):
     augmentation = "d4-rotzoom"
     simulate_formats = ("fits", "jpeg", "png")
     target_options = ("class_names", "fraction_columns")
+    summary_metrics = ("accuracy", "balanced_accuracy", "rmse")
 
     # --- vote-fraction mode -------------------------------------------------
     def fit_targets(self, table, source, class_names=None, fraction_columns=None):
@@ -109,14 +110,14 @@ class MorphologyTask(ClassifierTask):
             return "frac_" + probability_column(name)[2:]
         return probability_column(name)
 
-    def output_columns(self, meta):
+    def output_columns(self, meta, **options):
         what = "vote fraction" if meta.get("mode") == "fractions" else "probability of class"
         columns = {"class": "predicted class (highest output)"}
         for name in meta["class_names"]:
             columns[self._column(name, meta)] = f"{what} {name!r}"
         return columns
 
-    def decode(self, raw, meta):
+    def decode(self, raw, meta, **options):
         proba = np.asarray(raw, dtype=np.float32)
         names = np.asarray(meta["class_names"])
         decoded = {"class": names[np.argmax(proba, axis=1)]}
@@ -127,7 +128,7 @@ class MorphologyTask(ClassifierTask):
     def _proba(self, decoded, meta):
         return np.stack([decoded[self._column(n, meta)] for n in meta["class_names"]], axis=1)
 
-    def evaluate(self, truth, decoded, meta):
+    def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
         if meta.get("mode") == "fractions":
             return metrics.fraction_report(truth, self._proba(decoded, meta), meta["class_names"])
         return metrics.multiclass_report(truth, self._proba(decoded, meta), meta["class_names"])
@@ -135,7 +136,7 @@ class MorphologyTask(ClassifierTask):
     def headline_metric(self):
         return "accuracy"
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta):
+    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
         from astrocnn import plots
 
         names = meta["class_names"]

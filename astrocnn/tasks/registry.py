@@ -12,6 +12,7 @@ from astrocnn.errors import AstrocnnError
 TASKS = {
     "lens": ("astrocnn.tasks.lens", "LensTask"),
     "morphology": ("astrocnn.tasks.morphology", "MorphologyTask"),
+    "photoz": ("astrocnn.tasks.photoz", "PhotozTask"),
 }
 
 

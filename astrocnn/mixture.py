@@ -1,0 +1,804 @@
+"""Gaussian mixtures in ``t = ln(1 + z)``: the photometric-redshift PDFs of an MDN.
+
+A mixture density network (Bishop 1994; D'Isanto & Polsterer 2018, A&A 609,
+A111) predicts, for every object, a ``K``-component Gaussian mixture over
+``t = ln(1 + z)``:
+
+.. math::
+
+    p_t(t) = \\sum_k w_k \\, \\mathcal{N}(t; \\mu_k, \\sigma_k),
+    \\qquad
+    p_z(z) = \\frac{p_t(\\ln(1 + z))}{1 + z} \\quad (z > -1),
+
+i.e. each component is a shifted log-normal distribution in ``z``.  This
+module evaluates those distributions and derives what a photo-z catalogue
+needs from them: PDFs and CDFs, quantiles, mean / median / mode, credible
+intervals, the log-likelihood used as training loss, the continuous ranked
+probability score (CRPS) and the probability integral transform (PIT).
+
+Conventions
+-----------
+* ``weights``, ``mu`` and ``sigma`` are arrays of shape ``(n, K)``: one row
+  per object.  Weights are non-negative and each row sums to 1 (within
+  :data:`WEIGHT_SUM_TOL`; rows are renormalised), widths are strictly
+  positive, and every value is finite.  Any violation raises ``ValueError``.
+* Everything is vectorised over objects; large ``n`` is processed in chunks
+  so that temporary arrays stay below about :data:`_CHUNK_ELEMENTS` numbers.
+* Redshifts ``z <= -1`` have zero density and zero cumulative probability;
+  ``z = +inf`` has cumulative probability 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import ndtr
+
+__all__ = [
+    "cdf_z",
+    "crps_z",
+    "log_likelihood_t",
+    "mean_z",
+    "median_z",
+    "mode_z",
+    "pdf_z",
+    "pit",
+    "quantiles_z",
+    "summarize",
+]
+
+#: Largest accepted deviation of a row sum of ``weights`` from 1 (float32
+#: softmax outputs are well within it); rows are then renormalised exactly.
+WEIGHT_SUM_TOL = 1e-3
+
+#: Target size (number of float64 values) of the temporary arrays; larger
+#: inputs are processed in chunks of objects.
+_CHUNK_ELEMENTS = 2_000_000
+
+#: Tolerance (in ``t``) of the quantile solver.
+_QUANTILE_TOL_T = 1e-9
+
+#: Probability levels of the central 68 % and 95 % intervals: exactly the
+#: one- and two-sigma tails of a Gaussian.
+Q_LO68 = float(ndtr(-1.0))
+Q_HI68 = float(ndtr(1.0))
+Q_LO95 = float(ndtr(-2.0))
+Q_HI95 = float(ndtr(2.0))
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+#: Number of points of the coarse per-object grid used by :func:`mode_z`.
+_MODE_GRID = 256
+#: Points per refinement round and number of rounds of :func:`mode_z`; each
+#: round shrinks the search interval tenfold.
+_MODE_ZOOM_POINTS = 21
+_MODE_ZOOM_ROUNDS = 5
+
+#: Standard-normal offsets at which every component places panel breaks for
+#: the CRPS quadrature (1 sigma apart over +-8 sigma), the number of uniform
+#: panels spanning the whole integration range, and the Gauss-Legendre rule
+#: used on every panel.
+_CRPS_COMPONENT_BREAKS = np.linspace(-8.0, 8.0, 17)
+_CRPS_UNIFORM_PANELS = 32
+_CRPS_GL_NODES, _CRPS_GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
+
+
+# ---------------------------------------------------------------------------
+# validation and helpers
+
+
+def _check_mixture(
+    weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate mixture parameters and return them as float64 arrays.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Component weights, means and widths (in ``t = ln(1 + z)``).
+
+    Returns
+    -------
+    weights, mu, sigma : numpy.ndarray, shape (n, K)
+        Float64 copies; each row of ``weights`` renormalised to sum to 1.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not 2-D with the same shape and ``K >= 1``, hold
+        non-finite values, negative weights, rows of weights not summing to
+        1 within :data:`WEIGHT_SUM_TOL`, or non-positive widths.
+    """
+    arrays = []
+    for name, value in (("weights", weights), ("mu", mu), ("sigma", sigma)):
+        arr = np.asarray(value)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if np.iscomplexobj(arr):
+            raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+        if arr.ndim != 2 or arr.shape[1] < 1:
+            raise ValueError(
+                f"{name} must have shape (n, K) with K >= 1 (one row per object), "
+                f"got shape {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite")
+        arrays.append(arr)
+    w, m, s = arrays
+    if not (w.shape == m.shape == s.shape):
+        raise ValueError(
+            f"weights, mu and sigma must have the same shape, got {w.shape}, {m.shape}, {s.shape}"
+        )
+    if np.any(w < 0):
+        raise ValueError("weights must be non-negative")
+    total = w.sum(axis=1)
+    if np.any(np.abs(total - 1.0) > WEIGHT_SUM_TOL):
+        worst = float(total[np.argmax(np.abs(total - 1.0))])
+        raise ValueError(
+            f"each row of weights must sum to 1 (within {WEIGHT_SUM_TOL:g}); found a row "
+            f"summing to {worst:.6g}"
+        )
+    if np.any(s <= 0):
+        raise ValueError("sigma must be strictly positive")
+    return w / total[:, None], m, s
+
+
+def _check_z(z: ArrayLike, n: int, per_object: bool, name: str = "z") -> np.ndarray:
+    """Validate redshifts: a 1-D grid, or one value per object.
+
+    Parameters
+    ----------
+    z : array_like
+        Shape ``(m,)`` (a grid shared by all objects) or, with
+        ``per_object=True``, shape ``(n,)``.
+    n : int
+        Number of objects.
+    per_object : bool
+        Which of the two layouts is expected.
+    name : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 copy.
+
+    Raises
+    ------
+    ValueError
+        If ``z`` has the wrong shape or holds NaN.
+    """
+    arr = np.asarray(z)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if per_object:
+        if arr.shape != (n,):
+            raise ValueError(
+                f"with per_object=True, {name} must have shape (n,) = ({n},), one value per "
+                f"object, got shape {arr.shape}"
+            )
+    elif arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D grid of redshifts, got shape {arr.shape}")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} must not contain NaN")
+    return arr
+
+
+def _chunks(n: int, per_object_elements: int) -> list[slice]:
+    """Slices of ``range(n)`` so that each chunk holds about ``_CHUNK_ELEMENTS`` values."""
+    size = max(1, _CHUNK_ELEMENTS // max(1, per_object_elements))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)] or [slice(0, 0)]
+
+
+def _log_pt(w: np.ndarray, m: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Log-density of the mixture in ``t``.
+
+    Parameters
+    ----------
+    w, m, s : numpy.ndarray, shape (n, K)
+        Mixture parameters.
+    t : numpy.ndarray, shape (n, m)
+        Points, per object.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, m)
+        ``log p_t(t)``, computed with a log-sum-exp over components.
+    """
+    with np.errstate(divide="ignore"):
+        log_w = np.log(w)
+    u = (t[:, :, None] - m[:, None, :]) / s[:, None, :]
+    terms = (log_w - np.log(s))[:, None, :] - 0.5 * u * u
+    # log-sum-exp over components (faster than scipy's for small K)
+    top = np.max(terms, axis=2, keepdims=True)
+    return np.log(np.sum(np.exp(terms - top), axis=2)) + top[:, :, 0] - _LOG_SQRT_2PI
+
+
+def _cdf_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Mixture CDF in ``t``; ``t`` of shape (n, m), result (n, m)."""
+    u = (t[:, :, None] - m[:, None, :]) / s[:, None, :]
+    return np.einsum("nk,nmk->nm", w, ndtr(u))
+
+
+def _map_chunks(
+    func: Callable[..., np.ndarray],
+    w: np.ndarray,
+    m: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    *,
+    shared: bool,
+) -> np.ndarray:
+    """Apply ``func(w, m, s, t)`` chunk by chunk over objects.
+
+    ``t`` is either a 1-D array shared by all objects (``shared=True``,
+    result ``(n, len(t))``) or a 2-D ``(n, m)`` array.
+    """
+    n, k = w.shape
+    n_pts = t.shape[-1]
+    out = np.empty((n, n_pts))
+    for sl in _chunks(n, n_pts * k):
+        tt = np.broadcast_to(t, (sl.stop - sl.start, n_pts)) if shared else t[sl]
+        out[sl] = func(w[sl], m[sl], s[sl], tt)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# densities and probabilities
+
+
+def log_likelihood_t(
+    weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, t: ArrayLike
+) -> np.ndarray:
+    """Log-likelihood of one value of ``t`` per object under its mixture.
+
+    This is the (negative of the) MDN training loss per object, computed in
+    float64 with a log-sum-exp so that it stays finite for narrow
+    components and far-away targets; it is the reference for the Keras
+    loss.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    t : array_like, shape (n,)
+        Finite target values, one per object.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        ``log sum_k w_k N(t; mu_k, sigma_k)``.  It is ``-inf`` only if every
+        component with a non-zero weight underflows even in log space,
+        which cannot happen for finite inputs.
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or ``t`` is not finite of shape
+        ``(n,)``.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    tt = _check_z(t, w.shape[0], True, name="t")
+    if not np.all(np.isfinite(tt)):
+        raise ValueError("t must be finite")
+    return _log_pt(w, m, s, tt[:, None])[:, 0]
+
+
+def pdf_z(
+    weights: ArrayLike,
+    mu: ArrayLike,
+    sigma: ArrayLike,
+    z: ArrayLike,
+    *,
+    per_object: bool = False,
+) -> np.ndarray:
+    """Probability density in redshift, ``p_z(z) = p_t(ln(1 + z)) / (1 + z)``.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    z : array_like
+        Redshifts: a grid of shape ``(m,)`` shared by all objects, or with
+        ``per_object=True`` one redshift per object, shape ``(n,)``.
+    per_object : bool, optional
+        Select the layout of ``z`` (default: a shared grid).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, m)`` for a grid, ``(n,)`` with ``per_object=True``.
+        Zero for ``z <= -1`` and ``z = +inf``.
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or ``z`` has the wrong shape or holds
+        NaN.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    zz = _check_z(z, w.shape[0], per_object)
+    valid = (zz > -1.0) & np.isfinite(zz)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(valid, np.log1p(np.where(valid, zz, 0.0)), 0.0)
+
+    def func(w_, m_, s_, t_):
+        return np.exp(_log_pt(w_, m_, s_, t_) - t_)
+
+    if per_object:
+        out = _map_chunks(func, w, m, s, t[:, None], shared=False)[:, 0]
+    else:
+        out = _map_chunks(func, w, m, s, t, shared=True)
+    return np.where(valid, out, 0.0)
+
+
+def cdf_z(
+    weights: ArrayLike,
+    mu: ArrayLike,
+    sigma: ArrayLike,
+    z: ArrayLike,
+    *,
+    per_object: bool = False,
+) -> np.ndarray:
+    """Cumulative distribution in redshift, ``F(z) = sum_k w_k Phi((ln(1 + z) - mu_k) / sigma_k)``.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    z : array_like
+        Redshifts: a grid of shape ``(m,)`` shared by all objects, or with
+        ``per_object=True`` one redshift per object, shape ``(n,)``.
+    per_object : bool, optional
+        Select the layout of ``z`` (default: a shared grid).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, m)`` for a grid, ``(n,)`` with ``per_object=True``; 0
+        for ``z <= -1``, 1 for ``z = +inf``.
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or ``z`` has the wrong shape or holds
+        NaN.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    zz = _check_z(z, w.shape[0], per_object)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # log1p(-1) = -inf and log1p(inf) = inf give Phi = 0 and 1 exactly.
+        t = np.log1p(np.maximum(zz, -1.0))
+    if per_object:
+        return _map_chunks(_cdf_t, w, m, s, t[:, None], shared=False)[:, 0]
+    return _map_chunks(_cdf_t, w, m, s, t, shared=True)
+
+
+def pit(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, z_true: ArrayLike) -> np.ndarray:
+    """Probability integral transform: the predicted CDF at the true redshift.
+
+    For a calibrated set of PDFs the PIT values are uniform on [0, 1]
+    (Dawid 1984; Gneiting et al. 2007); a U-shaped histogram means
+    over-confident PDFs, a hump under-confident ones, a slope a bias.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    z_true : array_like, shape (n,)
+        True redshifts.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        ``F_i(z_true_i)``.
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or ``z_true`` is not of shape ``(n,)``
+        or holds NaN.
+    """
+    return cdf_z(weights, mu, sigma, z_true, per_object=True)
+
+
+# ---------------------------------------------------------------------------
+# quantiles and point estimates
+
+
+def _quantiles_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantiles in ``t`` of validated mixtures; ``q`` of shape (Q,), result (n, Q)."""
+    n = w.shape[0]
+    nq = q.size
+    out = np.empty((n, nq))
+    if n == 0 or nq == 0:
+        return out
+    for sl in _chunks(n, nq * w.shape[1]):
+        wc, mc, sc = w[sl], m[sl], s[sl]
+        nc = wc.shape[0]
+        lo = np.repeat(np.min(mc - 10.0 * sc, axis=1)[:, None], nq, axis=1)
+        hi = np.repeat(np.max(mc + 10.0 * sc, axis=1)[:, None], nq, axis=1)
+        target = np.broadcast_to(q, (nc, nq))
+        width = float(np.max(hi - lo))
+        n_iter = max(1, math.ceil(math.log2(width / _QUANTILE_TOL_T)))
+        for _ in range(min(n_iter, 200)):
+            mid = 0.5 * (lo + hi)
+            below = _cdf_t(wc, mc, sc, mid) < target
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        t = 0.5 * (lo + hi)
+        # Safeguarded Newton polish: steps leaving the bracket are rejected.
+        for _ in range(2):
+            dens = np.exp(_log_pt(wc, mc, sc, t))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = (_cdf_t(wc, mc, sc, t) - target) / dens
+            t_new = t - step
+            ok = np.isfinite(t_new) & (t_new >= lo) & (t_new <= hi)
+            t = np.where(ok, t_new, t)
+        out[sl] = t
+    return out
+
+
+def _check_q(q: ArrayLike) -> np.ndarray:
+    """Validate probability levels: finite, strictly between 0 and 1, at most 1-D."""
+    arr = np.asarray(q, dtype=np.float64)
+    if arr.ndim > 1:
+        raise ValueError(f"q must be a scalar or 1-D array of probabilities, got shape {arr.shape}")
+    arr = np.atleast_1d(arr)
+    if not np.all((arr > 0.0) & (arr < 1.0)):
+        raise ValueError("q must hold probabilities strictly between 0 and 1")
+    return arr
+
+
+def quantiles_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, q: ArrayLike) -> np.ndarray:
+    """Quantiles of the redshift distributions.
+
+    The mixture CDF in ``t`` is inverted by vectorised bisection on the
+    bracket ``[min_k(mu_k - 10 sigma_k), max_k(mu_k + 10 sigma_k)]`` down to
+    a width of ``1e-9`` in ``t``, followed by two safeguarded Newton steps;
+    the result is mapped to ``z = expm1(t)`` (the transform is monotone, so
+    quantiles carry over exactly).
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    q : float or array_like, shape (Q,)
+        Probability levels, strictly between 0 and 1.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, Q)
+        Redshift quantiles (``Q = 1`` for a scalar ``q``).
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or a level is not in (0, 1).
+
+    Notes
+    -----
+    Levels below ``Phi(-10) ~ 8e-24`` (or above ``1 - Phi(-10)``) are
+    clamped at the bracket.  Where the CDF is flat (a gap between
+    well-separated components) any point of the gap is a valid quantile;
+    the solver returns one within the bisection tolerance of the level set.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    return np.expm1(_quantiles_t(w, m, s, _check_q(q)))
+
+
+def mean_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
+    """Mean redshift, ``sum_k w_k exp(mu_k + sigma_k^2 / 2) - 1`` (exact).
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    return np.sum(w * np.exp(m + 0.5 * s * s), axis=1) - 1.0
+
+
+def median_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
+    """Median redshift (see :func:`quantiles_z`).
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid.
+    """
+    return quantiles_z(weights, mu, sigma, [0.5])[:, 0]
+
+
+def _log_pz_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``log p_z`` at ``z = expm1(t)``, as a function of ``t``: ``log p_t(t) - t``."""
+    return _log_pt(w, m, s, t) - t
+
+
+def _mode_t(w: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``t`` of the highest peak of ``p_z`` for validated mixtures; shape (n,)."""
+    n, k = w.shape
+    out = np.empty(n)
+    if n == 0:
+        return out
+    base = np.linspace(0.0, 1.0, _MODE_GRID)
+    zoom = np.linspace(-1.0, 1.0, _MODE_ZOOM_POINTS)
+    for sl in _chunks(n, (_MODE_GRID + k) * k):
+        wc, mc, sc = w[sl], m[sl], s[sl]
+        peaks = mc - sc * sc  # mode in z of each component alone
+        lo = np.minimum(np.min(mc - 5.0 * sc, axis=1), np.min(peaks, axis=1))
+        hi = np.max(mc + 5.0 * sc, axis=1)
+        step = (hi - lo) / (_MODE_GRID - 1)
+        # Coarse grid plus each component's own peak, so that a component
+        # narrower than the grid spacing cannot be missed.
+        cand = np.concatenate([lo[:, None] + (hi - lo)[:, None] * base, peaks], axis=1)
+        vals = _log_pz_t(wc, mc, sc, cand)
+        best = np.argmax(vals, axis=1)
+        t0 = cand[np.arange(cand.shape[0]), best]
+        h = step
+        for _ in range(_MODE_ZOOM_ROUNDS):
+            pts = t0[:, None] + h[:, None] * zoom  # includes t0 itself (centre point)
+            vals = _log_pz_t(wc, mc, sc, pts)
+            t0 = pts[np.arange(pts.shape[0]), np.argmax(vals, axis=1)]
+            h = h * (2.0 / (_MODE_ZOOM_POINTS - 1))
+        out[sl] = t0
+    return out
+
+
+def mode_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
+    """Mode of the redshift PDF ``p_z`` (the highest peak, in ``z``).
+
+    The mode in ``z`` is not the mode in ``t``: the Jacobian ``1 / (1 + z)``
+    favours low redshifts (a single component peaks at
+    ``z = expm1(mu - sigma^2)``), so for a multimodal mixture the highest
+    peak in ``z`` may belong to a lighter component than the highest peak
+    in ``t``.
+
+    ``log p_z = log p_t(t) - t`` is maximised over ``t`` on a per-object grid
+    of 256 points spanning ``[min_k(mu_k - 5 sigma_k, mu_k - sigma_k^2),
+    max_k(mu_k + 5 sigma_k)]`` together with the peak of every component
+    alone; the best point is then refined by five rounds of local grids of
+    21 points, each ten times finer than the last.  The final resolution in
+    ``t`` is ``1e-5`` times the coarse grid spacing (``1e-7`` for a range of
+    2.5 in ``t``), far below the ``1e-5`` accuracy in ``z`` aimed at.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid.
+
+    Notes
+    -----
+    Two peaks of equal height within the numerical precision may be
+    resolved either way.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    return np.expm1(_mode_t(w, m, s))
+
+
+def summarize(
+    weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, *, chunk_size: int = 4096
+) -> dict[str, np.ndarray]:
+    """Point estimates and central credible intervals of the redshift PDFs.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    chunk_size : int, optional
+        Objects processed at a time (bounds the memory used).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Float32 arrays of shape ``(n,)``:
+
+        ``z_mean``, ``z_median``, ``z_mode``
+            See :func:`mean_z`, :func:`median_z`, :func:`mode_z`.
+        ``z_lo68``, ``z_hi68``
+            Central 68 % interval: quantiles ``Phi(-1)`` and ``Phi(1)``
+            (0.158655..., 0.841345...).
+        ``z_lo95``, ``z_hi95``
+            Central 95 % interval: quantiles ``Phi(-2)`` and ``Phi(2)``
+            (0.022750..., 0.977250...).
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid or ``chunk_size < 1``.
+    """
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    chunk_size = int(chunk_size)
+    w, m, s = _check_mixture(weights, mu, sigma)
+    n = w.shape[0]
+    keys = ("z_mean", "z_median", "z_mode", "z_lo68", "z_hi68", "z_lo95", "z_hi95")
+    out = {key: np.empty(n, dtype=np.float32) for key in keys}
+    levels = np.array([0.5, Q_LO68, Q_HI68, Q_LO95, Q_HI95])
+    for start in range(0, n, chunk_size):
+        sl = slice(start, min(start + chunk_size, n))
+        wc, mc, sc = w[sl], m[sl], s[sl]
+        qz = np.expm1(_quantiles_t(wc, mc, sc, levels))
+        out["z_mean"][sl] = np.sum(wc * np.exp(mc + 0.5 * sc * sc), axis=1) - 1.0
+        out["z_median"][sl] = qz[:, 0]
+        out["z_mode"][sl] = np.expm1(_mode_t(wc, mc, sc))
+        out["z_lo68"][sl] = qz[:, 1]
+        out["z_hi68"][sl] = qz[:, 2]
+        out["z_lo95"][sl] = qz[:, 3]
+        out["z_hi95"][sl] = qz[:, 4]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# CRPS
+
+
+def _crps_quadrature(w: np.ndarray, m: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """CRPS in ``z`` by panel Gauss-Legendre quadrature in ``t``; see :func:`crps_z`."""
+    n, k = w.shape
+    out = np.empty(n)
+    if n == 0:
+        return out
+    t_y = np.log1p(y)
+    n_breaks = _CRPS_UNIFORM_PANELS + 1 + k * _CRPS_COMPONENT_BREAKS.size + 1
+    n_nodes = (n_breaks - 1) * _CRPS_GL_NODES.size
+    gl_x = 0.5 * (_CRPS_GL_NODES + 1.0)  # nodes on [0, 1]
+    gl_w = 0.5 * _CRPS_GL_WEIGHTS
+    for sl in _chunks(n, n_nodes * k):
+        wc, mc, sc, ty = w[sl], m[sl], s[sl], t_y[sl]
+        nc = wc.shape[0]
+        lo = np.minimum(np.min(mc - 8.0 * sc, axis=1), ty)
+        hi = np.maximum(np.max(mc + 8.0 * sc, axis=1), ty)
+        uniform = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, _CRPS_UNIFORM_PANELS + 1)
+        local = (mc[:, :, None] + sc[:, :, None] * _CRPS_COMPONENT_BREAKS).reshape(nc, -1)
+        breaks = np.concatenate([uniform, np.clip(local, lo[:, None], hi[:, None]), ty[:, None]], 1)
+        breaks.sort(axis=1)
+        a, b = breaks[:, :-1], breaks[:, 1:]
+        width = b - a
+        nodes = (a[:, :, None] + width[:, :, None] * gl_x).reshape(nc, -1)
+        big_f = _cdf_t(wc, mc, sc, nodes).reshape(nc, -1, gl_x.size)
+        # t_y is a break, so no panel straddles the truth: left of it the
+        # integrand is F^2, right of it (1 - F)^2; dz = e^t dt.
+        right = (a >= ty[:, None])[:, :, None]
+        integrand = np.where(right, (1.0 - big_f) ** 2, big_f**2)
+        integrand = integrand * np.exp(nodes.reshape(nc, -1, gl_x.size))
+        out[sl] = np.sum(width * np.sum(integrand * gl_w, axis=2), axis=1)
+    return out
+
+
+def _crps_on_grid(
+    w: np.ndarray, m: np.ndarray, s: np.ndarray, y: np.ndarray, grid: np.ndarray
+) -> np.ndarray:
+    """CRPS in ``z`` by the trapezoidal rule on a user grid; see :func:`crps_z`."""
+    n, k = w.shape
+    out = np.empty(n)
+    with np.errstate(divide="ignore"):
+        t_grid = np.log1p(grid)
+    dz = np.diff(grid)
+    for sl in _chunks(n, grid.size * k):
+        big_f = _cdf_t(
+            w[sl], m[sl], s[sl], np.broadcast_to(t_grid, (sl.stop - sl.start, grid.size))
+        )
+        # Per segment: exact step at the truth inside the segment, F linear.
+        f0, f1 = big_f[:, :-1], big_f[:, 1:]
+        g0, g1 = grid[:-1], grid[1:]
+        yy = y[sl][:, None]
+        frac = np.clip((yy - g0) / dz, 0.0, 1.0)  # fraction of the segment below y
+        f_at_y = f0 + frac * (f1 - f0)
+        # integral of F^2 over [g0, y] and of (1 - F)^2 over [y, g1], F linear
+        below = frac * dz * (f0 * f0 + f0 * f_at_y + f_at_y * f_at_y) / 3.0
+        above = (
+            (1.0 - frac) * dz * ((1 - f_at_y) ** 2 + (1 - f_at_y) * (1 - f1) + (1 - f1) ** 2) / 3.0
+        )
+        seg = below + above
+        # truth beyond the grid: the whole distance counts fully
+        extra = np.where(yy[:, 0] > g1[-1], yy[:, 0] - g1[-1], 0.0) + np.where(
+            yy[:, 0] < g0[0], g0[0] - yy[:, 0], 0.0
+        )
+        out[sl] = seg.sum(axis=1) + extra
+    return out
+
+
+def crps_z(
+    weights: ArrayLike,
+    mu: ArrayLike,
+    sigma: ArrayLike,
+    z_true: ArrayLike,
+    grid: ArrayLike | None = None,
+) -> np.ndarray:
+    """Continuous ranked probability score of the redshift PDFs.
+
+    .. math::
+
+        \\mathrm{CRPS}_i = \\int_{-1}^{\\infty}
+        \\left[F_i(z) - H(z - z_{\\mathrm{true},i})\\right]^2 \\, dz,
+
+    with ``H`` the Heaviside step (Hersbach 2000; Gneiting & Raftery 2007).
+    It has the units of ``z``, is 0 for a perfect point forecast, and
+    reduces to ``|z_phot - z_true|`` for a point estimate.
+
+    Parameters
+    ----------
+    weights, mu, sigma : array_like, shape (n, K)
+        Mixture parameters in ``t = ln(1 + z)``.
+    z_true : array_like, shape (n,)
+        True redshifts, finite and ``> -1``.
+    grid : array_like, shape (m,), optional
+        A strictly increasing redshift grid (values ``> -1``) on which to
+        integrate instead of the default adaptive quadrature.  ``F`` is
+        interpolated linearly between grid points (the step at the truth
+        is treated exactly); outside the grid ``F`` is taken as 0 below and
+        1 above, so the grid must cover the PDFs.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        CRPS per object.
+
+    Raises
+    ------
+    ValueError
+        If the parameters are invalid, ``z_true`` is not of shape ``(n,)``
+        with finite values ``> -1``, or ``grid`` is not a strictly
+        increasing 1-D array of finite values ``> -1`` with at least 2
+        points.
+
+    Notes
+    -----
+    By default the integral is computed per object in ``t`` (``dz = e^t
+    dt``) by 4-point Gauss-Legendre quadrature on panels whose breaks are
+    the union of 33 points spread uniformly over ``[min_k(mu_k - 8
+    sigma_k, t_true), max_k(mu_k + 8 sigma_k, t_true)]``, points every
+    sigma over +-8 sigma of each component, and ``t_true``, so no panel
+    straddles the discontinuity of the integrand at the truth.  The
+    integrand is smooth on each panel and panels are at most one component
+    width wide where ``F`` varies, so the quadrature error is negligible:
+    relative error below ``1e-9`` against the closed-form log-normal CRPS
+    (Baran & Lerch 2015) for widths from ``3e-4`` to 1 and truths up to
+    9 sigma away.  Truncating the range at 8 sigma neglects a probability
+    of ``< 1e-15``.  Time and memory scale as ``n K (33 + 17 K)``.
+    """
+    w, m, s = _check_mixture(weights, mu, sigma)
+    y = _check_z(z_true, w.shape[0], True, name="z_true")
+    if not np.all(np.isfinite(y)) or np.any(y <= -1.0):
+        raise ValueError("z_true must be finite and > -1")
+    if grid is None:
+        return _crps_quadrature(w, m, s, y)
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 2:
+        raise ValueError(f"grid must be a 1-D array of at least 2 redshifts, got shape {g.shape}")
+    if not np.all(np.isfinite(g)) or np.any(g <= -1.0) or np.any(np.diff(g) <= 0):
+        raise ValueError("grid must hold finite, strictly increasing redshifts > -1")
+    return _crps_on_grid(w, m, s, y, g)
