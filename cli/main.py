@@ -15,7 +15,7 @@ import click
 from astrocnn import __version__
 from astrocnn.data.augment import AUGMENTATIONS
 from astrocnn.errors import AstrocnnError
-from astrocnn.io.cutouts import SIZE_MODES
+from astrocnn.io.cutouts import MISSING_BAND_POLICIES, SIZE_MODES
 from astrocnn.tasks.registry import task_names
 
 TASK = click.argument("task", type=click.Choice(task_names()), metavar="TASK")
@@ -40,6 +40,14 @@ TTA = click.option(
     is_flag=True,
     help="Average the outputs over the 8 flips/90-degree rotations (classifiers); "
     "recorded in the 'tta' column.",
+)
+MISSING_BAND = click.option(
+    "--missing-band",
+    type=click.Choice(MISSING_BAND_POLICIES),
+    default="error",
+    show_default=True,
+    help="A band with no data (all NaN, or all zero in FITS): fail the row, or predict "
+    "with it zero-filled (counted in the n_missing_bands column).",
 )
 HDUS = click.option(
     "--hdus",
@@ -439,6 +447,7 @@ def train(
     "is in the header cards PDFZMIN, PDFZMAX, PDFNZ).",
 )
 @SIZE_MODE
+@MISSING_BAND
 @FILE_COLUMN
 @TTA
 @OVERWRITE
@@ -453,6 +462,7 @@ def predict(
     batch_size,
     pdf_grid,
     size_mode,
+    missing_band,
     file_columns,
     tta,
     overwrite,
@@ -491,6 +501,7 @@ def predict(
         quiet=quiet,
         tta=tta,
         decode_options=decode_options,
+        missing_band=missing_band,
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     for error in summary.errors if files else summary.errors[:1]:

@@ -37,6 +37,8 @@ class LoadedBlock:
         Empty string for good rows, else the reason.
     n_nonfinite : numpy.ndarray
         Non-finite pixels replaced per row.
+    n_missing_bands : numpy.ndarray
+        Bands without data, zero-filled, per row.
     """
 
     start: int
@@ -44,6 +46,11 @@ class LoadedBlock:
     ok: np.ndarray
     reasons: list[str]
     n_nonfinite: np.ndarray
+    n_missing_bands: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.n_missing_bands is None:
+            self.n_missing_bands = np.zeros(len(self.ok), np.int64)
 
 
 def default_workers() -> int:
@@ -59,7 +66,7 @@ def default_workers() -> int:
 def _read_one(paths, spec, row_label):
     try:
         cut = read_cutout(paths, spec)
-        return cut.data, cut.n_nonfinite, ""
+        return cut.data, (cut.n_nonfinite, cut.n_missing_bands), ""
     except AstrocnnError as exc:
         return None, 0, f"{row_label}: {exc}"
     except MemoryError:
@@ -82,7 +89,7 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
         else:
             block.images[i] = data
             block.ok[i] = True
-            block.n_nonfinite[i] = n_bad
+            block.n_nonfinite[i], block.n_missing_bands[i] = n_bad
 
 
 def iter_blocks(
@@ -185,6 +192,7 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
         np.concatenate([b.ok for b in blocks]),
         [r for b in blocks for r in b.reasons],
         np.concatenate([b.n_nonfinite for b in blocks]),
+        np.concatenate([b.n_missing_bands for b in blocks]),
     )
 
 

@@ -34,6 +34,8 @@ class Predictions:
         NaN/inf pixels replaced per row.
     tta : bool
         Whether outputs were averaged over the 8 D4 views.
+    n_missing_bands : numpy.ndarray, optional
+        Bands without data, zero-filled, per row.
     """
 
     columns: dict
@@ -41,9 +43,10 @@ class Predictions:
     reasons: list
     n_nonfinite: np.ndarray
     tta: bool = False
+    n_missing_bands: np.ndarray | None = None
 
 
-def cutout_spec(meta: dict, size_mode: str | None = None) -> CutoutSpec:
+def cutout_spec(meta: dict, size_mode: str | None = None, missing_band="error") -> CutoutSpec:
     """The cutout layout a bundle expects, optionally with another size mode."""
     hdus = meta.get("hdus")
     return CutoutSpec(
@@ -52,6 +55,7 @@ def cutout_spec(meta: dict, size_mode: str | None = None) -> CutoutSpec:
         hdus=tuple(hdus) if hdus else None,
         size_mode=size_mode or meta.get("size_mode", "strict"),
         image_kind=meta.get("image_kind", "fits"),
+        missing_band=missing_band,
     )
 
 
@@ -144,6 +148,7 @@ def predict_paths(
     table=None,
     source_name="catalogue",
     decode_options=None,
+    missing_band="error",
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -174,13 +179,15 @@ def predict_paths(
         The catalogue's name, for messages.
     decode_options : dict, optional
         Task-specific decoding options (e.g. a photo-z PDF grid).
+    missing_band : {'error', 'zero'}
+        Policy for a band without data (see :class:`CutoutSpec`).
 
     Returns
     -------
     Predictions
     """
     meta = bundle.meta
-    spec = cutout_spec(meta, size_mode)
+    spec = cutout_spec(meta, size_mode, missing_band)
     if tta and not task.supports_tta:
         raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
     if tta and spec.size[0] != spec.size[1]:
@@ -193,6 +200,7 @@ def predict_paths(
     ok = np.zeros(n, dtype=bool)
     reasons = [""] * n
     nonfinite = np.zeros(n, dtype=np.int64)
+    missing = np.zeros(n, dtype=np.int64)
     for block in iter_blocks(
         paths,
         spec,
@@ -211,6 +219,7 @@ def predict_paths(
                     block_ok[i], block_reasons[i] = False, scalar_reasons[r]
         ok[rows] = block_ok
         nonfinite[rows] = block.n_nonfinite
+        missing[rows] = block.n_missing_bands
         reasons[block.start : block.start + len(block_ok)] = block_reasons
         good = rows[block_ok]
         if good.size == 0:
@@ -226,7 +235,7 @@ def predict_paths(
             columns[name][good] = values
     for name in task.output_columns(meta, **(decode_options or {})):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
-    return Predictions(columns, ok, reasons, nonfinite, tta)
+    return Predictions(columns, ok, reasons, nonfinite, tta, missing)
 
 
 def _scalar_inputs(meta, table, n, source_name, labels):

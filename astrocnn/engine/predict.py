@@ -62,6 +62,9 @@ def output_table(source, task, bundle, preds, decode_options=None):
     out["reason"] = np.asarray(preds.reasons, dtype=str) if len(preds.reasons) else []
     out["n_nonfinite"] = preds.n_nonfinite
     out["n_nonfinite"].description = "NaN/inf pixels replaced by 0 before prediction"
+    if preds.n_missing_bands is not None and preds.n_missing_bands.any():
+        out["n_missing_bands"] = preds.n_missing_bands
+        out["n_missing_bands"].description = "bands without data, zero-filled (--missing-band)"
     if task.supports_tta:
         out["tta"] = np.full(len(out), preds.tta)
         out["tta"].description = "outputs averaged over the 8 flips/90-degree rotations"
@@ -92,6 +95,7 @@ def predict(
     workers=None,
     tta=False,
     decode_options=None,
+    missing_band="error",
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
@@ -119,6 +123,9 @@ def predict(
         Test-time augmentation (tasks that support it).
     decode_options : dict, optional
         The task's decoding options (see ``Task.decode_options``).
+    missing_band : {'error', 'zero'}
+        A band without data fails the row, or is zero-filled and counted in
+        the ``n_missing_bands`` column.
 
     Returns
     -------
@@ -140,6 +147,7 @@ def predict(
             table=source.table,
             source_name=source.name,
             decode_options=decode_options,
+            missing_band=missing_band,
         )
     table = output_table(source, task, bundle, preds, decode_options)
     path = write_table(table, out, overwrite=overwrite)

@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - exercised where fitsio is missing
     _fitsio = None
 
 SIZE_MODES = ("strict", "crop", "pad", "crop-pad", "resize")
+MISSING_BAND_POLICIES = ("error", "zero")
 """How a cutout whose size differs from the model's input is handled."""
 
 RASTER_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -68,6 +69,10 @@ class CutoutSpec:
     image_kind : {'fits', 'raster'}, optional
         The kind of file the model was trained on; a row of the other kind
         is refused (their pixel scales differ).
+    missing_band : {'error', 'zero'}
+        A band without data (every pixel NaN/inf, or every pixel 0 in a
+        FITS file) fails the row (``error``) or is filled with zeros and
+        counted in :attr:`Cutout.n_missing_bands` (``zero``).
     """
 
     n_bands: int
@@ -75,11 +80,17 @@ class CutoutSpec:
     hdus: tuple[int | str, ...] | None = None
     size_mode: str = "strict"
     image_kind: str | None = None
+    missing_band: str = "error"
 
     def __post_init__(self):
         if self.size_mode not in SIZE_MODES:
             raise CutoutError(
                 f"unknown size mode {self.size_mode!r}; choose one of {', '.join(SIZE_MODES)}"
+            )
+        if self.missing_band not in MISSING_BAND_POLICIES:
+            raise CutoutError(
+                f"unknown missing-band policy {self.missing_band!r}; choose one of "
+                f"{', '.join(MISSING_BAND_POLICIES)}"
             )
 
 
@@ -93,10 +104,13 @@ class Cutout:
         ``float32`` array of shape (H, W, bands), native byte order.
     n_nonfinite : int
         Number of NaN/inf pixels that were replaced by 0.
+    n_missing_bands : int
+        Bands without any data, zero-filled (``missing_band='zero'``).
     """
 
     data: np.ndarray
     n_nonfinite: int = 0
+    n_missing_bands: int = 0
 
 
 def _describe(exc: BaseException) -> str:
@@ -424,13 +438,28 @@ def read_cutout(
         data = fit_to_size(data, spec.size, spec.size_mode, name)
 
     n_bad = 0
+    empty = None
     if not np.isfinite(data.sum()):  # one pass; only a NaN/inf makes the sum non-finite
         finite = np.isfinite(data)
         n_bad = int(data.size - np.count_nonzero(finite))
         if n_bad == data.size:
             raise CutoutError(f"{name}: every pixel is NaN or infinite")
+        empty = ~finite.any(axis=(0, 1))
         if n_bad:
             data = np.where(finite, data, np.float32(0.0))
     if not np.any(data):
         raise CutoutError(f"{name}: every pixel is zero")
-    return Cutout(np.ascontiguousarray(data, dtype=np.float32), n_bad)
+    n_missing = 0
+    if spec is not None and data.shape[-1] > 1:
+        if empty is None:
+            empty = np.zeros(data.shape[-1], bool)
+        if image_kind(name) == "fits":
+            empty |= ~data.any(axis=(0, 1))
+        n_missing = int(empty.sum())
+        if n_missing and spec.missing_band == "error":
+            bands = ", ".join(str(i + 1) for i in np.flatnonzero(empty))
+            raise CutoutError(
+                f"{name}: band(s) {bands} of {data.shape[-1]} have no data (every pixel NaN "
+                f"or zero); --missing-band zero predicts with them zero-filled"
+            )
+    return Cutout(np.ascontiguousarray(data, dtype=np.float32), n_bad, n_missing)
