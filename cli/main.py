@@ -108,10 +108,8 @@ def _decode_options(task, pdf_grid):
         return {}
     if "pdf_grid" not in task.decode_options:
         raise AstrocnnError(f"--pdf-grid does not apply to task {task.name!r}")
-    from astrocnn.tasks.photoz import parse_pdf_grid
-
     try:
-        return {"pdf_grid": parse_pdf_grid(pdf_grid)}
+        return {"pdf_grid": task.parse_decode_option("pdf_grid", pdf_grid)}
     except ValueError as exc:
         raise AstrocnnError(f"--pdf-grid: {exc}") from None
 

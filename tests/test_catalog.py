@@ -103,3 +103,13 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="No space left"):
         write_table(make_table(), tmp_path / "out.fits")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_output_flattens_array_columns(tmp_path):
+    table = Table({"id": [1, 2], "w": np.array([[0.25, 0.75], [1.0, 0.0]])})
+    write_table(table, tmp_path / "out.csv")
+    back = Table.read(tmp_path / "out.csv")
+    assert back.colnames == ["id", "w_0", "w_1"]
+    np.testing.assert_allclose(back["w_1"], [0.75, 0.0])
+    write_table(table, tmp_path / "out.ecsv")  # ECSV keeps the array column
+    assert Table.read(tmp_path / "out.ecsv")["w"].shape == (2, 2)

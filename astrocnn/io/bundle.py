@@ -171,6 +171,14 @@ def format_card(meta: dict, path: str | os.PathLike) -> str:
         lines.append(f"classes:      {', '.join(meta['class_names'])}")
     if meta.get("output_columns"):
         lines.append(f"outputs:      {', '.join(meta['output_columns'])}")
+    if meta.get("n_components"):
+        lines.append(
+            f"mixture:      {meta['n_components']} Gaussian components in "
+            f"{meta.get('target_space', 'the target')}"
+        )
+    extra = (meta.get("extra_inputs") or {}).get("columns")
+    if extra:
+        lines.append(f"extra inputs: {', '.join(extra)} (catalogue columns, standardised)")
     pre = meta.get("preprocessing", {})
     if pre:
         scales = ", ".join(f"{s:.4g}" for s in pre.get("scales", []))
@@ -185,6 +193,8 @@ def format_card(meta: dict, path: str | os.PathLike) -> str:
     if metrics:
         lines.append("validation metrics:")
         for k, v in sorted(metrics.items()):
+            if isinstance(v, list | dict):  # histograms, per-bin tables: see metrics.json
+                continue
             lines.append(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
     lines.append(f"sha256:       {meta.get('sha256')}")
     return "\n".join(lines)

@@ -194,6 +194,19 @@ def _ascii_for_fits(table):
             table.meta[key] = value.encode("ascii", "backslashreplace").decode()
 
 
+def _flatten_array_columns(table):
+    """CSV holds one number per cell: an array column ``c`` of length k becomes
+    ``c_0`` ... ``c_{k-1}`` (FITS, ECSV and HDF5 keep array columns)."""
+    for name in list(table.colnames):
+        column = table[name]
+        if column.ndim > 1:
+            flat = np.asarray(column).reshape(len(column), -1)
+            index = table.colnames.index(name)
+            table.remove_column(name)
+            for j in range(flat.shape[1]):
+                table.add_column(flat[:, j], name=f"{name}_{j}", index=index + j)
+
+
 def write_table(table, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``table`` atomically, in the format implied by the extension.
 
@@ -217,6 +230,8 @@ def write_table(table, path: str | os.PathLike, *, overwrite: bool = False) -> P
     table.meta.pop("catalog_dir", None)
     if fmt == "fits":
         _ascii_for_fits(table)
+    if fmt == "ascii.csv":
+        _flatten_array_columns(table)
     kwargs = {"path": "data", "serialize_meta": True} if fmt == "hdf5" else {}
     with atomic_path(path) as tmp:
         try:

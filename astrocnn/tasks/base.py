@@ -102,6 +102,10 @@ class Task:
         """
         raise NotImplementedError
 
+    def parse_decode_option(self, name: str, text: str):
+        """Parse the command-line text of decode option ``name``; ValueError if bad."""
+        raise ValueError(f"task {self.name!r} has no option {name!r}")
+
     def output_header(self, meta: dict, **options) -> dict:
         """Extra header cards of an output table (e.g. what a grid column means)."""
         return {}

@@ -157,6 +157,11 @@ class PhotozTask(Task):
             columns["pdf"] = "p(z) on the grid of header cards PDFZMIN, PDFZMAX, PDFNZ [1/z]"
         return columns
 
+    def parse_decode_option(self, name, text):
+        if name == "pdf_grid":
+            return parse_pdf_grid(text)
+        return super().parse_decode_option(name, text)
+
     def output_header(self, meta, pdf_grid=None, **options):
         cards = {"MDNSPACE": "ln(1+z)", "MDNK": int(meta["n_components"])}
         if pdf_grid is not None:
