@@ -433,8 +433,9 @@ def train(
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Output table (.fits, .csv, .ecsv, .h5).",
+    type=click.Path(),
+    help="Output table (.fits, .csv, .ecsv, .h5); for whole fields (deblend FIELD.fits) "
+    "an output folder.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
@@ -472,6 +473,11 @@ def predict(
     per row. With FILES, any unreadable file makes the exit code 1 (the good
     files are still written); with --catalog, bad rows are recorded and the
     exit code is 0 unless no row could be predicted.
+
+    For deblend, FILES are whole fields (FITS cubes band, y, x): sources are
+    detected with sep, a stamp around each is deblended, and --out is a
+    folder receiving <field>_catalog.fits, <field>_segmentation.fits and
+    <field>_images/.
     """
     from astrocnn.engine.predict import predict as run_predict
     from astrocnn.engine.predict import resolve_model
@@ -483,6 +489,9 @@ def predict(
         raise AstrocnnError("give FITS files or --catalog (not both)")
     task_obj = get_task(task)
     decode_options = _decode_options(task_obj, pdf_grid)
+    if files and task_obj.accepts_fields:
+        _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet)
+        return
     if catalog:
         bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
         source = from_catalog(catalog, bands, file_columns or None)
@@ -511,6 +520,34 @@ def predict(
             err=True,
         )
     if (files and summary.errors) or summary.n_ok == 0:
+        sys.exit(1)
+
+
+def _predict_fields(task, files, model, out, batch_size, overwrite, quiet):
+    """Whole-field prediction: one catalogue, maps and product folder per field."""
+    from pathlib import Path
+
+    from astrocnn.engine.fields import predict_field
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.io.bundle import load_bundle
+
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AstrocnnError(f"{out}: for fields, --out must be a folder")
+    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    log = _log_to(quiet)
+    failed = 0
+    for path in files:
+        try:
+            summary = predict_field(
+                task, bundle, path, out_dir, batch_size=batch_size, overwrite=overwrite, log=log
+            )
+        except AstrocnnError as exc:
+            click.echo(f"astrocnn: error: {exc}", err=True)
+            failed += 1
+            continue
+        log(f"wrote {summary.catalog} ({summary.n_sources} sources)")
+    if failed:
         sys.exit(1)
 
 

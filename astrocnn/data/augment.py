@@ -17,7 +17,9 @@ from __future__ import annotations
 AUGMENTATIONS = ("none", "d4", "d4-rotzoom")
 
 
-def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
+def make_augmenter(
+    kind: str, *, max_shift: int = 2, seed: int | None = None, spatial_targets: bool = False
+):
     """Return a function ``(images, targets) -> (images, targets)`` for tf.data.
 
     Parameters
@@ -28,6 +30,10 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
         Largest shift in pixels, applied independently along each axis.
     seed : int, optional
         Seed of the random generator (tf.random.Generator).
+    spatial_targets : bool
+        The targets are images (N, H, W, k) aligned with the inputs (masks,
+        per-pixel fractions): they get exactly the same flips, rotations
+        and shifts.
 
     Returns
     -------
@@ -53,6 +59,15 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
         ]
 
     def augment(images, targets):
+        if spatial_targets:
+            n_in = images.shape[-1]
+            images = tf.concat([images, tf.cast(targets, images.dtype)], axis=-1)
+        images = transform(images)
+        if spatial_targets:
+            return images[..., :n_in], tf.cast(images[..., n_in:], targets.dtype)
+        return images, targets
+
+    def transform(images):
         batch = tf.shape(images)[0]
         # non-square stamps keep their shape under 0/180-degree turns only
         turns = (0, 1, 2, 3) if images.shape[1] == images.shape[2] else (0, 2)
@@ -73,6 +88,6 @@ def make_augmenter(kind: str, *, max_shift: int = 2, seed: int | None = None):
             images = tf.gather(padded, cols, axis=2, batch_dims=1)
         for layer in rotzoom or ():
             images = layer(images, training=True)
-        return images, targets
+        return images
 
     return augment

@@ -89,7 +89,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
             if written < n:
                 _shrink(h5, "images", written)
             table = source.table[keep]
-            table.meta.pop("catalog_dir", None)
+            catalog_dir = table.meta.pop("catalog_dir", None)
             table.write(h5, path="catalog", serialize_meta=True)
             bad_ids = np.asarray(source.table["id"][~keep]).astype(str)
             h5.create_dataset("rejected/id", data=bad_ids.astype("S"))
@@ -101,6 +101,8 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                     "image_kind": spec.image_kind or "fits",
                     "hdus": json.dumps(list(spec.hdus) if spec.hdus else None),
                     "source_catalog": str(source.name),
+                    # where the catalogue's relative paths (e.g. truth files) resolve
+                    "catalog_dir": str(Path(catalog_dir or ".").resolve()),
                     "file_columns": ",".join(source.file_columns),
                     "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                     "astrocnn_version": __version__,
@@ -170,6 +172,8 @@ def open_packed(path, *, memory_budget_bytes: int | None = None) -> PackedSet:
         attrs = dict(h5.attrs)
     except (OSError, KeyError) as exc:
         raise AstrocnnError(f"{path}: not an astrocnn packed file ({exc})") from None
+    if "catalog_dir" in attrs:
+        table.meta["catalog_dir"] = str(attrs["catalog_dir"])
     budget = memory_budget_bytes if memory_budget_bytes is not None else _ram_bytes() // 4
     if images.size * 4 <= budget:
         images = images[...]

@@ -97,6 +97,7 @@ def evaluate(
             tta=tta,
             table=source.table,
             source_name=source.name,
+            keep_images=True,
         )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
@@ -104,7 +105,16 @@ def evaluate(
     table = source.table[ok]
     truth = task.targets(table, meta, source.name)
     decoded = {k: v[ok] for k, v in preds.columns.items()}
-    baseline = task.baseline(table, meta, train_table)
+    spec = cutout_spec(meta, size_mode)
+
+    def load_images(rows):
+        rows = list(rows)
+        images = np.zeros((len(rows), *spec.size, spec.n_bands), np.float32)
+        for i, r in enumerate(rows):
+            images[i] = read_cutout(source.paths[ok[r]], spec).data
+        return images
+
+    baseline = task.baseline(table, meta, train_table, load_images)
     results = json_safe(task.evaluate(truth, decoded, meta, table=table, baseline=baseline))
     results.update(
         {
@@ -120,19 +130,12 @@ def evaluate(
     with atomic_path(report / "metrics.json") as tmp:
         tmp.write_text(json.dumps(results, indent=2))
 
+    for name in task.image_outputs:
+        preds.columns.pop(name, None)
     predictions = output_table(source, task, bundle, preds)
     for col in task.truth_columns(meta):
         predictions[col] = source.table[col]
     write_table(predictions, report / "predictions.fits", overwrite=True)
-
-    spec = cutout_spec(meta, size_mode)
-
-    def load_images(rows):
-        rows = list(rows)
-        images = np.zeros((len(rows), *spec.size, spec.n_bands), np.float32)
-        for i, r in enumerate(rows):
-            images[i] = read_cutout(source.paths[ok[r]], spec).data
-        return images
 
     task.plots(truth, decoded, table, load_images, report, meta, baseline=baseline)
     return results

@@ -149,6 +149,8 @@ def predict_paths(
     source_name="catalogue",
     decode_options=None,
     missing_band="error",
+    on_images=None,
+    keep_images=False,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -181,6 +183,13 @@ def predict_paths(
         Task-specific decoding options (e.g. a photo-z PDF grid).
     missing_band : {'error', 'zero'}
         Policy for a band without data (see :class:`CutoutSpec`).
+    on_images : callable, optional
+        Called as ``on_images(rows, images)`` for every block, with the
+        task's :attr:`~astrocnn.tasks.base.Task.image_outputs` of the good
+        rows ``rows`` (e.g. to write them to disk as they are made).
+    keep_images : bool
+        Also keep the image outputs of every row in :attr:`Predictions.columns`
+        (memory grows with the catalogue: for evaluation sets).
 
     Returns
     -------
@@ -226,7 +235,14 @@ def predict_paths(
             continue
         images = block.images if good.size == len(block_ok) else block.images[block_ok]
         raw = compiled(images, None if scalars is None else scalars[good])
-        decoded = task.decode(raw, meta, **(decode_options or {}))
+        inputs = {"inputs": images} if task.decode_uses_inputs else {}
+        decoded = task.decode(raw, meta, **inputs, **(decode_options or {}))
+        products = {k: decoded[k] for k in task.image_outputs if k in decoded}
+        if on_images is not None and products:
+            on_images(good, products)
+        if not keep_images:
+            for name in products:
+                del decoded[name]
         for name, values in decoded.items():
             if name not in columns:
                 columns[name] = np.full(

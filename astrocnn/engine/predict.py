@@ -36,6 +36,37 @@ class PredictSummary:
     errors: list
 
 
+class _ImageWriter:
+    """Write the image products of each block as it is predicted (``on_images``)."""
+
+    def __init__(self, task, bundle, source, out, overwrite):
+        from astrocnn.io.products import prepare_products_dir, products_dir, safe_name
+
+        self.folder = prepare_products_dir(products_dir(out), overwrite)
+        ids = [safe_name(i) for i in source.table["id"]]
+        unique = len(set(ids)) == len(ids)
+        self.names = [f"{i}.fits" if unique else f"row{r}_{i}.fits" for r, i in enumerate(ids)]
+        self.paths = source.paths
+        self.files = np.full(len(ids), "", dtype=f"<U{len(self.folder.name) + 80}")
+        self.cards = {
+            "TASK": task.name,
+            "MODEL": str(bundle.path.name),
+            "BANDS": ",".join(bundle.meta["bands"]),
+        }
+
+    def __call__(self, rows, products):
+        from astrocnn.io.products import write_object_products
+
+        for j, r in enumerate(rows):
+            write_object_products(
+                self.folder / self.names[r],
+                {name: values[j] for name, values in products.items()},
+                source_file=self.paths[r][0],
+                cards=self.cards,
+            )
+            self.files[r] = f"{self.folder.name}/{self.names[r]}"
+
+
 def resolve_model(task, model):
     """The bundle path to use: ``model`` or the task's shipped default."""
     return Path(model) if model else task.default_model()
@@ -133,6 +164,7 @@ def predict(
     """
     check_writable(out, overwrite=overwrite)
     bundle = load_bundle(resolve_model(task, model), task=task.name)
+    writer = _ImageWriter(task, bundle, source, out, overwrite) if task.image_outputs else None
     with progress_bar(len(source.paths), "predict", quiet) as advance:
         preds = predict_paths(
             task,
@@ -148,8 +180,12 @@ def predict(
             source_name=source.name,
             decode_options=decode_options,
             missing_band=missing_band,
+            on_images=writer,
         )
     table = output_table(source, task, bundle, preds, decode_options)
+    if writer is not None:
+        table["image_file"] = writer.files
+        table["image_file"].description = "FITS file of this object's image products"
     path = write_table(table, out, overwrite=overwrite)
     errors = [r for r in preds.reasons if r]
     return PredictSummary(path, len(source.paths), int(preds.ok.sum()), errors)

@@ -291,7 +291,11 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         model = task.build_model(input_shape, meta, options)
     ckpt = _checkpoint_dir(out)
     _guard_checkpoint(ckpt, run_key, config.resume)
-    augment = make_augmenter(config.augmentation or task.augmentation, seed=config.seed)
+    augment = make_augmenter(
+        config.augmentation or task.augmentation,
+        seed=config.seed,
+        spatial_targets=task.spatial_targets,
+    )
     train_ds = _dataset(
         data.images,
         targets,
@@ -363,8 +367,10 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     val_metrics = {}
     if len(val_idx):
         compiled = CompiledModel(model, 256, scaler)
-        raw = compiled(data.images[val_idx], None if extra is None else extra[val_idx])
-        decoded = task.decode(raw, meta)
+        val_images = np.asarray(data.images[val_idx], dtype=np.float32)
+        raw = compiled(val_images, None if extra is None else extra[val_idx])
+        inputs = {"inputs": val_images} if task.decode_uses_inputs else {}
+        decoded = task.decode(raw, meta, **inputs)
         val_metrics = json_safe(
             task.evaluate(targets[val_idx], decoded, meta, table=data.table[val_idx])
         )

@@ -40,6 +40,17 @@ class Task:
         :meth:`output_columns` accept (e.g. a photo-z PDF grid).
     summary_metrics : tuple of str
         Validation metrics printed after training.
+    spatial_targets : bool
+        Targets are images aligned with the input (augmented with it).
+    decode_uses_inputs : bool
+        :meth:`decode` also receives the input images (``inputs=``, in the
+        units of the files), e.g. to apply predicted flux fractions.
+    image_outputs : tuple of str
+        Decoded outputs that are images, written as FITS files beside the
+        output table (one per row) rather than as table columns.
+    accepts_fields : bool
+        ``predict TASK FIELD.fits --out DIR`` detects sources in whole
+        images and predicts a stamp around each (:mod:`astrocnn.engine.fields`).
     accepts_extra_inputs : bool
         Whether the network can take extra scalar inputs from catalogue
         columns beside the image (:mod:`astrocnn.data.scalars`).
@@ -54,6 +65,10 @@ class Task:
     supports_tta = False
     decode_options: tuple[str, ...] = ()
     accepts_extra_inputs = False
+    spatial_targets = False
+    decode_uses_inputs = False
+    image_outputs: tuple[str, ...] = ()
+    accepts_fields = False
     summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
 
@@ -110,6 +125,16 @@ class Task:
         """Extra header cards of an output table (e.g. what a grid column means)."""
         return {}
 
+    def start_field_maps(self, height: int, width: int, prefix: Path):
+        """An accumulator of field-sized maps for a field run, or ``None``.
+
+        It must have ``add(source_id, x, y, x0, y0, products)`` (called per
+        source with its stamp's image products; ``(x0, y0)`` is the stamp's
+        first pixel in the field) and ``write(header, overwrite=False)``
+        returning the written paths (named ``<prefix>_<map>.fits``).
+        """
+        return None
+
     # --- evaluation and simulation -------------------------------------------
     def evaluate(self, truth, decoded: dict, meta: dict, *, table=None, baseline=None) -> dict:
         """Science metrics from truth targets and decoded outputs.
@@ -119,12 +144,13 @@ class Task:
         """
         raise NotImplementedError
 
-    def baseline(self, table, meta: dict, train_table=None):
+    def baseline(self, table, meta: dict, train_table=None, load_images=None):
         """Predictions of a classical (non-CNN) method for the rows of ``table``.
 
         Returned object is passed to :meth:`evaluate` and :meth:`plots`;
         ``None`` (the default) means the task has no baseline.
-        ``train_table`` is a labelled catalogue to fit the baseline on.
+        ``train_table`` is a labelled catalogue to fit the baseline on;
+        ``load_images(rows)`` returns the rows' cutouts (N, H, W, C).
         """
         return None
 

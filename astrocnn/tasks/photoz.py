@@ -259,7 +259,7 @@ class PhotozTask(Task):
             report["baseline"] = base
         return report
 
-    def baseline(self, table, meta, train_table=None):
+    def baseline(self, table, meta, train_table=None, load_images=None):
         """k-nearest neighbours on catalogue magnitudes and colours (scipy cKDTree).
 
         Fitted on ``train_table`` when given, else 5-fold cross-validated on

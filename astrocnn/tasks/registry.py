@@ -13,6 +13,7 @@ TASKS = {
     "lens": ("astrocnn.tasks.lens", "LensTask"),
     "morphology": ("astrocnn.tasks.morphology", "MorphologyTask"),
     "photoz": ("astrocnn.tasks.photoz", "PhotozTask"),
+    "deblend": ("astrocnn.tasks.deblend", "DeblendTask"),
 }
 
 

@@ -1,0 +1,281 @@
+"""``astrocnn predict TASK FIELD.fits --out DIR``: run a stamp model over a whole image.
+
+For tasks that work on stamps centred on a source (``Task.accepts_fields``):
+
+1. **detect** sources with sep (SExtractor's algorithms) on the sum of the
+   bands, tile by tile: only one tile (plus a margin of half a stamp) is in
+   memory at a time, and a source belongs to the tile whose core holds it;
+2. **cut** a stamp of the model's size around every source (zero-padded at
+   the field's edge, flagged ``edge``), in blocks;
+3. **predict** the blocks with the compiled model and the task's decoder;
+4. **write** ``DIR/<field>_catalog.fits`` (``id``, ``x``, ``y`` in 0-based
+   pixels, ``ra``/``dec`` when the field has a celestial WCS, the task's
+   columns, ``edge``, ``status``), one FITS file of image products per
+   source in ``DIR/<field>_images/`` (with the stamp's WCS), and the task's
+   field maps (for deblending the segmentation map of the whole field, with
+   the field's WCS) as ``DIR/<field>_<map>.fits``.
+
+The field is read through ``astropy.io.fits`` sections (memory-mapped for
+uncompressed files, tile by tile for tile-compressed ones), so a field larger
+than memory can be processed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn.data.preprocess import scaler_from_dict
+from astrocnn.engine.inference import CompiledModel
+from astrocnn.errors import AstrocnnError, CutoutError
+from astrocnn.io.atomic import atomic_path
+from astrocnn.io.catalog import write_table
+from astrocnn.io.products import prepare_products_dir, write_object_products
+
+DETECT_THRESH = 1.5  # sigma above the background, on the band sum
+DETECT_MINAREA = 5
+
+
+@dataclass
+class FieldSummary:
+    """What a field run wrote: the catalogue, maps and the number of sources."""
+
+    catalog: Path
+    maps: list
+    n_sources: int
+    n_ok: int
+
+
+class FieldImage:
+    """A multi-band image read lazily: a 3-D cube (band, y, x) in one image HDU.
+
+    Parameters
+    ----------
+    path : path-like
+        FITS file (``.fits``, ``.fits.fz``).
+    n_bands : int
+        Bands the model expects.
+    """
+
+    def __init__(self, path, n_bands):
+        from astropy.io import fits
+        from astropy.wcs import WCS
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise CutoutError(f"{path}: file not found")
+        try:
+            self._hdul = fits.open(self.path, memmap=True)
+        except (OSError, ValueError) as exc:
+            raise CutoutError(f"{path}: not a readable FITS file ({exc})") from None
+        hdu = next(
+            (h for h in self._hdul if getattr(h, "is_image", False) and h.header.get("NAXIS")),
+            None,
+        )
+        if hdu is None:
+            raise CutoutError(f"{path}: no image HDU")
+        shape = tuple(hdu.shape)
+        if len(shape) == 2 and n_bands == 1:
+            shape = (1, *shape)
+        if len(shape) != 3 or shape[0] != n_bands:
+            raise CutoutError(
+                f"{path}: field has shape {tuple(hdu.shape)}; the model expects a cube of "
+                f"{n_bands} band(s) (band, y, x)"
+            )
+        self._hdu = hdu
+        self._flat = len(hdu.shape) == 2
+        self.n_bands, self.height, self.width = shape
+        self.header = hdu.header
+        with np.errstate(all="ignore"):
+            wcs = WCS(hdu.header, relax=True)
+        self.wcs = wcs.celestial if wcs.has_celestial else None
+
+    def read(self, y0, y1, x0, x1) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` as (h, w, band) float32, zero outside the field; NaN -> 0."""
+        out = np.zeros((y1 - y0, x1 - x0, self.n_bands), np.float32)
+        ya, yb = max(y0, 0), min(y1, self.height)
+        xa, xb = max(x0, 0), min(x1, self.width)
+        if ya >= yb or xa >= xb:
+            return out
+        if self._flat:
+            block = np.asarray(self._hdu.section[ya:yb, xa:xb], dtype=np.float32)[None]
+        else:
+            block = np.asarray(self._hdu.section[:, ya:yb, xa:xb], dtype=np.float32)
+        block = np.moveaxis(block, 0, -1)
+        out[ya - y0 : yb - y0, xa - x0 : xb - x0] = np.nan_to_num(
+            block, nan=0.0, posinf=0.0, neginf=0.0
+        )
+        return out
+
+    def close(self):
+        self._hdul.close()
+
+
+def detect(field: FieldImage, *, tile=2048, margin=32, thresh=DETECT_THRESH):
+    """Detect sources tile by tile; returns 0-based (x, y) arrays sorted by y then x."""
+    from astrocnn.deblend_baseline import detect_sources
+
+    xs, ys = [], []
+    for ty in range(0, field.height, tile):
+        for tx in range(0, field.width, tile):
+            y0, x0 = max(ty - margin, 0), max(tx - margin, 0)
+            y1, x1 = min(ty + tile + margin, field.height), min(tx + tile + margin, field.width)
+            image = field.read(y0, y1, x0, x1).sum(axis=-1)
+            objects, _ = detect_sources(image, thresh=thresh, minarea=DETECT_MINAREA)
+            if len(objects) == 0:
+                continue
+            x = np.asarray(objects["x"], float) + x0
+            y = np.asarray(objects["y"], float) + y0
+            core = (x >= tx - 0.5) & (x < tx + tile - 0.5) & (y >= ty - 0.5) & (y < ty + tile - 0.5)
+            xs.append(x[core])
+            ys.append(y[core])
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    order = np.lexsort((x, y))
+    return x[order], y[order]
+
+
+def _stamp_wcs_cards(field, x0, y0):
+    """WCS header of a stamp whose pixel (0, 0) is field pixel (x0, y0)."""
+    if field.wcs is None:
+        return {}
+    return dict(field.wcs.slice((slice(y0, None), slice(x0, None))).to_header())
+
+
+def predict_field(
+    task,
+    bundle,
+    path,
+    out_dir,
+    *,
+    batch_size=256,
+    overwrite=False,
+    tile=2048,
+    thresh=DETECT_THRESH,
+    log=print,
+) -> FieldSummary:
+    """Detect, cut, predict and write the products of one field.
+
+    Parameters
+    ----------
+    task : Task
+        A task with ``accepts_fields``.
+    bundle : Bundle
+        The loaded model.
+    path : path-like
+        The field (FITS cube: band, y, x).
+    out_dir : path-like
+        Output folder (created).
+    batch_size : int
+        Stamps per network call.
+    overwrite : bool
+        Replace earlier outputs of the same field.
+    tile : int
+        Detection tile side in pixels (memory ~ tile^2 x bands x 4 bytes).
+    thresh : float
+        Detection threshold in background sigmas.
+    log : callable
+        Progress messages.
+    """
+    from astropy.table import Table
+
+    meta = bundle.meta
+    bands = list(meta["bands"])
+    size_y, size_x = (int(s) for s in meta["input_shape"][:2])
+    field = FieldImage(path, len(bands))
+    stem = field.path.name.split(".")[0]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    catalog_path = out_dir / f"{stem}_catalog.fits"
+    if catalog_path.exists() and not overwrite:
+        raise AstrocnnError(f"{catalog_path}: exists (use --overwrite)")
+    folder = prepare_products_dir(out_dir / f"{stem}_images", overwrite)
+    try:
+        x, y = detect(field, tile=tile, margin=max(size_x, size_y), thresh=thresh)
+        log(f"{field.path.name}: {len(x)} source(s) detected")
+        n = len(x)
+        ix, iy = np.round(x).astype(int), np.round(y).astype(int)
+        x0, y0 = ix - size_x // 2, iy - size_y // 2
+        edge = (x0 < 0) | (y0 < 0) | (x0 + size_x > field.width) | (y0 + size_y > field.height)
+        scaler = scaler_from_dict(meta["preprocessing"])
+        compiled = CompiledModel(bundle.model, batch_size, scaler)
+        columns: dict = {}
+        maps = task.start_field_maps(field.height, field.width, out_dir / stem)
+        files = np.full(n, "", dtype=f"<U{len(folder.name) + 40}")
+        cards = {"TASK": task.name, "MODEL": str(bundle.path.name), "BANDS": ",".join(bands)}
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, min(start + batch_size, n))
+            stamps = np.stack(
+                [field.read(y0[r], y0[r] + size_y, x0[r], x0[r] + size_x) for r in rows]
+            )
+            inputs = {"inputs": stamps} if task.decode_uses_inputs else {}
+            decoded = task.decode(compiled(stamps), meta, **inputs)
+            products = {k: decoded.pop(k) for k in task.image_outputs if k in decoded}
+            for j, r in enumerate(rows):
+                own = {k: v[j] for k, v in products.items()}
+                if own:
+                    name = f"{r + 1}.fits"
+                    write_object_products(
+                        folder / name,
+                        own,
+                        cards={**cards, **_stamp_wcs_cards(field, x0[r], y0[r]), "SOURCE": r + 1},
+                    )
+                    files[r] = f"{folder.name}/{name}"
+                if maps is not None:
+                    maps.add(r + 1, x[r], y[r], x0[r], y0[r], own)
+            for name, values in decoded.items():
+                if name not in columns:
+                    columns[name] = np.zeros((n, *values.shape[1:]), values.dtype)
+                columns[name][rows] = values
+        table = Table()
+        table["id"] = np.arange(1, n + 1, dtype=np.int64)
+        table["x"], table["y"] = x, y
+        table["x"].description = "0-based pixel column of the detection (sep centroid)"
+        table["y"].description = "0-based pixel row of the detection (sep centroid)"
+        if field.wcs is not None:
+            ra, dec = field.wcs.pixel_to_world_values(x, y) if n else (np.zeros(0), np.zeros(0))
+            table["ra"], table["dec"] = np.asarray(ra, float), np.asarray(dec, float)
+            table["ra"].unit = table["dec"].unit = "deg"
+        for name in task.output_columns(meta):
+            table[name] = columns.get(name, np.zeros(n, np.float32))
+        table["edge"] = edge
+        table["edge"].description = "stamp crosses the field's edge (zero-padded)"
+        table["status"] = np.full(n, "ok")
+        table["reason"] = np.full(n, "")
+        if task.image_outputs:
+            table["image_file"] = files
+        table.meta.update(
+            {
+                "TASK": task.name,
+                "MODEL": str(bundle.path.name),
+                "FIELD": field.path.name[-68:],
+                "BANDS": ",".join(bands),
+                "DETTHR": (float(thresh), "detection threshold [sigma] on the band sum"),
+            }
+        )
+        written = write_table(table, catalog_path, overwrite=overwrite)
+        map_paths = [] if maps is None else maps.write(field.header, overwrite=overwrite)
+    finally:
+        field.close()
+    return FieldSummary(written, map_paths, n, n)
+
+
+def write_map(path, data, header, *, overwrite=False, cards=None) -> Path:
+    """Write a field-sized map with the field's celestial WCS, atomically."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise AstrocnnError(f"{path}: exists (use --overwrite)")
+    with np.errstate(all="ignore"):
+        wcs = WCS(header, relax=True)
+    out_header = wcs.celestial.to_header() if wcs.has_celestial else fits.Header()
+    for key, value in (cards or {}).items():
+        out_header[key] = value
+    with atomic_path(path) as tmp:
+        fits.PrimaryHDU(data, out_header).writeto(tmp)
+    return path
