@@ -140,19 +140,26 @@ def _detect(
         if not (math.isfinite(peak) and peak > 0):
             return _empty_objects(), segmap, noise
         noise = 1e-6 * peak
+    kwargs = {
+        "err": noise,
+        "mask": full_mask,
+        "minarea": minarea,
+        "deblend_nthresh": deblend_nthresh,
+        "deblend_cont": deblend_cont,
+        "segmentation_map": True,
+    }
     try:
-        objs, segmap = sep.extract(
-            data,
-            thresh,
-            err=noise,
-            mask=full_mask,
-            minarea=minarea,
-            deblend_nthresh=deblend_nthresh,
-            deblend_cont=deblend_cont,
-            segmentation_map=True,
-        )
-    except Exception as exc:  # sep raises a bare Exception, e.g. on pixel-stack overflow
-        raise RuntimeError(f"sep.extract failed: {exc}") from exc
+        objs, segmap = sep.extract(data, thresh, **kwargs)
+    except Exception as exc:  # sep raises a bare Exception
+        if "pixel buffer full" not in str(exc) or sep.get_extract_pixstack() >= data.size:
+            raise RuntimeError(f"sep.extract failed: {exc}") from exc
+        # Large image with many pixels above threshold: raise sep's global pixel
+        # stack to the image size (the most it can need) and try again.
+        sep.set_extract_pixstack(int(data.size))
+        try:
+            objs, segmap = sep.extract(data, thresh, **kwargs)
+        except Exception as exc2:
+            raise RuntimeError(f"sep.extract failed: {exc2}") from exc2
     out = np.zeros(len(objs), dtype=OBJECT_DTYPE)
     out["segment_id"] = np.arange(1, len(objs) + 1, dtype=np.int32)
     for key in ("x", "y", "a", "b", "theta", "flux", "peak", "npix", "flag"):
@@ -217,7 +224,9 @@ def detect_sources(
     ValueError
         If ``image`` is not a 2-D real array or ``mask`` has another shape.
     RuntimeError
-        If ``sep.extract`` fails (e.g. too many pixels in one object).
+        If ``sep.extract`` fails (e.g. deblending overflow).  When sep's
+        pixel stack overflows, it is raised to the image size (a global
+        ``sep.set_extract_pixstack`` setting) and extraction retried once.
 
     Notes
     -----
@@ -527,6 +536,10 @@ class BaselineResult:
         Flag of each stamp (see :class:`CentralFlux`).
     reason : list of str
         Reason per stamp ("" when OK).
+    central_mask : numpy.ndarray of bool, shape (n, H, W)
+        Alias of ``segment_mask``.
+
+    Every attribute can also be read as ``result["name"]``.
     """
 
     flux: np.ndarray
@@ -534,6 +547,20 @@ class BaselineResult:
     n_detections: np.ndarray
     flag: np.ndarray
     reason: list[str]
+
+    @property
+    def central_mask(self) -> np.ndarray:
+        """Alias of :attr:`segment_mask`."""
+        return self.segment_mask
+
+    def __getitem__(self, key: str) -> object:
+        """Dict-style access to the attributes (``result["flux"]``, ``result["central_mask"]``)."""
+        if key not in _RESULT_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+_RESULT_KEYS = frozenset({"flux", "segment_mask", "central_mask", "n_detections", "flag", "reason"})
 
 
 def baseline_on_stamps(

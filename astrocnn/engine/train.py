@@ -255,6 +255,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     if Path(out).suffix != ".keras":
         raise AstrocnnError(f"{out}: the model file must have the .keras extension")
     meta = task.fit_targets(data.table, data.name, **config.target_options)
+    meta["bands"] = list(data.bands)
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)

@@ -289,18 +289,20 @@ class DeblendTask(Task):
 
     def baseline(self, table, meta, train_table=None, load_images=None):
         """sep (SExtractor) detection + deblending and Kron (FLUX_AUTO) photometry with
-        neighbours' segments masked, on the same stamps."""
+        neighbours' pixels mirrored, on the same stamps (:mod:`astrocnn.deblend_baseline`)."""
         from astrocnn import deblend_baseline
 
         if load_images is None:
             return None
         images = load_images(np.arange(len(table)))
-        result = deblend_baseline.baseline_on_stamps(images, method="auto")
+        # stamps are sky-subtracted (as the simulator's): give sep the true background
+        result = deblend_baseline.baseline_on_stamps(images, method="auto", background=0.0)
         return {
             "flux": np.asarray(result["flux"], dtype=float),
             "central_mask": np.asarray(result["central_mask"], dtype=bool),
-            "method": "sep 1.4: extract (1.5 sigma, 32 deblending thresholds, contrast 0.005) "
-            "on the band sum, FLUX_AUTO (2.5 Kron radii) with other segments masked",
+            "method": "sep: extract (1.5 sigma, 32 deblending thresholds, contrast 0.005) on "
+            "the band sum, FLUX_AUTO (2.5 Kron radii) with neighbours' pixels replaced by their "
+            "mirror image (SExtractor's MASK_TYPE CORRECT), background 0 (sky-subtracted stamps)",
         }
 
     def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
