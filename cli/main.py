@@ -126,7 +126,8 @@ def main():
     Simulate training data, pack it, train a network, predict on FITS cutouts
     and catalogues, and evaluate with the metrics and plots of the literature.
     Tasks: lens (strong-lens finding), morphology (Galaxy Zoo style classes),
-    photoz (redshift PDFs with a mixture density network).
+    photoz (redshift PDFs with a mixture density network), deblend (U-Net
+    segmentation and deblended fluxes), paint (gas maps from dark matter).
     """
 
 
@@ -492,9 +493,12 @@ def predict(
     if files and task_obj.accepts_fields:
         _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet)
         return
+    if task_obj.map_outputs:
+        _predict_maps(task_obj, files, catalog, model, out, file_columns, overwrite, quiet)
+        return
     if catalog:
         bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
-        source = from_catalog(catalog, bands, file_columns or None)
+        source = from_catalog(catalog, bands, file_columns or task_obj.default_file_columns or None)
     else:
         source = from_files(files)
     summary = run_predict(
@@ -516,6 +520,35 @@ def predict(
             f"astrocnn: error: {error}"
             if files
             else f"astrocnn: warning: {len(summary.errors)} row(s) failed (status column); "
+            f"first: {error}",
+            err=True,
+        )
+    if (files and summary.errors) or summary.n_ok == 0:
+        sys.exit(1)
+
+
+def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, quiet):
+    """Image-to-image prediction: OUT/<id>.fits per map and OUT/catalog.fits."""
+    from astrocnn.engine import maps
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.engine.progress import progress_bar
+    from astrocnn.engine.sources import from_catalog
+    from astrocnn.io.bundle import load_bundle
+
+    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    if catalog:
+        columns = file_columns or task.default_file_columns or None
+        items = maps.items_from_source(from_catalog(catalog, bundle.meta["bands"], columns))
+    else:
+        items = maps.items_from_files(files)
+    with progress_bar(len(items), "predict", quiet) as advance:
+        summary = maps.predict_maps(task, bundle, items, out, overwrite=overwrite, progress=advance)
+    _log_to(quiet)(f"wrote {summary.n_ok} of {summary.n_rows} maps to {out} ({summary.catalog})")
+    for error in summary.errors if files else summary.errors[:1]:
+        click.echo(
+            f"astrocnn: error: {error}"
+            if files
+            else f"astrocnn: warning: {len(summary.errors)} map(s) failed (status column); "
             f"first: {error}",
             err=True,
         )
@@ -607,7 +640,7 @@ def evaluate(
 
     task_obj = get_task(task)
     bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
-    source = from_catalog(catalog, bands, file_columns or None)
+    source = from_catalog(catalog, bands, file_columns or task_obj.default_file_columns or None)
     results = run_evaluate(
         task_obj,
         source,

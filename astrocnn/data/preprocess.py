@@ -103,6 +103,58 @@ class LinearScaler:
         return {"kind": "linear", "scales": [float(s) for s in self.scales]}
 
 
+@dataclass
+class LogScaler:
+    """``(log10(max(x, floor)) - mean) / std`` per channel, for positive fields
+    spanning decades (densities, temperatures).
+
+    Parameters
+    ----------
+    mean, std : list of float
+        Per-channel statistics of ``log10`` of the training maps.
+    floor : float
+        Values below are clipped before the logarithm.
+    """
+
+    mean: list[float]
+    std: list[float]
+    floor: float = 1e-6
+
+    @classmethod
+    def fit(cls, images: np.ndarray, seed: int = 0, floor: float = 1e-6) -> LogScaler:
+        """Fit on training maps (N, H, W, C) (a random subset of at most 2048)."""
+        rng = np.random.default_rng(seed)
+        take = rng.choice(len(images), size=min(len(images), _FIT_SAMPLE), replace=False)
+        logs = np.log10(np.maximum(np.asarray(images[np.sort(take)], np.float64), floor))
+        mean = logs.mean(axis=(0, 1, 2))
+        std = logs.std(axis=(0, 1, 2))
+        std = np.where(std > 0, std, 1.0)
+        return cls([float(m) for m in mean], [float(s) for s in std], float(floor))
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """Forward transform of (..., H, W, C); returns float32."""
+        logs = np.log10(np.maximum(np.asarray(images, np.float64), self.floor))
+        return ((logs - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        """Back to physical units."""
+        return (10.0 ** (np.asarray(values, np.float64) * self.std + np.asarray(self.mean))).astype(
+            np.float32
+        )
+
+    def transform_tf(self, images):
+        """The forward transform as TensorFlow ops."""
+        from astrocnn._tf import import_tensorflow
+
+        tf = import_tensorflow()
+        logs = tf.math.log(tf.maximum(images, self.floor)) / np.log(10.0)
+        return (logs - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
+
+    def to_dict(self) -> dict:
+        """Serialisable form stored in the model bundle."""
+        return {"kind": "log10", "mean": self.mean, "std": self.std, "floor": self.floor}
+
+
 def fit_scaler(image_kind: str, images: np.ndarray, seed: int = 0):
     """The scaling for a training set: asinh for FITS, /255 for JPEG/PNG.
 
@@ -122,6 +174,8 @@ def fit_scaler(image_kind: str, images: np.ndarray, seed: int = 0):
 
 def scaler_from_dict(spec: dict):
     """Rebuild the scaler stored in a bundle."""
+    if spec.get("kind") == "log10":
+        return LogScaler(list(spec["mean"]), list(spec["std"]), float(spec.get("floor", 1e-6)))
     kinds = {"asinh": AsinhScaler, "linear": LinearScaler}
     if spec.get("kind") not in kinds:
         raise ValueError(f"unknown preprocessing kind {spec.get('kind')!r}")

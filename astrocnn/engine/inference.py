@@ -109,7 +109,7 @@ class CompiledModel:
             outputs = network(tf.concat(views, axis=0), s8)
             return tf.reduce_mean(tf.stack(tf.split(outputs, 8, axis=0)), axis=0)
 
-        self._fn = tf.function(forward, reduce_retracing=True)
+        self._fn = tf.function(forward, reduce_retracing=True, autograph=False)
 
     @staticmethod
     def _padded(batch, size):

@@ -29,7 +29,6 @@ import numpy as np
 from astrocnn import __version__
 from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
-from astrocnn.data.preprocess import fit_scaler
 from astrocnn.data.scalars import fit_scalar_inputs, read_columns
 from astrocnn.engine.finetune import fine_tune_start, set_backbone_trainable
 from astrocnn.engine.inference import CompiledModel
@@ -258,12 +257,17 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     meta["bands"] = list(data.bands)
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
+    if task.spatial_targets and tuple(targets.shape[1:3]) != tuple(data.images.shape[1:3]):
+        raise AstrocnnError(
+            f"{data.name}: target images are {targets.shape[1]}x{targets.shape[2]} but the "
+            f"inputs are {data.images.shape[1]}x{data.images.shape[2]}"
+        )
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
     extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
     sample = train_idx
     if len(sample) > 2048:
         sample = np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
-    scaler = fit_scaler(data.image_kind, data.images[sample], seed=config.seed)
+    scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
     options = {
         "architecture": config.architecture,

@@ -149,7 +149,8 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
     from astrocnn._tf import import_keras
 
     keras = import_keras()
-    import astrocnn.models.mdn  # noqa: F401  (registers the mixture-density layer)
+    import astrocnn.models.layers  # noqa: F401  (registers astrocnn's custom layers)
+    import astrocnn.models.mdn  # noqa: F401
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)

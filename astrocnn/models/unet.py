@@ -23,7 +23,9 @@ def _conv_block(layers, x, filters, name):
     return x
 
 
-def build_unet(input_shape, heads, *, widths=(16, 32, 64, 128), name="unet"):
+def build_unet(
+    input_shape, heads, *, widths=(16, 32, 64, 128), periodic_pad=0, any_size=False, name="unet"
+):
     """Build a U-Net whose last layer feeds one 1x1 convolution per output head.
 
     Parameters
@@ -36,6 +38,13 @@ def build_unet(input_shape, heads, *, widths=(16, 32, 64, 128), name="unet"):
         concatenated along the channel axis, in this order.
     widths : sequence of int
         Filters per level, from the full-resolution level to the bottleneck.
+    periodic_pad : int
+        For maps of periodic boxes: wrap the input around by this many pixels
+        before the first convolution and crop them from the output, so the
+        convolutions see the neighbouring periodic image instead of zeros.
+    any_size : bool
+        Accept inputs of any size (sides, with the padding, divisible by
+        ``2 ** (len(widths) - 1)``), e.g. to predict a whole map in one pass.
     name : str
         Model name.
 
@@ -50,13 +59,20 @@ def build_unet(input_shape, heads, *, widths=(16, 32, 64, 128), name="unet"):
     layers = keras.layers
     widths = tuple(int(w) for w in widths)
     factor = 2 ** (len(widths) - 1)
-    if input_shape[0] % factor or input_shape[1] % factor:
+    padded = [s + 2 * periodic_pad for s in input_shape[:2]]
+    if padded[0] % factor or padded[1] % factor:
         raise ValueError(
-            f"U-Net with {len(widths)} levels needs image sides divisible by {factor}, "
-            f"got {input_shape[0]}x{input_shape[1]}"
+            f"U-Net with {len(widths)} levels needs image sides (with padding) divisible by "
+            f"{factor}, got {padded[0]}x{padded[1]}"
         )
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
+    shape = (None, None, input_shape[-1]) if any_size else tuple(input_shape)
+    inputs = keras.Input(shape=shape, name="image")
+    if periodic_pad:
+        from astrocnn.models.layers import PeriodicPad2D
+
+        x = PeriodicPad2D(periodic_pad, name="periodic_pad")(inputs)
+    else:
+        x = inputs
     skips = []
     for level, width in enumerate(widths[:-1]):
         x = _conv_block(layers, x, width, f"enc{level}")
@@ -74,4 +90,6 @@ def build_unet(input_shape, heads, *, widths=(16, 32, 64, 128), name="unet"):
         for head, channels, activation in heads
     ]
     out = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="heads")(outputs)
+    if periodic_pad:
+        out = layers.Cropping2D(periodic_pad, name="crop_periodic")(out)
     return keras.Model(inputs, out, name=name)

@@ -51,6 +51,14 @@ class Task:
     accepts_fields : bool
         ``predict TASK FIELD.fits --out DIR`` detects sources in whole
         images and predicts a stamp around each (:mod:`astrocnn.engine.fields`).
+    map_outputs : bool
+        Image-to-image task: ``predict`` writes one FITS map per input, of
+        any size (:mod:`astrocnn.engine.maps`).
+    size_from_data : bool
+        Train at the size of the catalogue's first input (not ``input_size``).
+    default_file_columns : tuple of str
+        Catalogue column(s) naming the inputs when the user gives none
+        (empty: ``file`` or ``file_<band>``).
     accepts_extra_inputs : bool
         Whether the network can take extra scalar inputs from catalogue
         columns beside the image (:mod:`astrocnn.data.scalars`).
@@ -69,6 +77,9 @@ class Task:
     decode_uses_inputs = False
     image_outputs: tuple[str, ...] = ()
     accepts_fields = False
+    map_outputs = False
+    default_file_columns: tuple[str, ...] = ()
+    size_from_data = False
     summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
 
@@ -88,6 +99,20 @@ class Task:
     def targets(self, table, meta: dict, source: str):
         """Return the training/evaluation targets for every row of ``table``."""
         raise NotImplementedError
+
+    def fit_input_scaler(self, image_kind: str, images, seed: int = 0):
+        """The input preprocessing fitted on training images (stored in the bundle):
+        asinh for FITS, /255 for JPEG/PNG (:mod:`astrocnn.data.preprocess`)."""
+        from astrocnn.data.preprocess import fit_scaler
+
+        return fit_scaler(image_kind, images, seed=seed)
+
+    def tile_network(self, bundle):
+        """The network to run on tiles of a larger map (default: the bundle's)."""
+        return bundle.model
+
+    def validate_map(self, data, source: str):
+        """Refuse input data the task's transforms cannot take (raise CutoutError)."""
 
     def build_model(self, input_shape, meta: dict, options: dict):
         """Build the (uncompiled) Keras model."""

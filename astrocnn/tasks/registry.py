@@ -14,6 +14,7 @@ TASKS = {
     "morphology": ("astrocnn.tasks.morphology", "MorphologyTask"),
     "photoz": ("astrocnn.tasks.photoz", "PhotozTask"),
     "deblend": ("astrocnn.tasks.deblend", "DeblendTask"),
+    "paint": ("astrocnn.tasks.paint", "PaintTask"),
 }
 
 

@@ -1,0 +1,273 @@
+"""``astrocnn predict TASK --out OUTDIR`` for image-to-image tasks: maps of any size.
+
+For tasks whose outputs are whole maps (``Task.map_outputs``, e.g. painting
+gas onto dark matter), each input map is
+
+1. read from a FITS file (one image HDU per input channel, or a cube) or a
+   ``.npy`` array (one map ``(H, W)``, or a CAMELS-like stack ``(n, H, W)``
+   giving one row per map);
+2. predicted tile by tile at the network's training size with overlapping
+   tiles blended by a smooth window (periodic wrap-around for periodic maps;
+   :mod:`astrocnn.tiling`), so any size is possible and memory is bounded;
+3. written as ``OUTDIR/<id>.fits``, one HDU per output channel with its name
+   and unit, keeping the input's header cards that still apply (WCS, box
+   size, ...);
+
+and ``OUTDIR/catalog.fits`` lists ``id``, ``file``, ``status`` and
+``reason`` (a bad map never stops the run).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn.data.preprocess import scaler_from_dict
+from astrocnn.engine.inference import CompiledModel
+from astrocnn.errors import AstrocnnError, CutoutError, OutputError
+from astrocnn.io.atomic import atomic_path
+from astrocnn.io.catalog import write_table
+from astrocnn.io.cutouts import read_cutout
+from astrocnn.io.products import safe_name
+
+# header cards describing the data array or its layout: never copied to outputs
+_STRUCTURAL = {
+    "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "EXTNAME", "BUNIT",
+    "BSCALE", "BZERO", "PCOUNT", "GCOUNT", "XTENSION", "CHECKSUM", "DATASUM", "COMMENT",
+    "HISTORY", "", "BLANK", "DATAMIN", "DATAMAX",
+}  # fmt: skip
+
+
+MAX_SINGLE_PASS = 1024 * 1024  # pixels predicted in one pass (~0.5 GB for a small U-Net)
+FACTOR = 8  # the U-Net's input sides must be multiples of this (3 poolings)
+
+
+@dataclass
+class MapItem:
+    """One input map: its id, file and (for ``.npy`` stacks) index in the stack."""
+
+    id: object
+    path: str
+    index: int | None = None
+
+
+def items_from_files(files) -> list:
+    """Map items for files given on the command line (a ``.npy`` stack gives several)."""
+    items = []
+    for f in files:
+        f = os.fspath(f)
+        stack = None
+        if f.endswith(".npy") and os.path.exists(f):
+            try:
+                stack = np.load(f, mmap_mode="r")
+            except (OSError, ValueError):
+                stack = None  # reported when the map is read
+        if stack is not None and stack.ndim == 3:
+            stem = Path(f).stem
+            items.extend(MapItem(f"{stem}_{i}", f, i) for i in range(stack.shape[0]))
+        else:
+            items.append(MapItem(Path(f).name.split(".")[0], f, None))
+    return items
+
+
+def items_from_source(source) -> list:
+    """Map items for the rows of a catalogue :class:`~astrocnn.engine.sources.Source`."""
+    return [MapItem(i, paths[0], None) for i, paths in zip(source.table["id"], source.paths)]
+
+
+def read_map(item: MapItem, n_channels: int):
+    """Read one map as (H, W, C) float32 and the header to carry (or ``None``).
+
+    Raises
+    ------
+    CutoutError
+        Missing or unreadable file, wrong dimensions or channel count,
+        non-finite pixels.
+    """
+    path = item.path
+    header = None
+    if path.endswith(".npy"):
+        if not os.path.exists(path):
+            raise CutoutError(f"{path}: file not found")
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise CutoutError(f"{path}: not a readable .npy file ({exc})") from None
+        if item.index is not None:
+            array = array[item.index]
+        if array.ndim != 2 or n_channels != 1:
+            raise CutoutError(
+                f"{path}: a .npy map must be 2-D (H, W), or a 3-D stack (n, H, W) of "
+                f"single-channel maps; got shape {array.shape} for a {n_channels}-channel model"
+            )
+        data = np.asarray(array, dtype=np.float32)[..., None]
+    else:
+        data = read_cutout(path).data
+        if data.shape[-1] != n_channels:
+            raise CutoutError(
+                f"{path}: has {data.shape[-1]} channel(s) but the model expects {n_channels}"
+            )
+        from astropy.io import fits
+
+        header = fits.getheader(path)
+    if not np.all(np.isfinite(data)):
+        raise CutoutError(f"{path}: map has NaN or infinite pixels")
+    return data, header
+
+
+def _carried_cards(header):
+    from astropy.io import fits
+
+    out = fits.Header()
+    if header is None:
+        return out
+    for card in header.cards:
+        if card.keyword not in _STRUCTURAL and not card.keyword.startswith("NAXIS"):
+            out.append(card)
+    return out
+
+
+def write_map_file(path, channels: dict, header=None, cards=None) -> Path:
+    """Write ``{name: (H, W) array}`` (+ unit) as one HDU per channel, atomically.
+
+    ``channels`` maps names to ``(array, unit)``; the first is the primary HDU.
+    """
+    from astropy.io import fits
+
+    carried = _carried_cards(header)
+    hdus = []
+    for i, (name, (array, unit)) in enumerate(channels.items()):
+        h = carried.copy()
+        for key, value in (cards or {}).items():
+            h[key] = value
+        h["EXTNAME"] = name
+        if unit:
+            h["BUNIT"] = unit
+        data = np.asarray(array, dtype=np.float32)
+        hdus.append(fits.PrimaryHDU(data, h) if i == 0 else fits.ImageHDU(data, h))
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
+    return Path(path)
+
+
+def predict_map(
+    model, scaler, data, tile, *, periodic, batch_size=16, max_pixels=None, tile_model=None
+):
+    """Raw network outputs for one map (H, W, C_in) -> (H, W, C_out).
+
+    A map whose sides are multiples of ``FACTOR`` and with at most
+    ``max_pixels`` pixels (default ``MAX_SINGLE_PASS``) goes through the
+    (fully convolutional) network in one pass, which for a periodic map wraps
+    around exactly.  Larger maps, or other sizes, are predicted in tiles of
+    ``tile`` pixels overlapping by ``tile // 2`` and blended with a smooth
+    window (:func:`astrocnn.tiling.predict_tiled`), with ``tile_model``
+    (default ``model``); memory is then bounded by ``batch_size`` tiles.
+    """
+    from astrocnn.tiling import predict_tiled
+
+    h, w = data.shape[:2]
+    limit = MAX_SINGLE_PASS if max_pixels is None else max_pixels
+    if h * w <= limit and h % FACTOR == 0 and w % FACTOR == 0:
+        return CompiledModel(model, 1, scaler)(data[None])[0]
+    compiled = CompiledModel(tile_model or model, batch_size, scaler)
+    return predict_tiled(
+        compiled, data, tile, overlap=tile // 2, periodic=periodic, batch_size=batch_size
+    )
+
+
+@dataclass
+class MapsSummary:
+    """What a maps run wrote."""
+
+    catalog: Path
+    n_rows: int
+    n_ok: int
+    errors: list
+
+
+def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16, progress=None):
+    """Predict every map of ``items`` and write ``OUTDIR/<id>.fits`` + ``OUTDIR/catalog.fits``.
+
+    Parameters
+    ----------
+    task : Task
+        A task with ``map_outputs``.
+    bundle : Bundle
+        Loaded model.
+    items : list of MapItem
+        Input maps.
+    out_dir : path-like
+        Output folder; must be empty (or absent) unless ``overwrite``.
+    overwrite : bool
+        Allow replacing earlier outputs in ``out_dir``.
+    batch_size : int
+        Tiles per network call.
+    progress : callable, optional
+        Called with 1 after each map.
+    """
+    from astropy.table import Table
+
+    meta = bundle.meta
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: --out must be a folder for task {task.name!r}")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise OutputError(f"{out_dir}: output folder is not empty (use --overwrite)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tile = int(meta["input_shape"][0])
+    n_in = int(meta["input_shape"][-1])
+    scaler = scaler_from_dict(meta["preprocessing"])
+    periodic = bool(meta.get("periodic", False))
+    tile_model = task.tile_network(bundle)
+    names = [safe_name(item.id) for item in items]
+    unique = len(set(names)) == len(names)
+    files = []
+    status, reasons = [], []
+    for r, item in enumerate(items):
+        name = f"{names[r]}.fits" if unique else f"row{r}_{names[r]}.fits"
+        try:
+            data, header = read_map(item, n_in)
+            task.validate_map(data, item.path)
+            if min(data.shape[:2]) < tile // 2:
+                raise CutoutError(
+                    f"{item.path}: map {data.shape[0]}x{data.shape[1]} is smaller than half "
+                    f"the training size {tile}"
+                )
+            raw = predict_map(
+                bundle.model,
+                scaler,
+                data,
+                tile,
+                periodic=periodic,
+                batch_size=batch_size,
+                tile_model=tile_model,
+            )
+            channels = task.decode_map(raw, meta)
+            write_map_file(
+                out_dir / name,
+                channels,
+                header,
+                cards={"TASK": task.name, "MODEL": str(bundle.path.name)},
+            )
+            files.append(name)
+            status.append("ok")
+            reasons.append("")
+        except AstrocnnError as exc:
+            files.append("")
+            status.append("error")
+            where = item.path + (f"[{item.index}]" if item.index is not None else "")
+            reasons.append(str(exc) if item.path in str(exc) else f"{where}: {exc}")
+        if progress is not None:
+            progress(1)
+    table = Table()
+    table["id"] = [str(item.id) for item in items] if items else np.zeros(0, str)
+    table["file"] = files if items else np.zeros(0, str)
+    table["status"] = status if items else np.zeros(0, str)
+    table["reason"] = reasons if items else np.zeros(0, str)
+    table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name)})
+    catalog = write_table(table, out_dir / "catalog.fits", overwrite=True)
+    errors = [r for r in reasons if r]
+    return MapsSummary(catalog, len(items), len(items) - len(errors), errors)

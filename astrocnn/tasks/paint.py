@@ -1,0 +1,316 @@
+"""Painting baryons: gas maps from dark-matter-only maps with an image-to-image U-Net.
+
+Hydrodynamic simulations cost orders of magnitude more than dark-matter-only
+ones; a U-Net learns the non-linear, non-local map from the cheap dark-matter
+density to the expensive gas fields (Tröster et al. 2019; Thiele et al.
+2020; the CAMELS multifield maps).  Inputs are dark-matter density maps
+(``1 + delta``); outputs are the channels of the training target files
+(by default gas density, temperature and neutral hydrogen).
+
+* **Transforms** (stored in the bundle): the input and every output channel
+  are modelled as ``log10`` of the field, standardised with the training
+  set's mean and spread, because these fields span decades and are positive;
+  a map with a non-positive value where a logarithm is declared is refused.
+* **Network**: a U-Net whose input is wrapped around periodically before the
+  first convolution (the maps are projections of periodic boxes, header card
+  ``PERIODIC``), so its edges see the neighbouring periodic image instead of
+  zeros.  Loss: pixel mean squared error in the transformed space (a
+  power-spectrum term is not implemented).
+* **Prediction** on maps of any size: overlapping tiles of the training size
+  blended with a smooth window, wrapping around periodic maps
+  (:mod:`astrocnn.engine.maps`, :mod:`astrocnn.tiling`).
+* **Evaluation**: per channel the transfer function T(k) = sqrt(P_pred /
+  P_true), the cross-correlation coefficient r(k) = P_cross / sqrt(P_pred
+  P_true), one-point PDFs and the pixel MSE in the transformed space
+  (:mod:`astrocnn.spectra`), next to the best log-linear bias model of the
+  smoothed dark matter (:mod:`astrocnn.paint_baseline`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn.errors import CatalogError, CutoutError
+from astrocnn.io.catalog import require_columns
+from astrocnn.tasks.base import Task
+
+PERIODIC_PAD = 16
+
+
+def _read_target(path):
+    """Channels of a target file: (H, W, C) float32, names and units."""
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        hdus = [h for h in hdul if getattr(h, "is_image", False) and h.data is not None]
+        names = [h.header.get("EXTNAME", f"CHANNEL{i}") for i, h in enumerate(hdus)]
+        units = [str(h.header.get("BUNIT", "")) for h in hdus]
+        data = np.stack([np.asarray(h.data, np.float32) for h in hdus], axis=-1)
+    return data, names, units
+
+
+class PaintTask(Task):
+    """Dark-matter density maps -> gas density, temperature and HI maps."""
+
+    name = "paint"
+    summary = "painting baryons: gas maps from dark-matter maps with a U-Net"
+    bands = ("dm_density",)
+    input_size = (64, 64)
+    augmentation = "d4"
+    spatial_targets = True
+    image_outputs = ("maps",)
+    map_outputs = True
+    size_from_data = True
+    default_file_columns = ("input_file",)
+    summary_metrics = ("mse_mean", "worst_abs_transfer_minus_1", "worst_r")
+    target_column = "target_file"
+
+    # --- inputs ---------------------------------------------------------------
+    def fit_input_scaler(self, image_kind, images, seed=0):
+        from astrocnn.data.preprocess import LogScaler
+
+        self.validate_map(np.asarray(images), "training maps")
+        return LogScaler.fit(images, seed=seed, floor=1e-6)
+
+    def validate_map(self, data, source):
+        """Refuse non-positive densities (the log transform is declared)."""
+        bad = ~(np.asarray(data) > 0)
+        if bad.any():
+            raise CutoutError(
+                f"{source}: {int(bad.sum())} pixel(s) <= 0 in a density map (log10 transform)"
+            )
+
+    # --- targets and model -------------------------------------------------
+    def truth_columns(self, meta):
+        return (self.target_column,)
+
+    def _target_paths(self, table, source):
+        require_columns(table, [self.target_column], source)
+        base = Path(table.meta.get("catalog_dir", "."))
+        out = []
+        for value in table[self.target_column]:
+            text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+            out.append(Path(text) if Path(text).is_absolute() else base / text)
+        return out
+
+    def read_targets(self, table, source):
+        """Physical target maps (N, H, W, C), their channel names and units."""
+        maps, names, units = [], None, None
+        for i, path in enumerate(self._target_paths(table, source)):
+            try:
+                data, these, their_units = _read_target(path)
+            except (OSError, ValueError, TypeError) as exc:
+                raise CatalogError(f"{source}: row {i}: target file {path}: {exc}") from None
+            if names is None:
+                names, units = these, their_units
+            if these != names:
+                raise CatalogError(
+                    f"{source}: row {i}: target file {path} has channels {these}, not {names}"
+                )
+            if maps and data.shape != maps[0].shape:
+                raise CatalogError(
+                    f"{source}: row {i}: target map {path} is {data.shape[:2]}, the others "
+                    f"{maps[0].shape[:2]}"
+                )
+            self.validate_map(data, f"{source}: row {i}: {path}")
+            maps.append(data)
+        if not maps:
+            raise CatalogError(f"{source}: no target maps")
+        return np.stack(maps), names, units
+
+    def fit_targets(self, table, source):
+        from astrocnn.data.preprocess import LogScaler
+
+        maps, names, units = self.read_targets(table, source)
+        periodic = str(table.meta.get("PERIODIC", "T")).upper() in ("T", "TRUE", "1")
+        return {
+            "output_channels": list(names),
+            "output_units": list(units),
+            "target_transform": LogScaler.fit(maps, floor=1e-30).to_dict(),
+            "periodic": periodic,
+            "box_size": float(table.meta.get("BOXSIZE", 0.0)) or None,
+        }
+
+    def targets(self, table, meta, source):
+        from astrocnn.data.preprocess import scaler_from_dict
+
+        maps, names, _ = self.read_targets(table, source)
+        if list(names) != list(meta["output_channels"]):
+            raise CatalogError(f"{source}: target channels {names} differ from the model's")
+        return scaler_from_dict(meta["target_transform"]).transform(maps)
+
+    def build_model(self, input_shape, meta, options):
+        from astrocnn.models.unet import build_unet
+
+        if input_shape[0] != input_shape[1] or input_shape[0] % 8:
+            raise CatalogError(
+                f"maps must be square with a side divisible by 8, got "
+                f"{input_shape[0]}x{input_shape[1]}"
+            )
+        heads = [("maps", len(meta["output_channels"]), None)]
+        return build_unet(
+            input_shape,
+            heads,
+            widths=options.get("widths", (16, 32, 64, 128)),
+            periodic_pad=PERIODIC_PAD if meta.get("periodic") else 0,
+            any_size=True,
+        )
+
+    def loss(self, meta):
+        return "mean_squared_error"
+
+    def tile_network(self, bundle):
+        """The same weights without the periodic wrap: a tile of a larger map must see its
+        true neighbours (cut by the tiling), not its own opposite edge."""
+        meta = dict(bundle.meta)
+        if not meta.get("periodic"):
+            return bundle.model
+        meta["periodic"] = False
+        options = {"widths": tuple(meta["model_options"]["widths"])}
+        twin = self.build_model(tuple(meta["input_shape"]), meta, options)
+        twin.set_weights(bundle.model.get_weights())
+        return twin
+
+    # --- outputs -------------------------------------------------------------
+    def output_columns(self, meta, **options):
+        return {}
+
+    def decode(self, raw, meta, **options):
+        from astrocnn.data.preprocess import scaler_from_dict
+
+        return {"maps": scaler_from_dict(meta["target_transform"]).inverse(raw)}
+
+    def decode_map(self, raw, meta):
+        """One predicted map (H, W, C) -> ``{channel: (physical map, unit)}``."""
+        physical = self.decode(raw[None], meta)["maps"][0]
+        return {
+            name: (physical[..., c], unit)
+            for c, (name, unit) in enumerate(zip(meta["output_channels"], meta["output_units"]))
+        }
+
+    # --- evaluation -----------------------------------------------------------
+    def headline_metric(self):
+        return "mse_mean"
+
+    def _box(self, meta, table):
+        box = meta.get("box_size") or (table.meta.get("BOXSIZE") if table is not None else None)
+        return float(box) if box else 1.0
+
+    def _report(self, pred, true, meta, table):
+        from astrocnn import spectra
+
+        names = list(meta["output_channels"])
+        box = self._box(meta, table)
+        transforms = ["log10"] * len(names)
+        per_channel = spectra.paint_report(
+            pred, true, box, channel_names=names, transforms=transforms
+        )
+        values = list(per_channel.values())
+
+        def worst(key, pick):
+            found = [v[key] for v in values if v.get(key) is not None]
+            return float(pick(found)) if found else None
+
+        return {
+            "n": int(len(true)),
+            "mse_mean": float(np.mean([v["mse"] for v in values])),
+            "worst_abs_transfer_minus_1": worst("max_abs_transfer_minus_1", max),
+            "worst_r": worst("min_r", min),
+            "k_max": values[0].get("k_max"),
+            "channels": per_channel,
+        }
+
+    def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
+        from astrocnn.data.preprocess import scaler_from_dict
+
+        true = scaler_from_dict(meta["target_transform"]).inverse(truth)
+        report = self._report(np.asarray(decoded["maps"]), true, meta, table)
+        if baseline is not None:
+            report["baseline"] = self._report(baseline["maps"], true, meta, table)
+            report["baseline"]["method"] = baseline["method"]
+        return report
+
+    def baseline(self, table, meta, train_table=None, load_images=None):
+        """Best log-linear bias model of the smoothed dark matter, per channel."""
+        from astrocnn import paint_baseline
+        from astrocnn.io.cutouts import read_cutout
+
+        if load_images is None:
+            return None
+        box = self._box(meta, table)
+        dm = load_images(np.arange(len(table)))[..., 0]
+        if train_table is not None:
+            cols = [c for c in self.default_file_columns if c in train_table.colnames]
+            require_columns(train_table, cols or list(self.default_file_columns), "baseline")
+            base = Path(train_table.meta.get("catalog_dir", "."))
+            fit_dm = np.stack(
+                [read_cutout(str(base / str(f).strip())).data[..., 0] for f in train_table[cols[0]]]
+            )
+            fit_targets, _, _ = self.read_targets(train_table, "baseline training catalogue")
+            fitted = f"fitted on the {len(fit_dm)} maps of the baseline training catalogue"
+        else:
+            fit_dm = dm
+            fit_targets, _, _ = self.read_targets(table, "evaluation catalogue")
+            fitted = "fitted on the evaluated maps themselves (in-sample)"
+        model = paint_baseline.BiasModel().fit(fit_dm, fit_targets, box)
+        return {
+            "maps": model.predict(dm, box),
+            "method": f"log-linear bias of Gaussian-smoothed dark matter; {fitted}",
+            "dm": dm,
+        }
+
+    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
+        from astrocnn import paint_plots, spectra
+        from astrocnn.data.preprocess import scaler_from_dict
+
+        names = list(meta["output_channels"])
+        true = scaler_from_dict(meta["target_transform"]).inverse(truth)
+        pred = np.asarray(decoded["maps"])
+        dm = load_images([0])[0, ..., 0]
+        written = [outdir / f"{name}.png" for name in ("maps", "transfer_and_correlation", "pdfs")]
+        paint_plots.plot_maps(
+            dm,
+            true[0],
+            pred[0],
+            written[0],
+            channel_names=names,
+            baseline=None if baseline is None else baseline["maps"][0],
+        )
+        box = self._box(meta, table)
+        transfer, r = [], []
+        base_transfer, base_r = [], []
+        for c in range(len(names)):
+            k, t = spectra.transfer_function(pred[..., c], true[..., c], box)
+            _, rc = spectra.cross_correlation(pred[..., c], true[..., c], box)
+            transfer.append(t)
+            r.append(rc)
+            if baseline is not None:
+                b = baseline["maps"][..., c]
+                base_transfer.append(spectra.transfer_function(b, true[..., c], box)[1])
+                base_r.append(spectra.cross_correlation(b, true[..., c], box)[1])
+        n = true.shape[1]
+        paint_plots.plot_transfer_and_correlation(
+            k,
+            np.array(transfer),
+            np.array(r),
+            written[1],
+            channel_names=names,
+            baseline=None if baseline is None else (np.array(base_transfer), np.array(base_r)),
+            k_nyquist=np.pi * n / box,
+        )
+        paint_plots.plot_pdfs(
+            true,
+            pred,
+            written[2],
+            channel_names=names,
+            baseline=None if baseline is None else baseline["maps"],
+        )
+        return written
+
+    # --- simulation -------------------------------------------------------------
+    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+        from astrocnn.sim.paint import simulate_paint
+
+        return simulate_paint(n, seed, outdir, size=self.input_size[0], progress=progress)
