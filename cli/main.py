@@ -515,15 +515,21 @@ def predict(
         missing_band=missing_band,
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
-    for error in summary.errors if files else summary.errors[:1]:
+    _exit_for_failures(summary.errors, summary.n_ok, bool(files), "row")
+
+
+def _exit_for_failures(errors, n_ok, from_files, what):
+    """Report failed rows: every one for files given on the command line (exit 1),
+    the first for a catalogue (exit 1 only when nothing could be predicted)."""
+    for error in errors if from_files else errors[:1]:
         click.echo(
             f"astrocnn: error: {error}"
-            if files
-            else f"astrocnn: warning: {len(summary.errors)} row(s) failed (status column); "
+            if from_files
+            else f"astrocnn: warning: {len(errors)} {what}(s) failed (status column); "
             f"first: {error}",
             err=True,
         )
-    if (files and summary.errors) or summary.n_ok == 0:
+    if (from_files and errors) or n_ok == 0:
         sys.exit(1)
 
 
@@ -544,16 +550,7 @@ def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, qui
     with progress_bar(len(items), "predict", quiet) as advance:
         summary = maps.predict_maps(task, bundle, items, out, overwrite=overwrite, progress=advance)
     _log_to(quiet)(f"wrote {summary.n_ok} of {summary.n_rows} maps to {out} ({summary.catalog})")
-    for error in summary.errors if files else summary.errors[:1]:
-        click.echo(
-            f"astrocnn: error: {error}"
-            if files
-            else f"astrocnn: warning: {len(summary.errors)} map(s) failed (status column); "
-            f"first: {error}",
-            err=True,
-        )
-    if (files and summary.errors) or summary.n_ok == 0:
-        sys.exit(1)
+    _exit_for_failures(summary.errors, summary.n_ok, bool(files), "map")
 
 
 def _predict_fields(task, files, model, out, batch_size, overwrite, quiet):
