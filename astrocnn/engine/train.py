@@ -389,7 +389,7 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             "hdus": data.hdus,
             "preprocessing": scaler.to_dict(),
             "image_kind": data.image_kind,
-            "architecture": options["architecture"],
+            "architecture": task.architecture_name or options["architecture"],
             "model_options": run_key["options"],
             "n_params": int(model.count_params()),
             "output_columns": list(task.output_columns(meta)),

@@ -54,6 +54,9 @@ class Task:
     map_outputs : bool
         Image-to-image task: ``predict`` writes one FITS map per input, of
         any size (:mod:`astrocnn.engine.maps`).
+    architecture_name : str or None
+        Network family recorded in the bundle when the task fixes it (e.g.
+        ``"unet"``); ``None`` records ``--arch``.
     size_from_data : bool
         Train at the size of the catalogue's first input (not ``input_size``).
     default_file_columns : tuple of str
@@ -80,6 +83,7 @@ class Task:
     map_outputs = False
     default_file_columns: tuple[str, ...] = ()
     size_from_data = False
+    architecture_name: str | None = None
     summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
 

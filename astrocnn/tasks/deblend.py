@@ -142,6 +142,7 @@ class DeblendTask(Task):
     image_outputs = ("deblended", "segmentation")
     summary_metrics = ("median_abs_flux_error", "iou_mean")
     accepts_fields = True
+    architecture_name = "unet"
     truth_file_column = "truth_file"
 
     # --- targets and model -------------------------------------------------

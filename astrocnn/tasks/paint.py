@@ -63,6 +63,7 @@ class PaintTask(Task):
     image_outputs = ("maps",)
     map_outputs = True
     size_from_data = True
+    architecture_name = "unet"
     default_file_columns = ("input_file",)
     summary_metrics = ("mse_mean", "worst_abs_transfer_minus_1", "worst_r")
     target_column = "target_file"
