@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 time astrocnn simulate deblend --n 12000 --seed 5000 --out "$WORK/train" --quiet
 time astrocnn pack --catalog "$WORK/train/catalog.fits" --out "$WORK/train.h5" --task deblend --quiet
 time astrocnn train deblend --data "$WORK/train.h5" --out "$WORK/deblend.keras" \
-    --epochs 10 --batch-size 32 --learning-rate 3e-3 --widths 8,16,32,64 --seed 1
+    --epochs 16 --batch-size 32 --learning-rate 3e-3 --widths 8,16,32,64 --seed 1
 astrocnn simulate deblend --n 2000 --seed 6000 --out "$WORK/test" --quiet
 astrocnn evaluate deblend --model "$WORK/deblend.keras" --catalog "$WORK/test/catalog.fits" \
     --report "$WORK/report" --quiet
