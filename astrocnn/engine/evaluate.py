@@ -115,7 +115,8 @@ def evaluate(
         return images
 
     baseline = task.baseline(table, meta, train_table, load_images)
-    results = json_safe(task.evaluate(truth, decoded, meta, table=table, baseline=baseline))
+    scores = task.evaluate(truth, decoded, meta, table=table, baseline=baseline)
+    results = json_safe(scores)
     results.update(
         {
             "n_rows": len(source.paths),
@@ -137,5 +138,5 @@ def evaluate(
         predictions[col] = source.table[col]
     write_table(predictions, report / "predictions.fits", overwrite=True)
 
-    task.plots(truth, decoded, table, load_images, report, meta, baseline=baseline)
+    task.plots(truth, decoded, table, load_images, report, meta, baseline=baseline, scores=scores)
     return results

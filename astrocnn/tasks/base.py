@@ -188,9 +188,22 @@ class Task:
         return "loss"
 
     def plots(
-        self, truth, decoded: dict, table, load_images, outdir: Path, meta: dict, *, baseline=None
+        self,
+        truth,
+        decoded: dict,
+        table,
+        load_images,
+        outdir: Path,
+        meta: dict,
+        *,
+        baseline=None,
+        scores=None,
     ) -> list:
-        """Write evaluation figures into ``outdir``; return their paths."""
+        """Write evaluation figures into ``outdir``; return their paths.
+
+        ``scores`` is what :meth:`evaluate` returned for the same rows, so
+        figures reuse its numbers instead of computing them again.
+        """
         return []
 
     def simulate(

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.errors import CatalogError
-from astrocnn.io.catalog import require_columns
+from astrocnn.io.catalog import require_columns, resolve_paths
 from astrocnn.tasks.base import Task
 
 SEGMENT_CLASSES = ("background", "central", "other")
@@ -154,19 +154,11 @@ class DeblendTask(Task):
         require_columns(table, [self.truth_file_column], source)
         return {"segment_classes": list(SEGMENT_CLASSES)}
 
-    def _truth_paths(self, table, source):
-        require_columns(table, [self.truth_file_column], source)
-        base = Path(table.meta.get("catalog_dir", "."))
-        paths = []
-        for value in table[self.truth_file_column]:
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            path = Path(text.strip())
-            paths.append(path if path.is_absolute() else base / path)
-        return paths
-
     def read_truth(self, table, source, rows=None):
         """Noiseless central and other-galaxy images and true segmentations of ``rows``."""
-        paths = self._truth_paths(table, source)
+        require_columns(table, [self.truth_file_column], source)
+        base = table.meta.get("catalog_dir", ".")
+        paths = [p[0] for p in resolve_paths(table, [self.truth_file_column], base)]
         rows = range(len(paths)) if rows is None else rows
         out = []
         for r in rows:
@@ -306,7 +298,9 @@ class DeblendTask(Task):
             "mirror image (SExtractor's MASK_TYPE CORRECT), background 0 (sky-subtracted stamps)",
         }
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
         from astrocnn import deblend_metrics, deblend_plots
 
         written = []

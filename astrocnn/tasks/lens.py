@@ -37,7 +37,9 @@ class LensTask(ClassifierTask):
     def headline_metric(self):
         return "auroc"
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
         from astrocnn import plots
 
         score = decoded["p_lens"]

@@ -136,7 +136,9 @@ class MorphologyTask(ClassifierTask):
     def headline_metric(self):
         return "accuracy"
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
         from astrocnn import plots
 
         names = meta["class_names"]
@@ -145,7 +147,7 @@ class MorphologyTask(ClassifierTask):
             path = outdir / "fractions_predicted_vs_true.png"
             plots.plot_predicted_vs_true(truth, proba, names, path)
             return [path]
-        report = metrics.multiclass_report(truth, proba, names)
+        report = scores if scores is not None else self.evaluate(truth, decoded, meta)
         written = [outdir / "confusion_matrix.png", outdir / "reliability.png"]
         plots.plot_confusion_matrix(
             np.asarray(report["confusion_matrix"]), names, written[0], title="Morphology"

@@ -28,12 +28,10 @@ density to the expensive gas fields (Tröster et al. 2019; Thiele et al.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from astrocnn.errors import CatalogError, CutoutError
-from astrocnn.io.catalog import require_columns
+from astrocnn.io.catalog import require_columns, resolve_paths
 from astrocnn.tasks.base import Task
 
 PERIODIC_PAD = 16
@@ -87,19 +85,16 @@ class PaintTask(Task):
     def truth_columns(self, meta):
         return (self.target_column,)
 
-    def _target_paths(self, table, source):
-        require_columns(table, [self.target_column], source)
-        base = Path(table.meta.get("catalog_dir", "."))
-        out = []
-        for value in table[self.target_column]:
-            text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
-            out.append(Path(text) if Path(text).is_absolute() else base / text)
-        return out
+    @staticmethod
+    def _paths(table, column, source):
+        """Per row, the file named by ``column``, resolved against the catalogue's folder."""
+        require_columns(table, [column], source)
+        return [p[0] for p in resolve_paths(table, [column], table.meta.get("catalog_dir", "."))]
 
     def read_targets(self, table, source):
         """Physical target maps (N, H, W, C), their channel names and units."""
         maps, names, units = [], None, None
-        for i, path in enumerate(self._target_paths(table, source)):
+        for i, path in enumerate(self._paths(table, self.target_column, source)):
             try:
                 data, these, their_units = _read_target(path)
             except (OSError, ValueError, TypeError) as exc:
@@ -243,12 +238,8 @@ class PaintTask(Task):
         box = self._box(meta, table)
         dm = load_images(np.arange(len(table)))[..., 0]
         if train_table is not None:
-            cols = [c for c in self.default_file_columns if c in train_table.colnames]
-            require_columns(train_table, cols or list(self.default_file_columns), "baseline")
-            base = Path(train_table.meta.get("catalog_dir", "."))
-            fit_dm = np.stack(
-                [read_cutout(str(base / str(f).strip())).data[..., 0] for f in train_table[cols[0]]]
-            )
+            inputs = self._paths(train_table, self.default_file_columns[0], "baseline")
+            fit_dm = np.stack([read_cutout(path).data[..., 0] for path in inputs])
             fit_targets, _, _ = self.read_targets(train_table, "baseline training catalogue")
             fitted = f"fitted on the {len(fit_dm)} maps of the baseline training catalogue"
         else:
@@ -259,11 +250,12 @@ class PaintTask(Task):
         return {
             "maps": model.predict(dm, box),
             "method": f"log-linear bias of Gaussian-smoothed dark matter; {fitted}",
-            "dm": dm,
         }
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
-        from astrocnn import paint_plots, spectra
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
+        from astrocnn import paint_plots
         from astrocnn.data.preprocess import scaler_from_dict
 
         names = list(meta["output_channels"])
@@ -279,27 +271,26 @@ class PaintTask(Task):
             channel_names=names,
             baseline=None if baseline is None else baseline["maps"][0],
         )
-        box = self._box(meta, table)
-        transfer, r = [], []
-        base_transfer, base_r = [], []
-        for c in range(len(names)):
-            k, t = spectra.transfer_function(pred[..., c], true[..., c], box)
-            _, rc = spectra.cross_correlation(pred[..., c], true[..., c], box)
-            transfer.append(t)
-            r.append(rc)
-            if baseline is not None:
-                b = baseline["maps"][..., c]
-                base_transfer.append(spectra.transfer_function(b, true[..., c], box)[1])
-                base_r.append(spectra.cross_correlation(b, true[..., c], box)[1])
-        n = true.shape[1]
+        # T(k) and r(k) as evaluate computed them (per channel; None where undefined)
+        if scores is None:
+            scores = self.evaluate(truth, decoded, meta, table=table, baseline=baseline)
+
+        def curves(report, key):
+            return np.array(
+                [[np.nan if v is None else v for v in report["channels"][n][key]] for n in names]
+            )
+
+        first = scores["channels"][names[0]]
         paint_plots.plot_transfer_and_correlation(
-            k,
-            np.array(transfer),
-            np.array(r),
+            np.asarray(first["k"], float),
+            curves(scores, "transfer"),
+            curves(scores, "r"),
             written[1],
             channel_names=names,
-            baseline=None if baseline is None else (np.array(base_transfer), np.array(base_r)),
-            k_nyquist=np.pi * n / box,
+            baseline=None
+            if baseline is None
+            else (curves(scores["baseline"], "transfer"), curves(scores["baseline"], "r")),
+            k_nyquist=first["k_nyquist"],
         )
         paint_plots.plot_pdfs(
             true,

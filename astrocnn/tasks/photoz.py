@@ -315,11 +315,15 @@ class PhotozTask(Task):
             "hi95": result["hi95"],
         }
 
-    def plots(self, truth, decoded, table, load_images, outdir, meta, *, baseline=None):
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
         from astrocnn import mixture, redshift_metrics, redshift_plots
 
         z = np.asarray(table[self.truth_column], dtype=np.float64)
-        report = self.evaluate(truth, decoded, meta, table=table, baseline=baseline)
+        report = scores
+        if report is None:
+            report = self.evaluate(truth, decoded, meta, table=table, baseline=baseline)
         z_phot = np.asarray(decoded["z_median"], np.float64)
         written = [outdir / "zphot_vs_z.png"]
         second = None
