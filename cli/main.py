@@ -17,6 +17,7 @@ from astrocnn.data.augment import AUGMENTATIONS
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.cutouts import MISSING_BAND_POLICIES, SIZE_MODES
 from astrocnn.tasks.registry import task_names
+from astrocnn_cli.batch_options import batch_options, cluster_options, wants_batch
 
 TASK = click.argument("task", type=click.Choice(task_names()), metavar="TASK")
 QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -450,6 +451,7 @@ def train(
 @MISSING_BAND
 @FILE_COLUMN
 @TTA
+@batch_options
 @OVERWRITE
 @QUIET
 @friendly_errors
@@ -465,6 +467,7 @@ def predict(
     missing_band,
     file_columns,
     tta,
+    batch,
     overwrite,
     quiet,
 ):
@@ -479,6 +482,12 @@ def predict(
     detected with sep, a stamp around each is deblended, and --out is a
     folder receiving <field>_catalog.fits, <field>_segmentation.fits and
     <field>_images/.
+
+    Batch runs (--scheduler, --workers, --partition-size or --resume) split
+    the input into partitions predicted on Dask workers: a local cluster, a
+    running scheduler, or SLURM/PBS jobs. Each finished partition is saved
+    in OUT.parts/ and the parts are merged into OUT in catalogue order at the
+    end; --resume finishes an interrupted run.
     """
     from astrocnn.engine.predict import predict as run_predict
     from astrocnn.engine.predict import resolve_model
@@ -490,6 +499,27 @@ def predict(
         raise AstrocnnError("give FITS files or --catalog (not both)")
     task_obj = get_task(task)
     decode_options = _decode_options(task_obj, pdf_grid)
+    if wants_batch(batch):
+        _predict_batch(
+            task_obj,
+            files,
+            catalog,
+            model,
+            out,
+            batch,
+            overwrite=overwrite,
+            quiet=quiet,
+            file_columns=file_columns,
+            batch_size=batch_size,
+            options={
+                "size_mode": size_mode,
+                "tta": tta,
+                "decode_options": decode_options,
+                "missing_band": missing_band,
+                "batch_size": batch_size,
+            },
+        )
+        return
     if files and task_obj.accepts_fields:
         _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet)
         return
@@ -516,6 +546,73 @@ def predict(
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     _exit_for_failures(summary.errors, summary.n_ok, bool(files), "row")
+
+
+def _predict_batch(
+    task, files, catalog, model, out, batch, *, overwrite, quiet, file_columns, batch_size, options
+):
+    """Partitions on Dask workers (astrocnn.batch), or a job script for --dry-run."""
+    from astrocnn.batch import work as kinds
+    from astrocnn.batch.clusters import JOBQUEUE_KINDS, job_script
+    from astrocnn.batch.driver import run_batch
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.io.bundle import read_meta
+    from astrocnn.io.catalog import read_catalog
+
+    clusters = cluster_options(batch)
+    if batch["dry_run"]:
+        if clusters.scheduler not in JOBQUEUE_KINDS:
+            raise AstrocnnError("--dry-run prints a job script: give --scheduler slurm or pbs")
+        click.echo(job_script(clusters.scheduler, clusters.job), nl=False)
+        return
+    if bool(files) == bool(catalog):
+        raise AstrocnnError("give FITS files or --catalog (not both)")
+    model_path = resolve_model(task, model)
+    bands = read_meta(model_path, verify=False).get("bands", task.bands)
+    table = None
+    if files and task.accepts_fields:
+        work = kinds.FieldFiles(list(files), batch_size)
+    elif task.map_outputs:
+        from astrocnn.engine import maps
+        from astrocnn.engine.sources import from_catalog
+
+        if catalog:
+            columns = list(file_columns) or task.default_file_columns or None
+            items = maps.items_from_source(from_catalog(catalog, bands, columns))
+        else:
+            items = maps.items_from_files(files)
+        work = kinds.MapItems(items)
+    elif catalog:
+        table = read_catalog(catalog)
+        work = kinds.CatalogRows(catalog, list(bands), list(file_columns) or None, options)
+    else:
+        raise AstrocnnError(f"batch runs of {task.name} take a --catalog of cutouts")
+    summary = run_batch(
+        task,
+        work,
+        out,
+        model_path=model_path,
+        table=table,
+        partition_size=batch["partition_size"],
+        resume=batch["resume"],
+        overwrite=overwrite,
+        cluster=clusters,
+        quiet=quiet,
+        log=_log_to(quiet),
+    )
+    _log_to(quiet)(
+        f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted in "
+        f"{summary.n_partitions} partition(s)"
+        + (f", {summary.n_resumed} from the interrupted run" if summary.n_resumed else "")
+    )
+    if summary.n_errors:
+        first = f"; first: {summary.errors[0]}" if summary.errors else ""
+        click.echo(
+            f"astrocnn: warning: {summary.n_errors} item(s) failed (status column){first}",
+            err=True,
+        )
+    if summary.n_ok == 0 or (files and summary.n_errors):
+        sys.exit(1)
 
 
 def _exit_for_failures(errors, n_ok, from_files, what):

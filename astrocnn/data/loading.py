@@ -196,8 +196,11 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
     )
 
 
-def row_labels(table, source: str | None = None) -> list[str]:
-    """Human labels for each catalogue row: ``'<catalogue> row 3 (id 17)'``."""
+def row_labels(table, source: str | None = None, start: int = 0) -> list[str]:
+    """Human labels for each catalogue row: ``'<catalogue> row 3 (id 17)'``.
+
+    ``start`` is the catalogue row of the table's first row (for a slice).
+    """
     prefix = f"{source} " if source else ""
-    ids = table["id"] if "id" in table.colnames else range(len(table))
-    return [f"{prefix}row {i} (id {v})" for i, v in enumerate(ids)]
+    ids = table["id"] if "id" in table.colnames else range(start, start + len(table))
+    return [f"{prefix}row {i} (id {v})" for i, v in enumerate(ids, start)]

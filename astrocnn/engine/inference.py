@@ -201,8 +201,11 @@ def predict_paths(
         raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
-    scaler = scaler_from_dict(meta["preprocessing"])
-    compiled = CompiledModel(bundle.model, batch_size, scaler, tta=tta)
+    key = ("compiled", batch_size, bool(tta))
+    if key not in bundle.cache:  # traced once per bundle, not per call (batch partitions)
+        scaler = scaler_from_dict(meta["preprocessing"])
+        bundle.cache[key] = CompiledModel(bundle.model, batch_size, scaler, tta=tta)
+    compiled = bundle.cache[key]
     n = len(paths)
     scalars, scalar_reasons = _scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}

@@ -208,26 +208,50 @@ def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16
     progress : callable, optional
         Called with 1 after each map.
     """
-    from astropy.table import Table
-
-    meta = bundle.meta
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: --out must be a folder for task {task.name!r}")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise OutputError(f"{out_dir}: output folder is not empty (use --overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    table, errors = predict_map_items(
+        task, bundle, items, out_dir, batch_size=batch_size, progress=progress
+    )
+    catalog = write_table(table, out_dir / "catalog.fits", overwrite=True)
+    return MapsSummary(catalog, len(items), len(items) - len(errors), errors)
+
+
+def map_file_names(items) -> list[str]:
+    """Output file name per map: ``<id>.fits``, or ``row<r>_<id>.fits`` for every
+    map when the ids are not unique."""
+    names = [safe_name(item.id) for item in items]
+    unique = len(set(names)) == len(names)
+    return [f"{n}.fits" if unique else f"row{r}_{n}.fits" for r, n in enumerate(names)]
+
+
+def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16, progress=None):
+    """Predict ``items`` into ``out_dir`` (which must exist); return ``(table, errors)``.
+
+    The shared core of :func:`predict_maps` and batch runs: the table has
+    ``id``, ``file``, ``status``, ``reason`` per item; ``names`` are the
+    output file names (default :func:`map_file_names`).
+    """
+    from astropy.table import Table
+
+    meta = bundle.meta
+    out_dir = Path(out_dir)
     tile = int(meta["input_shape"][0])
     n_in = int(meta["input_shape"][-1])
     scaler = scaler_from_dict(meta["preprocessing"])
     periodic = bool(meta.get("periodic", False))
-    tile_model = task.tile_network(bundle)
-    names = [safe_name(item.id) for item in items]
-    unique = len(set(names)) == len(names)
+    if "tile_network" not in bundle.cache:
+        bundle.cache["tile_network"] = task.tile_network(bundle)
+    tile_model = bundle.cache["tile_network"]
+    names = names or map_file_names(items)
     files = []
     status, reasons = [], []
     for r, item in enumerate(items):
-        name = f"{names[r]}.fits" if unique else f"row{r}_{names[r]}.fits"
+        name = names[r]
         try:
             data, header = read_map(item, n_in)
             task.validate_map(data, item.path)
@@ -268,6 +292,4 @@ def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16
     table["status"] = status if items else np.zeros(0, str)
     table["reason"] = reasons if items else np.zeros(0, str)
     table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name)})
-    catalog = write_table(table, out_dir / "catalog.fits", overwrite=True)
-    errors = [r for r in reasons if r]
-    return MapsSummary(catalog, len(items), len(items) - len(errors), errors)
+    return table, [r for r in reasons if r]

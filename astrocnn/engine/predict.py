@@ -36,18 +36,36 @@ class PredictSummary:
     errors: list
 
 
-class _ImageWriter:
-    """Write the image products of each block as it is predicted (``on_images``)."""
+def image_file_names(ids) -> list[str]:
+    """File names of per-object image products: ``<id>.fits``, or ``row<r>_<id>.fits``
+    for every row when the ids are not unique."""
+    from astrocnn.io.products import safe_name
 
-    def __init__(self, task, bundle, source, out, overwrite):
-        from astrocnn.io.products import prepare_products_dir, products_dir, safe_name
+    names = [safe_name(i) for i in ids]
+    unique = len(set(names)) == len(names)
+    return [f"{i}.fits" if unique else f"row{r}_{i}.fits" for r, i in enumerate(names)]
 
-        self.folder = prepare_products_dir(products_dir(out), overwrite)
-        ids = [safe_name(i) for i in source.table["id"]]
-        unique = len(set(ids)) == len(ids)
-        self.names = [f"{i}.fits" if unique else f"row{r}_{i}.fits" for r, i in enumerate(ids)]
-        self.paths = source.paths
-        self.files = np.full(len(ids), "", dtype=f"<U{len(self.folder.name) + 80}")
+
+class ImageWriter:
+    """Write the image products of each block as it is predicted (``on_images``).
+
+    Parameters
+    ----------
+    task, bundle
+        The task and model (provenance header cards).
+    paths : list of list of str
+        Input files per row (the first is recorded as the source file).
+    folder : pathlib.Path
+        Existing folder receiving the files.
+    names : list of str
+        File name per row (see :func:`image_file_names`).
+    """
+
+    def __init__(self, task, bundle, paths, folder, names):
+        self.folder = Path(folder)
+        self.names = names
+        self.paths = paths
+        self.files = np.full(len(names), "", dtype=f"<U{len(self.folder.name) + 80}")
         self.cards = {
             "TASK": task.name,
             "MODEL": str(bundle.path.name),
@@ -162,30 +180,82 @@ def predict(
     -------
     PredictSummary
     """
+    from astrocnn.io.products import prepare_products_dir, products_dir
+
     check_writable(out, overwrite=overwrite)
     bundle = load_bundle(resolve_model(task, model), task=task.name)
-    writer = _ImageWriter(task, bundle, source, out, overwrite) if task.image_outputs else None
+    folder = None
+    if task.image_outputs:
+        folder = prepare_products_dir(products_dir(out), overwrite)
     with progress_bar(len(source.paths), "predict", quiet) as advance:
-        preds = predict_paths(
+        table, errors = predict_rows(
             task,
             bundle,
-            source.paths,
-            source.labels,
+            source,
             batch_size=batch_size,
             size_mode=size_mode,
             workers=workers,
             progress=advance,
             tta=tta,
-            table=source.table,
-            source_name=source.name,
             decode_options=decode_options,
             missing_band=missing_band,
-            on_images=writer,
+            images_folder=folder,
         )
+    path = write_table(table, out, overwrite=overwrite)
+    return PredictSummary(path, len(source.paths), int(len(source.paths) - len(errors)), errors)
+
+
+def predict_rows(
+    task,
+    bundle,
+    source,
+    *,
+    batch_size=256,
+    size_mode=None,
+    workers=None,
+    progress=None,
+    tta=False,
+    decode_options=None,
+    missing_band="error",
+    images_folder=None,
+    image_names=None,
+):
+    """Predict the rows of ``source`` with a loaded bundle; return the output table.
+
+    The shared core of in-process and batch (per-partition) prediction: the
+    options are those of :func:`predict`; image products (tasks with
+    ``image_outputs``) go to ``images_folder`` under ``image_names`` (default
+    :func:`image_file_names` of the ids).
+
+    Returns
+    -------
+    table : astropy.table.Table
+        See :func:`output_table`.
+    errors : list of str
+        One line per failed row.
+    """
+    writer = None
+    if task.image_outputs:
+        names = image_names or image_file_names(source.table["id"])
+        writer = ImageWriter(task, bundle, source.paths, images_folder, names)
+    preds = predict_paths(
+        task,
+        bundle,
+        source.paths,
+        source.labels,
+        batch_size=batch_size,
+        size_mode=size_mode,
+        workers=workers,
+        progress=progress,
+        tta=tta,
+        table=source.table,
+        source_name=source.name,
+        decode_options=decode_options,
+        missing_band=missing_band,
+        on_images=writer,
+    )
     table = output_table(source, task, bundle, preds, decode_options)
     if writer is not None:
         table["image_file"] = writer.files
         table["image_file"].description = "FITS file of this object's image products"
-    path = write_table(table, out, overwrite=overwrite)
-    errors = [r for r in preds.reasons if r]
-    return PredictSummary(path, len(source.paths), int(preds.ok.sum()), errors)
+    return table, [r for r in preds.reasons if r]

@@ -41,7 +41,7 @@ class Source:
     carried_columns: list = field(default_factory=list)
 
 
-def from_catalog(path, bands, columns=None, *, table=None) -> Source:
+def from_catalog(path, bands, columns=None, *, table=None, first_row=0) -> Source:
     """Objects named by a catalogue; relative paths resolve against its folder.
 
     Parameters
@@ -53,13 +53,16 @@ def from_catalog(path, bands, columns=None, *, table=None) -> Source:
     columns : sequence of str, optional
         Explicit file column(s).
     table : astropy.table.Table, optional
-        The catalogue already read with :func:`~astrocnn.io.catalog.read_catalog`.
+        The catalogue already read with :func:`~astrocnn.io.catalog.read_catalog`
+        (or a slice of it, with its ``meta``).
+    first_row : int
+        Catalogue row of the table's first row (for messages about a slice).
     """
     path = os.fspath(path)
     table = read_catalog(path) if table is None else table
     cols = file_columns(table, bands, columns, source=path)
     paths = resolve_paths(table, cols, table.meta["catalog_dir"])
-    return Source(table, paths, row_labels(table, path), path, cols)
+    return Source(table, paths, row_labels(table, path, first_row), path, cols)
 
 
 def from_files(files) -> Source:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from astrocnn.errors import BundleError
@@ -40,11 +40,15 @@ class Bundle:
         Contents of ``astrocnn.json``.
     path : pathlib.Path
         Where it was loaded from.
+    cache : dict
+        Objects derived from the model that are costly to rebuild (compiled
+        inference graphs), kept while the bundle is in use.
     """
 
     model: object
     meta: dict
     path: Path
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 def _keras_digest(archive: zipfile.ZipFile) -> str:

@@ -1,0 +1,1 @@
+"""Catalogue-scale prediction on Dask workers (local, a running scheduler, SLURM or PBS)."""

@@ -1,0 +1,259 @@
+"""Run a prediction over partitions on Dask workers, resumably.
+
+The driver:
+
+1. reads the catalogue (or the list of maps / fields) and cuts it into
+   partitions of ``partition_size`` items;
+2. connects to the workers (:mod:`astrocnn.batch.clusters`) before writing
+   anything, so an unreachable scheduler leaves no trace;
+3. takes the run's lock and writes (or, with ``resume``, checks) its manifest
+   (:mod:`astrocnn.batch.parts`);
+4. submits the partitions not yet done, keeping only a few per worker in
+   flight so memory does not grow with the catalogue; Dask reruns the
+   partition of a worker that dies;
+5. counts rows as partitions finish (progress bar) and, once all are done,
+   merges the parts into the output in catalogue order.
+
+A partition that fails as a whole (not a bad row: those are recorded in the
+part) is reported and left for ``--resume``; nothing is merged until every
+partition is done, and no row is ever written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from astrocnn.batch.clusters import ClusterOptions, open_client
+from astrocnn.batch.parts import PartStore, partitions
+from astrocnn.batch.work import run_partition
+from astrocnn.engine.progress import progress_bar
+from astrocnn.errors import AstrocnnError, OutputError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The merged output table.
+    n_rows, n_ok : int
+        Items in the input and items predicted.
+    errors : list of str
+        The first failed rows' reasons.
+    n_errors : int
+        Failed rows in all.
+    n_partitions, n_resumed : int
+        Partitions in the run, and those already done by an earlier run.
+    workers : dict
+        Per worker process id, how many bundles it loaded.
+    """
+
+    out: Path
+    n_rows: int
+    n_ok: int
+    errors: list
+    n_errors: int
+    n_partitions: int
+    n_resumed: int
+    workers: dict
+
+
+def _fingerprint(values) -> str:
+    digest = hashlib.sha256()
+    for v in values:
+        digest.update(str(v).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _json_options(options: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(options, default=str))
+
+
+def run_batch(
+    task,
+    work,
+    out,
+    *,
+    model_path,
+    table=None,
+    partition_size=None,
+    resume=False,
+    overwrite=False,
+    cluster=None,
+    quiet=False,
+    log=print,
+) -> BatchSummary:
+    """Predict every item of ``work`` on Dask workers and merge the result into ``out``.
+
+    Parameters
+    ----------
+    task : Task
+        The task (its bundle must match).
+    work : CatalogRows or MapItems or FieldFiles
+        What each item is (see :mod:`astrocnn.batch.work`).
+    out : path-like
+        Output table (rows) or folder (maps, fields).
+    model_path : path-like
+        The model bundle.
+    table : astropy.table.Table, optional
+        The catalogue (catalogue rows).
+    partition_size : int, optional
+        Items per partition (default: the work kind's).
+    resume : bool
+        Finish an interrupted run with the same model, input and options.
+    overwrite : bool
+        Replace an existing output (and discard an interrupted run).
+    cluster : ClusterOptions, optional
+        Where the workers come from (default: a local cluster).
+    quiet : bool
+        No progress bar.
+    log : callable
+        Messages.
+
+    Returns
+    -------
+    BatchSummary
+    """
+    from astrocnn.io.bundle import read_meta
+
+    model_path = str(Path(model_path).absolute())
+    meta = read_meta(model_path)
+    if meta.get("task") != task.name:
+        raise AstrocnnError(
+            f"{model_path}: model was trained for task {meta.get('task')!r}, not {task.name!r}"
+        )
+    sha = str(meta.get("sha256", ""))
+    work.open(table)
+    if work.n_items == 0:
+        raise AstrocnnError("nothing to predict")
+    size = partition_size or work.default_partition_size
+    ranges = partitions(work.n_items, size)
+    merged = work.merged_path(out)
+    if not merged.parent.exists() and merged.parent != Path(out).absolute():
+        raise OutputError(f"{out}: folder {merged.parent} does not exist")
+    store = PartStore(merged)
+    manifest = {
+        "task": task.name,
+        "model_sha256": sha,
+        "input": getattr(work, "catalog", None) or f"{work.n_items} {work.description}",
+        "items": work.n_items,
+        "items_fingerprint": _fingerprint(
+            table["id"] if table is not None else [getattr(i, "path", i) for i in _items(work)]
+        ),
+        "partition_size": size,
+        "options": _json_options(getattr(work, "options", {})),
+    }
+    client, started, tf_threads = open_client(cluster or ClusterOptions(), log=log)
+    try:
+        products = work.prepare_output(out, task, resume, overwrite)
+        if not merged.parent.is_dir() or not os.access(merged.parent, os.W_OK):
+            raise OutputError(f"{merged}: folder {merged.parent} is not writable")
+        store.start(manifest, resume=resume, overwrite=overwrite)
+        try:
+            done = store.done(len(ranges), sha)
+            if done:
+                log(f"resuming: {len(done)} of {len(ranges)} partition(s) already done")
+            results = _run_partitions(
+                client,
+                task,
+                work,
+                ranges,
+                done,
+                store,
+                model_path,
+                sha,
+                products,
+                tf_threads,
+                quiet,
+            )
+            failed = [r for r in results if "failure" in r]
+            if failed:
+                raise AstrocnnError(
+                    f"{len(failed)} partition(s) failed (first: {failed[0]['failure']}); the "
+                    f"finished ones are kept in {store.folder}: rerun with --resume"
+                )
+            n_ok = store.count_ok(len(ranges))
+            store.merge(len(ranges))
+            store.finish()
+        finally:
+            store.lock.release()
+    finally:
+        client.close()
+        if started is not None:
+            started.close()
+    errors = [e for r in results if "rows" in r for e in r["errors"]][:5]
+    workers: dict = {}
+    for r in results:
+        if "pid" in r:
+            workers[r["pid"]] = max(workers.get(r["pid"], 0), r["bundle_loads"])
+    n_rows = work.n_items
+    return BatchSummary(
+        merged, n_rows, n_ok, errors, n_rows - n_ok, len(ranges), len(done), workers
+    )
+
+
+def _items(work):
+    return getattr(work, "items", None) or getattr(work, "files", None) or []
+
+
+def _run_partitions(
+    client, task, work, ranges, done, store, model_path, sha, products, tf_threads, quiet
+):
+    from distributed import as_completed
+
+    todo = [i for i in range(len(ranges)) if i not in done]
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    window = max(2, IN_FLIGHT_PER_WORKER * n_workers)
+    results = []
+    total = sum(b - a for a, b in ranges)
+    with progress_bar(total, f"predict ({len(ranges)} partitions)", quiet) as advance:
+        advance(sum(ranges[i][1] - ranges[i][0] for i in done))
+
+        def submit(index):
+            start, stop = ranges[index]
+            future = client.submit(
+                run_partition,
+                work,
+                task.name,
+                model_path,
+                sha,
+                index,
+                start,
+                work.payload(start, stop),
+                None if products is None else str(products),
+                str(store.part_path(index)),
+                tf_threads,
+                key=f"astrocnn-part-{index:06d}-{sha[:8]}-{os.getpid()}",
+                pure=False,
+                retries=2,
+            )
+            future.partition = index
+            return future
+
+        queue = iter(todo)
+        running = as_completed([submit(i) for _, i in zip(range(window), queue)])
+        for future in running:
+            index = future.partition
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a partition's failure never aborts the rest
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                results.append({"index": index, "failure": f"partition {index}: {first}"})
+            else:
+                results.append(result)
+                advance(result["rows"])
+            future.release()
+            following = next(queue, None)
+            if following is not None:
+                running.add(submit(following))
+    return results

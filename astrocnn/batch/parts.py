@@ -1,0 +1,326 @@
+"""The on-disk state of a batch run: manifest, part files, lock, and the final merge.
+
+A batch run writing the table ``OUT`` keeps its state in the folder
+``OUT.parts/``:
+
+- ``manifest.json``: what the run is (task, model checksum, catalogue,
+  partition size, options).  A resumed run must match it exactly, so parts
+  made by another model or with other options are never mixed in.
+- ``part-000042.fits``: the output rows of partition 42, written by a worker
+  to a temporary name and renamed, so a part file is complete or absent.
+  Its header repeats the model checksum and the partition's rows.
+- ``lock``: held (``flock``) by the driver for the whole run; the kernel
+  releases it when the driver dies, so a second concurrent run is refused
+  while an interrupted one can be resumed.
+
+When every partition is done the parts are merged, in catalogue order, into
+``OUT`` (temporary name + rename).  FITS and CSV outputs are streamed part by
+part, so memory does not grow with the catalogue; ECSV and HDF5 outputs are
+assembled in memory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn.errors import AstrocnnError, OutputError
+from astrocnn.io.atomic import atomic_path
+from astrocnn.io.catalog import table_format, write_table
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+PART_CARDS = ("PARTIDX", "ROW0", "NROWS", "NOK")  # part bookkeeping, not copied to the output
+
+
+def parts_dir(merged: str | os.PathLike) -> Path:
+    """The state folder of a batch run writing ``merged``."""
+    merged = Path(merged).absolute()
+    return merged.with_name(merged.name + ".parts")
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<parts>/lock`` held for the life of a run.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run's parts folder (must exist).
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder / "lock"
+        self._fd = None
+
+    def acquire(self, out):
+        """Take the lock or raise :class:`OutputError` naming the holder."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputError(
+                f"{out}: another astrocnn run is writing this output ({holder}); wait for it "
+                f"to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        self._fd = fd
+
+    def release(self):
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class PartStore:
+    """Part files and manifest of one batch run.
+
+    Parameters
+    ----------
+    merged : path-like
+        The final output table the parts merge into.
+    """
+
+    def __init__(self, merged):
+        self.merged = Path(merged).absolute()
+        self.folder = parts_dir(self.merged)
+        self.lock = RunLock(self.folder)
+
+    # -- manifest -------------------------------------------------------------------------
+
+    def start(self, manifest: dict, *, resume: bool, overwrite: bool):
+        """Create (or, with ``resume``, reopen) the run's state and take its lock.
+
+        Raises
+        ------
+        OutputError
+            The output exists, another run holds the lock, an interrupted run
+            is present without ``--resume``, or the interrupted run differs
+            from this one (another model, catalogue or options).
+        """
+        if self.merged.exists() and not overwrite:
+            raise OutputError(f"{self.merged}: already exists (use --overwrite to replace it)")
+        existed = self.folder.is_dir()
+        if resume and not existed:
+            raise OutputError(f"{self.merged}: nothing to resume ({self.folder} does not exist)")
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.folder}: cannot create ({exc.strerror})") from None
+        self.lock.acquire(self.merged)
+        try:
+            if existed and not resume:
+                if not overwrite:
+                    raise OutputError(
+                        f"{self.merged}: an interrupted batch run left {self.folder}; pass "
+                        f"--resume to finish it, or --overwrite to discard it"
+                    )
+                self._clear()
+            if resume:
+                self._check_same_run(manifest)
+            else:
+                self._write_manifest(manifest)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _clear(self):
+        for path in self.folder.iterdir():
+            if path.name != "lock":
+                path.unlink()
+
+    def _write_manifest(self, manifest):
+        with atomic_path(self.folder / MANIFEST) as tmp:
+            tmp.write_text(json.dumps({"version": MANIFEST_VERSION, **manifest}, indent=1))
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads((self.folder / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"{self.folder / MANIFEST}: unreadable manifest ({exc})") from None
+
+    def _check_same_run(self, manifest):
+        old = self.read_manifest()
+        new = {"version": MANIFEST_VERSION, **json.loads(json.dumps(manifest))}
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            detail = "; ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in changed)
+            raise OutputError(
+                f"{self.merged}: cannot resume: the interrupted run differs ({detail}); "
+                f"use --overwrite to start over"
+            )
+
+    def finish(self):
+        """Delete the state folder (after a successful merge) and release the lock."""
+        self._clear()
+        self.lock.release()
+        (self.folder / "lock").unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass  # something else was put there: leave it
+
+    # -- parts ----------------------------------------------------------------------------
+
+    def part_path(self, index: int) -> Path:
+        return self.folder / f"part-{index:06d}.fits"
+
+    def done(self, n_partitions: int, model_sha: str) -> set[int]:
+        """Partitions whose part file exists and was written by this run's model.
+
+        Raises
+        ------
+        OutputError
+            If a part was written by another model (never mixed in).
+        """
+        from astropy.io import fits
+
+        finished = set()
+        for index in range(n_partitions):
+            path = self.part_path(index)
+            if not path.exists():
+                continue
+            try:
+                header = fits.getheader(path, 1)
+            except Exception:  # noqa: BLE001 - an unreadable part is redone
+                path.unlink()
+                continue
+            if header.get("MODELSHA", "") != model_sha[:16]:
+                raise OutputError(
+                    f"{path}: part written by another model (checksum "
+                    f"{header.get('MODELSHA', '?')}, this run {model_sha[:16]}); refusing to "
+                    f"mix them: use --overwrite to start over"
+                )
+            finished.add(index)
+        return finished
+
+    def count_ok(self, n_partitions: int) -> int:
+        """Rows predicted successfully, from the parts' headers."""
+        from astropy.io import fits
+
+        return sum(int(fits.getheader(self.part_path(i), 1)["NOK"]) for i in range(n_partitions))
+
+    # -- merge ----------------------------------------------------------------------------
+
+    def merge(self, n_partitions: int) -> Path:
+        """Concatenate the parts, in order, into the final output (atomically)."""
+        parts = [self.part_path(i) for i in range(n_partitions)]
+        missing = [p.name for p in parts if not p.exists()]
+        if missing:
+            raise AstrocnnError(f"{self.folder}: parts missing: {', '.join(missing[:5])}")
+        fmt = table_format(self.merged)
+        if fmt == "fits":
+            _merge_fits(parts, self.merged)
+        elif fmt == "ascii.csv":
+            _merge_csv(parts, self.merged)
+        else:
+            from astropy.table import vstack
+
+            table = vstack([_read_part(p) for p in parts], metadata_conflicts="silent")
+            write_table(table, self.merged, overwrite=True)
+        return self.merged
+
+
+def write_part(table, path: Path, *, index: int, row0: int, model_sha: str) -> Path:
+    """Write one partition's output rows (atomically: complete or absent)."""
+    table = table.copy(copy_data=False)
+    n_ok = int(np.sum(np.asarray(table["status"]) == "ok"))
+    table.meta.update(
+        {
+            "PARTIDX": index,
+            "ROW0": row0,
+            "NROWS": len(table),
+            "NOK": n_ok,
+            "MODELSHA": model_sha[:16],
+        }
+    )
+    return write_table(table, path, overwrite=True)
+
+
+def _read_part(path):
+    from astropy.table import Table
+
+    table = Table.read(path, format="fits", character_as_bytes=False)
+    for key in PART_CARDS:
+        table.meta.pop(key, None)
+    return table
+
+
+def _string_widths(parts) -> dict:
+    """The widest string column format over all parts (TFORMn ``<w>A``)."""
+    from astropy.io import fits
+
+    widths: dict = {}
+    for path in parts:
+        header = fits.getheader(path, 1)
+        for i in range(1, header["TFIELDS"] + 1):
+            form = header[f"TFORM{i}"].strip()
+            if form.endswith("A"):
+                name = header[f"TTYPE{i}"]
+                widths[name] = max(widths.get(name, 1), int(form[:-1] or 1))
+    return widths
+
+
+def _fits_hdu(table, widths):
+    from astropy.io import fits
+
+    for name, width in widths.items():
+        if name in table.colnames:
+            table[name] = table[name].astype(f"U{width}")
+    return fits.table_to_hdu(table)
+
+
+def _merge_fits(parts, out):
+    """Stream the parts into one binary table: one header, then each part's rows."""
+    from astropy.io import fits
+
+    widths = _string_widths(parts)
+    total = sum(fits.getheader(p, 1)["NAXIS2"] for p in parts)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        row_bytes = None
+        for i, path in enumerate(parts):
+            hdu = _fits_hdu(_read_part(path), widths)
+            if i == 0:
+                header = hdu.header.copy()
+                header["NAXIS2"] = total
+                f.write(header.tostring().encode("ascii"))
+                row_bytes = header["NAXIS1"]
+            if hdu.header["NAXIS1"] != row_bytes:
+                raise AstrocnnError(f"{path}: columns differ from the first part")
+            buffer = io.BytesIO()
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
+            # the part's rows follow its primary header and table header
+            start = len(fits.PrimaryHDU().header.tostring()) + len(hdu.header.tostring())
+            f.write(buffer.getvalue()[start : start + hdu.header["NAXIS2"] * row_bytes])
+        size = total * (row_bytes or 0)
+        f.write(b"\0" * (-size % 2880))
+
+
+def _merge_csv(parts, out):
+    """Stream the parts into one CSV file (array columns flattened, one header line)."""
+    from astrocnn.io.catalog import _flatten_array_columns
+
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        for i, path in enumerate(parts):
+            table = _read_part(path)
+            _flatten_array_columns(table)
+            buffer = io.StringIO()
+            table.write(buffer, format="ascii.csv")
+            text = buffer.getvalue()
+            f.write(text if i == 0 else text.split("\n", 1)[1] if "\n" in text else "")
+
+
+def partitions(n_rows: int, size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` row ranges of consecutive partitions of at most ``size`` rows."""
+    starts = np.arange(0, n_rows, size)
+    return [(int(s), int(min(s + size, n_rows))) for s in starts]

@@ -1,0 +1,298 @@
+"""What a batch run's partitions do: the same prediction code as an in-process run.
+
+Three kinds of work cover every task, chosen from the task's declared
+capabilities (never its name):
+
+- :class:`CatalogRows`: rows of a catalogue of cutouts (lens, morphology,
+  photo-z, deblending stamps) -> :func:`astrocnn.engine.predict.predict_rows`;
+- :class:`MapItems`: maps of an image-to-image task (painting), from a
+  catalogue or files -> :func:`astrocnn.engine.maps.predict_map_items`;
+- :class:`FieldFiles`: whole fields (deblending) ->
+  :func:`astrocnn.engine.fields.predict_field`, one field per item.
+
+The driver cuts the items into partitions and ships each partition's payload
+(a slice of the catalogue, or a list of map/field items) to a worker, which
+runs :func:`run_partition`: the model bundle is loaded once per worker process
+and kept (:func:`worker_bundle`); the partition's output rows are written as
+one part file (temporary name + rename); image products get names that are
+unique over the whole run, so parts never collide.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astrocnn.batch.parts import write_part
+
+_BUNDLES: dict = {}  # (path, sha256) -> Bundle, one per worker process
+LOAD_COUNT = {"n": 0}  # bundles loaded by this process (tests check "once per worker")
+
+
+def worker_bundle(model_path: str, sha: str, task_name: str, tf_threads: int | None):
+    """The bundle for ``model_path``, loaded once per process and cached.
+
+    ``tf_threads`` caps TensorFlow's intra-op threads in this process (set
+    before TensorFlow runs anything), so several workers on one machine do
+    not oversubscribe its cores.
+    """
+    key = (model_path, sha)
+    if key not in _BUNDLES:
+        from astrocnn._tf import import_tensorflow
+        from astrocnn.io.bundle import load_bundle
+
+        tf = import_tensorflow()
+        if tf_threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(int(tf_threads))
+            except RuntimeError:
+                pass  # TensorFlow already initialised in this process
+        _BUNDLES[key] = load_bundle(model_path, task=task_name)
+        LOAD_COUNT["n"] += 1
+    return _BUNDLES[key]
+
+
+class _Work:
+    """Common behaviour: what stays on the driver is not shipped to workers."""
+
+    driver_only: tuple = ()
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in self.driver_only}
+
+
+@dataclass
+class CatalogRows(_Work):
+    """Rows of a catalogue of cutouts, predicted by the task's network.
+
+    Attributes
+    ----------
+    catalog : str
+        The catalogue's path (labels and ``INPUT`` provenance).
+    bands : list of str
+        The model's bands.
+    file_columns : list of str or None
+        Explicit file columns (default: the task's).
+    options : dict
+        Keyword options of :func:`~astrocnn.engine.predict.predict_rows`
+        (``size_mode``, ``tta``, ``decode_options``, ``missing_band``,
+        ``batch_size``).
+    """
+
+    catalog: str
+    bands: list
+    file_columns: list | None = None
+    options: dict = field(default_factory=dict)
+    default_partition_size = 2048
+    description = "rows"
+    driver_only = ("table", "names")
+
+    def merged_path(self, out) -> Path:
+        return Path(out).absolute()
+
+    def open(self, table):
+        """Keep the catalogue (read by the driver) and fix the product names."""
+        from astrocnn.engine.predict import image_file_names
+
+        self.table = table
+        self.n_items = len(table)
+        self.names = image_file_names(table["id"])
+
+    def prepare_output(self, out, task, resume, overwrite):
+        """Create the folder of per-object image products (tasks that have them)."""
+        from astrocnn.io.products import prepare_products_dir, products_dir
+
+        if not task.image_outputs:
+            return None
+        folder = products_dir(out)
+        if resume and folder.is_dir():
+            return folder
+        return prepare_products_dir(folder, overwrite)
+
+    def payload(self, start, stop):
+        sub = self.table[start:stop]
+        sub.meta = dict(self.table.meta)
+        return {"table": sub, "names": self.names[start:stop]}
+
+    def run(self, task, bundle, payload, start, products):
+        from astrocnn.engine.predict import predict_rows
+        from astrocnn.engine.sources import from_catalog
+
+        source = from_catalog(
+            self.catalog,
+            self.bands,
+            self.file_columns or task.default_file_columns or None,
+            table=payload["table"],
+            first_row=start,
+        )
+        return predict_rows(
+            task,
+            bundle,
+            source,
+            images_folder=products,
+            image_names=payload["names"],
+            **self.options,
+        )
+
+
+@dataclass
+class MapItems(_Work):
+    """Maps of an image-to-image task; outputs ``OUT/<id>.fits`` and ``OUT/catalog.fits``.
+
+    Attributes
+    ----------
+    items : list of MapItem
+        Every map of the run (from a catalogue or from files).
+    batch_size : int
+        Tiles per network call.
+    """
+
+    items: list
+    batch_size: int = 16
+    default_partition_size = 4
+    description = "maps"
+    driver_only = ("items", "names")
+
+    def merged_path(self, out) -> Path:
+        return Path(out).absolute() / "catalog.fits"
+
+    def open(self, table=None):
+        from astrocnn.engine.maps import map_file_names
+
+        self.n_items = len(self.items)
+        self.names = map_file_names(self.items)
+
+    def prepare_output(self, out, task, resume, overwrite):
+        from astrocnn.errors import OutputError
+
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: --out must be a folder for task {task.name!r}")
+        stale = out.is_dir() and any(p.name != "catalog.fits.parts" for p in out.iterdir())
+        if stale and not (resume or overwrite):
+            raise OutputError(f"{out}: output folder is not empty (use --overwrite)")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def payload(self, start, stop):
+        return {"items": self.items[start:stop], "names": self.names[start:stop]}
+
+    def run(self, task, bundle, payload, start, products):
+        from astrocnn.engine.maps import predict_map_items
+
+        return predict_map_items(
+            task,
+            bundle,
+            payload["items"],
+            products,
+            names=payload["names"],
+            batch_size=self.batch_size,
+        )
+
+
+@dataclass
+class FieldFiles(_Work):
+    """Whole fields (detect, cut, predict): per field ``<stem>_catalog.fits`` and maps.
+
+    The merged table ``OUT/fields.fits`` lists each field with its status, the
+    number of sources and its catalogue.
+
+    Attributes
+    ----------
+    files : list of str
+        The fields.
+    batch_size : int
+        Stamps per network call.
+    """
+
+    files: list
+    batch_size: int = 256
+    default_partition_size = 1
+    description = "fields"
+    driver_only = ("files",)
+
+    def merged_path(self, out) -> Path:
+        return Path(out).absolute() / "fields.fits"
+
+    def open(self, table=None):
+        from astrocnn.errors import AstrocnnError
+
+        stems = [Path(f).name.split(".")[0] for f in self.files]
+        clash = sorted({s for s in stems if stems.count(s) > 1})
+        if clash:
+            raise AstrocnnError(
+                f"fields with the same name would write the same outputs: {', '.join(clash)}"
+            )
+        self.n_items = len(self.files)
+
+    def prepare_output(self, out, task, resume, overwrite):
+        from astrocnn.errors import OutputError
+
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: for fields, --out must be a folder")
+        if not (resume or overwrite):
+            for f in self.files:
+                earlier = out / f"{Path(f).name.split('.')[0]}_catalog.fits"
+                if earlier.exists():
+                    raise OutputError(f"{earlier}: exists (use --overwrite)")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def payload(self, start, stop):
+        return {"files": self.files[start:stop]}
+
+    def run(self, task, bundle, payload, start, products):
+        from astropy.table import Table
+
+        from astrocnn.engine.fields import predict_field
+        from astrocnn.errors import AstrocnnError
+
+        rows = []
+        for path in payload["files"]:
+            try:
+                summary = predict_field(
+                    task,
+                    bundle,
+                    path,
+                    products,
+                    batch_size=self.batch_size,
+                    overwrite=True,
+                    log=lambda message: None,
+                )
+                rows.append((path, "ok", "", summary.catalog.name, summary.n_sources))
+            except AstrocnnError as exc:
+                rows.append((path, "error", str(exc), "", -1))
+        table = Table(rows=rows, names=("field", "status", "reason", "catalog", "n_sources"))
+        table["n_sources"] = np.asarray(table["n_sources"], dtype=np.int64)
+        table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name)})
+        return table, [r[2] for r in rows if r[2]]
+
+
+def run_partition(work, task_name, model_path, sha, index, start, payload, products, part, tf):
+    """Worker side: predict one partition and write its part file.
+
+    Returns
+    -------
+    dict
+        ``index``, ``rows``, ``ok``, the first ``errors`` (at most 5), the
+        worker's ``pid`` and how many bundles it has loaded so far.
+    """
+    from astrocnn.tasks.registry import get_task
+
+    task = get_task(task_name)
+    bundle = worker_bundle(model_path, sha, task_name, tf)
+    table, errors = work.run(task, bundle, payload, start, products)
+    write_part(table, Path(part), index=index, row0=start, model_sha=sha)
+    return {
+        "index": index,
+        "rows": len(table),
+        "ok": len(table) - len(errors),
+        "errors": errors[:5],
+        "n_errors": len(errors),
+        "pid": os.getpid(),
+        "bundle_loads": LOAD_COUNT["n"],
+    }
