@@ -323,7 +323,20 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 @SIZE_MODE
 @FILE_COLUMN
 @HDUS
-@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["default", "mirrored", "multiworker"]),
+    default="default",
+    show_default=True,
+    help="Data-parallel training: every GPU of this machine (mirrored), or several "
+    "processes/nodes described by TF_CONFIG (multiworker; run the same command on every "
+    "node, worker 0 writes the model). --batch-size is the global batch.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run from its checkpoint (under any --strategy).",
+)
 @OVERWRITE
 @QUIET
 @friendly_errors
@@ -353,6 +366,7 @@ def train(
     size_mode,
     file_columns,
     hdus,
+    strategy,
     resume,
     overwrite,
     quiet,
@@ -407,6 +421,7 @@ def train(
         freeze_backbone=freeze_backbone,
         head_epochs=head_epochs,
         extra_inputs=extra,
+        strategy=strategy,
         resume=resume,
         overwrite=overwrite,
         quiet=quiet,
@@ -417,6 +432,9 @@ def train(
         for k, v in meta["validation_metrics"].items()
         if isinstance(v, float) and k in task_obj.summary_metrics
     )
+    if not meta["written"]:
+        log(f"done: this worker's share of the training (worker 0 writes {out})")
+        return
     log(f"wrote {out}" + (f" (validation: {summary})" if summary else ""))
 
 

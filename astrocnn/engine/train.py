@@ -17,6 +17,7 @@ The flow is the same for every task:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import platform
@@ -58,6 +59,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
     callbacks: list = field(default_factory=list)
     init_from: str | None = None
+    strategy: str = "default"
     target_options: dict = field(default_factory=dict)
     freeze_backbone: bool = False
     head_epochs: int | None = None
@@ -244,13 +246,23 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     Returns
     -------
     dict
-        The bundle's metadata.
+        The bundle's metadata, and ``written``: whether this process wrote it
+        (only the chief of a multi-worker run does).
     """
     from astrocnn._tf import import_keras
 
     keras = import_keras()
+    from astrocnn.engine import distribute
 
-    out = check_writable(out, overwrite=config.overwrite)
+    strategy = distribute.make_strategy(config.strategy)  # before any other TensorFlow work
+    chief = strategy is None or distribute.is_chief(strategy)
+
+    def scope():
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    if chief:
+        out = check_writable(out, overwrite=config.overwrite)
+    out = Path(out).absolute()
     if Path(out).suffix != ".keras":
         raise AstrocnnError(f"{out}: the model file must have the .keras extension")
     meta = task.fit_targets(data.table, data.name, **config.target_options)
@@ -286,16 +298,20 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
     }
     keras.utils.set_random_seed(config.seed)
     source_meta = None
-    if config.init_from:
-        model, source_meta, options = fine_tune_start(
-            task, config.init_from, input_shape, meta, data.image_kind, log
-        )
-        run_key["init_from"] = source_meta.get("sha256")
-        run_key["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-    else:
-        model = task.build_model(input_shape, meta, options)
+    with scope():
+        if config.init_from:
+            model, source_meta, options = fine_tune_start(
+                task, config.init_from, input_shape, meta, data.image_kind, log
+            )
+            run_key["init_from"] = source_meta.get("sha256")
+            run_key["options"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+            }
+        else:
+            model = task.build_model(input_shape, meta, options)
     ckpt = _checkpoint_dir(out)
-    _guard_checkpoint(ckpt, run_key, config.resume)
+    if chief:  # the other workers of a multi-worker run read the chief's checkpoint
+        _guard_checkpoint(ckpt, run_key, config.resume)
     augment = make_augmenter(
         config.augmentation or task.augmentation,
         seed=config.seed,
@@ -346,28 +362,44 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             decay_steps=max(1, steps * (phase.end - phase.start)),
             alpha=0.02,
         )
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss=task.loss(meta),
-            metrics=task.train_metrics(meta),
-        )
+        with scope():
+            model.compile(
+                optimizer=keras.optimizers.Adam(schedule),
+                loss=task.loss(meta),
+                metrics=task.train_metrics(meta),
+            )
         if phase.name != "train":
             log(f"{phase.name}: epochs {phase.start + 1}-{phase.end}")
-        fitted = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=phase.start,
-            epochs=phase.end,
-            class_weight=weights,
-            shuffle=False,
-            callbacks=[
-                keras.callbacks.BackupAndRestore(str(ckpt / f"backup_{phase.name}")),
-                *config.callbacks,
-            ],
-            verbose=verbose,
-        )
-        model.save_weights(done)
-        history = fitted.history or history
+        backup = ckpt / f"backup_{phase.name}"
+        if distribute.uses_custom_loop(strategy):
+            history = distribute.fit_distributed(
+                model,
+                strategy,
+                train_ds,
+                val_ds,
+                loss=task.loss(meta),
+                batch_size=config.batch_size,
+                initial_epoch=phase.start,
+                epochs=phase.end,
+                backup=backup,
+                class_weight=weights,
+                callbacks=config.callbacks,
+                log=(lambda message: None) if config.quiet or not chief else log,
+            )
+        else:
+            fitted = model.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=phase.start,
+                epochs=phase.end,
+                class_weight=weights,
+                shuffle=False,
+                callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *config.callbacks],
+                verbose=verbose,
+            )
+            history = fitted.history or history
+        if chief:
+            model.save_weights(done)
 
     val_metrics = {}
     if len(val_idx):
@@ -419,6 +451,10 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             },
         }
     )
+    meta["provenance"]["strategy"] = config.strategy
+    meta["provenance"]["replicas"] = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+    if not chief:  # another worker of a multi-worker run: the chief writes the bundle
+        return {**meta, "written": False}
     save_bundle(model, meta, out, overwrite=config.overwrite)
     shutil.rmtree(ckpt, ignore_errors=True)
-    return meta
+    return {**meta, "written": True}
