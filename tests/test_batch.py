@@ -293,6 +293,8 @@ def test_slurm_dry_run_prints_the_job_script(tmp_path):
         assert line in script, line
     assert "#SBATCH --mem=30G" in script or "#SBATCH --mem=" in script
     assert "distributed.cli.dask_worker" in script or "dask worker" in script
+    # one partition at a time per worker; TensorFlow gets the job's 8 cores
+    assert "--nthreads 1" in script
     checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert checked.returncode == 0, checked.stderr
     assert not (tmp_path / "y.fits").exists()

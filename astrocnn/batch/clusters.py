@@ -86,6 +86,14 @@ def _jobqueue_kwargs(kind: str, job: dict) -> dict:
     kwargs.setdefault("cores", 1)
     kwargs.setdefault("memory", "4GB")
     kwargs.setdefault("processes", 1)
+    # one partition at a time per Dask worker, TensorFlow using all the worker's cores:
+    # book `cores` per job but give each worker process a single Dask thread
+    cores, processes = int(kwargs["cores"]), int(kwargs["processes"])
+    kwargs["cores"] = processes
+    if kind == "slurm":
+        kwargs["job_cpu"] = cores
+    else:
+        kwargs["resource_spec"] = f"select=1:ncpus={cores}:mem={kwargs['memory']}"
     gpus = job.get("gpus_per_job")
     if gpus:
         kwargs["job_extra_directives"].append(

@@ -68,8 +68,8 @@ def _missing(dtype):
 class CompiledModel:
     """Preprocessing and ``model(x, training=False)`` compiled into one graph.
 
-    Compiled once for a fixed batch size (the last, partial batch is
-    zero-padded so the graph is traced once); the scaling runs in the graph,
+    Compiled for a fixed batch size (a partial batch is zero-padded to the
+    next power of two, so only a few graphs are ever traced); the scaling runs in the graph,
     on TensorFlow's thread pool, instead of in numpy.
 
     Parameters
@@ -111,6 +111,13 @@ class CompiledModel:
 
         self._fn = tf.function(forward, reduce_retracing=True, autograph=False)
 
+    def _padded_size(self, n):
+        """Full batches as they are; a short one padded to the next power of two (at
+        most log2(batch size) graphs are traced, and a 2-row call does not pay for 256)."""
+        if n >= self.batch_size:
+            return self.batch_size
+        return min(self.batch_size, 1 << max(3, (n - 1).bit_length()))
+
     @staticmethod
     def _padded(batch, size):
         if len(batch) == size:
@@ -125,9 +132,10 @@ class CompiledModel:
         for start in range(0, len(images), bs):
             batch = images[start : start + bs]
             n = len(batch)
-            args = [self._padded(batch, bs)]
+            size = self._padded_size(n)
+            args = [self._padded(batch, size)]
             if scalars is not None:
-                args.append(self._padded(scalars[start : start + bs], bs))
+                args.append(self._padded(scalars[start : start + bs], size))
             outputs.append(np.asarray(self._fn(*args))[:n])
         if not outputs:
             return np.zeros((0,), np.float32)
