@@ -333,6 +333,19 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "node, worker 0 writes the model). --batch-size is the global batch.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["float32", "mixed"]),
+    default="float32",
+    show_default=True,
+    help="mixed: float16 compute with float32 weights on a GPU (bfloat16 on a CPU, which "
+    "has no fast float16), outputs cast to float32; the model predicts the same way.",
+)
+@click.option(
+    "--jit/--no-jit",
+    default=None,
+    help="XLA-compile the training step (Keras jit_compile; default: on with a GPU, off on a CPU).",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue an interrupted run from its checkpoint (under any --strategy).",
@@ -367,6 +380,8 @@ def train(
     file_columns,
     hdus,
     strategy,
+    precision,
+    jit,
     resume,
     overwrite,
     quiet,
@@ -422,6 +437,8 @@ def train(
         head_epochs=head_epochs,
         extra_inputs=extra,
         strategy=strategy,
+        precision=precision,
+        jit=jit,
         resume=resume,
         overwrite=overwrite,
         quiet=quiet,
@@ -469,6 +486,12 @@ def train(
 @MISSING_BAND
 @FILE_COLUMN
 @TTA
+@click.option(
+    "--jit",
+    is_flag=True,
+    help="XLA-compile the network (tf.function jit_compile): same outputs to float "
+    "tolerance; usually faster on a GPU, measure it on a CPU.",
+)
 @batch_options
 @OVERWRITE
 @QUIET
@@ -485,6 +508,7 @@ def predict(
     missing_band,
     file_columns,
     tta,
+    jit,
     batch,
     overwrite,
     quiet,
@@ -535,6 +559,7 @@ def predict(
                 "decode_options": decode_options,
                 "missing_band": missing_band,
                 "batch_size": batch_size,
+                "jit": jit,
             },
         )
         return
@@ -561,6 +586,7 @@ def predict(
         tta=tta,
         decode_options=decode_options,
         missing_band=missing_band,
+        jit=jit,
     )
     _log_to(quiet)(f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted")
     _exit_for_failures(summary.errors, summary.n_ok, bool(files), "row")

@@ -83,6 +83,10 @@ def _jobqueue_kwargs(kind: str, job: dict) -> dict:
     kwargs = {_JOB_KEYS[k]: v for k, v in job.items() if k in _JOB_KEYS and v is not None}
     for key in ("job_extra_directives", "job_script_prologue"):
         kwargs[key] = list(kwargs.get(key) or [])
+    # no sampling profiler in the workers (it slows the FITS readers, see open_client)
+    kwargs["job_script_prologue"].insert(
+        0, "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"
+    )
     kwargs.setdefault("cores", 1)
     kwargs.setdefault("memory", "4GB")
     kwargs.setdefault("processes", 1)
@@ -161,7 +165,12 @@ def open_client(options: ClusterOptions, log=print):
 
     scheduler = options.scheduler
     if scheduler == "local":
+        import dask
+
         n, threads = local_size(options.workers)
+        # Dask's sampling profiler takes the GIL every few ms, which slows the Python
+        # FITS readers of every partition by a third; nobody reads its profiles here
+        dask.config.set({"distributed.worker.profile.enabled": False})
         # one task at a time per worker process: TensorFlow uses the worker's cores
         cluster = LocalCluster(
             n_workers=n,

@@ -158,11 +158,17 @@ def run_batch(
         products = work.prepare_output(out, task, resume, overwrite)
         if not merged.parent.is_dir() or not os.access(merged.parent, os.W_OK):
             raise OutputError(f"{merged}: folder {merged.parent} is not writable")
-        store.start(manifest, resume=resume, overwrite=overwrite)
+        merged_before = store.start(manifest, resume=resume, overwrite=overwrite)
         try:
             done = store.done(len(ranges), sha)
             if done:
                 log(f"resuming: {len(done)} of {len(ranges)} partition(s) already done")
+            if merged_before:  # stopped after the merge, before the cleanup
+                log(f"{merged}: already merged by the interrupted run; cleaning up")
+                n_ok = store.count_ok(len(ranges))
+                store.finish()
+                n = work.n_items
+                return BatchSummary(merged, n, n_ok, [], n - n_ok, len(ranges), len(done), {})
             results = _run_partitions(
                 client,
                 task,

@@ -35,6 +35,7 @@ from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import table_format, write_table
 
 MANIFEST = "manifest.json"
+MERGED = "merged.sha256"  # checksum of the merged output, written just before its rename
 MANIFEST_VERSION = 1
 PART_CARDS = ("PARTIDX", "ROW0", "NROWS", "NOK")  # part bookkeeping, not copied to the output
 
@@ -97,8 +98,14 @@ class PartStore:
 
     # -- manifest -------------------------------------------------------------------------
 
-    def start(self, manifest: dict, *, resume: bool, overwrite: bool):
+    def start(self, manifest: dict, *, resume: bool, overwrite: bool) -> bool:
         """Create (or, with ``resume``, reopen) the run's state and take its lock.
+
+        Returns
+        -------
+        bool
+            True when the interrupted run had already merged its output (it
+            was stopped while cleaning up): only the cleanup is left.
 
         Raises
         ------
@@ -107,7 +114,8 @@ class PartStore:
             is present without ``--resume``, or the interrupted run differs
             from this one (another model, catalogue or options).
         """
-        if self.merged.exists() and not overwrite:
+        finished = resume and self.merged.exists() and self._is_our_merge()
+        if self.merged.exists() and not overwrite and not finished:
             raise OutputError(f"{self.merged}: already exists (use --overwrite to replace it)")
         existed = self.folder.is_dir()
         if resume and not existed:
@@ -127,11 +135,20 @@ class PartStore:
                 self._clear()
             if resume:
                 self._check_same_run(manifest)
+                # temporary outputs of a merge that was killed (we hold the lock: ours)
+                for stale in self.merged.parent.glob(f".{self.merged.stem}.*.tmp*"):
+                    stale.unlink()
             else:
                 self._write_manifest(manifest)
         except BaseException:
             self.lock.release()
             raise
+        return bool(finished)
+
+    def _is_our_merge(self) -> bool:
+        """Whether the existing output is the one this run merged (same SHA-256)."""
+        record = self.folder / MERGED
+        return record.exists() and record.read_text().strip() == _sha256(self.merged)
 
     def _clear(self):
         for path in self.folder.iterdir():
@@ -218,15 +235,18 @@ class PartStore:
         if missing:
             raise AstrocnnError(f"{self.folder}: parts missing: {', '.join(missing[:5])}")
         fmt = table_format(self.merged)
-        if fmt == "fits":
-            _merge_fits(parts, self.merged)
-        elif fmt == "ascii.csv":
-            _merge_csv(parts, self.merged)
-        else:
-            from astropy.table import vstack
+        with atomic_path(self.merged) as tmp:
+            if fmt == "fits":
+                _merge_fits(parts, tmp)
+            elif fmt == "ascii.csv":
+                _merge_csv(parts, tmp)
+            else:
+                from astropy.table import vstack
 
-            table = vstack([_read_part(p) for p in parts], metadata_conflicts="silent")
-            write_table(table, self.merged, overwrite=True)
+                table = vstack([_read_part(p) for p in parts], metadata_conflicts="silent")
+                write_table(table, tmp, overwrite=True)
+            # if the driver dies after the rename, --resume recognises the output as ours
+            (self.folder / MERGED).write_text(_sha256(tmp))
         return self.merged
 
 
@@ -285,7 +305,7 @@ def _merge_fits(parts, out):
 
     widths = _string_widths(parts)
     total = sum(fits.getheader(p, 1)["NAXIS2"] for p in parts)
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+    with open(out, "wb") as f:
         f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
         row_bytes = None
         for i, path in enumerate(parts):
@@ -310,7 +330,7 @@ def _merge_csv(parts, out):
     """Stream the parts into one CSV file (array columns flattened, one header line)."""
     from astrocnn.io.catalog import _flatten_array_columns
 
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+    with open(out, "w", encoding="utf-8", newline="") as f:
         for i, path in enumerate(parts):
             table = _read_part(path)
             _flatten_array_columns(table)
@@ -318,6 +338,16 @@ def _merge_csv(parts, out):
             table.write(buffer, format="ascii.csv")
             text = buffer.getvalue()
             f.write(text if i == 0 else text.split("\n", 1)[1] if "\n" in text else "")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def partitions(n_rows: int, size: int) -> list[tuple[int, int]]:

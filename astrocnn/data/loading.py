@@ -68,7 +68,13 @@ def _read_one(paths, spec, row_label):
         cut = read_cutout(paths, spec)
         return cut.data, (cut.n_nonfinite, cut.n_missing_bands), ""
     except AstrocnnError as exc:
-        return None, 0, f"{row_label}: {exc}"
+        message = str(exc)
+        # a file given by name is its own label: do not name it twice
+        return (
+            None,
+            0,
+            message if message.startswith(f"{row_label}:") else f"{row_label}: {message}",
+        )
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - a bad file must not stop a catalogue run

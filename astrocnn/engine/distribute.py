@@ -200,6 +200,8 @@ def fit_distributed(
             prediction = model(x, training=True)
             value = loss_value(y, prediction, sample_weight(y))
             scaled = value / replicas  # summed over replicas: the global-batch mean
+            if hasattr(optimizer, "scale_loss"):  # loss scaling under mixed_float16
+                scaled = optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return value

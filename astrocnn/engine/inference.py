@@ -90,14 +90,16 @@ class CompiledModel:
     scalars))``; pass the standardised scalars to :meth:`__call__`.
     """
 
-    def __init__(self, model, batch_size: int, scaler=None, tta: bool = False):
+    def __init__(self, model, batch_size: int, scaler=None, tta: bool = False, jit=False):
         from astrocnn._tf import import_tensorflow
 
         tf = import_tensorflow()
         self.batch_size = batch_size
 
         def network(x, s):
-            return model(x if s is None else (x, s), training=False)
+            outputs = model(x if s is None else (x, s), training=False)
+            # a mixed-precision network answers in float16/bfloat16: decode in float32
+            return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
 
         def forward(x, s=None):
             if scaler is not None:
@@ -109,7 +111,10 @@ class CompiledModel:
             outputs = network(tf.concat(views, axis=0), s8)
             return tf.reduce_mean(tf.stack(tf.split(outputs, 8, axis=0)), axis=0)
 
-        self._fn = tf.function(forward, reduce_retracing=True, autograph=False)
+        # jit: XLA-compile the whole graph (fuses the scaling and the layers; see README)
+        self._fn = tf.function(
+            forward, reduce_retracing=True, autograph=False, jit_compile=bool(jit) or None
+        )
 
     def _padded_size(self, n):
         """Full batches as they are; a short one padded to the next power of two (at
@@ -159,6 +164,7 @@ def predict_paths(
     missing_band="error",
     on_images=None,
     keep_images=False,
+    jit=False,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -198,6 +204,8 @@ def predict_paths(
     keep_images : bool
         Also keep the image outputs of every row in :attr:`Predictions.columns`
         (memory grows with the catalogue: for evaluation sets).
+    jit : bool
+        XLA-compile the inference graph.
 
     Returns
     -------
@@ -209,13 +217,13 @@ def predict_paths(
         raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
-    key = ("compiled", batch_size, bool(tta))
+    key = ("compiled", batch_size, bool(tta), bool(jit))
     if key not in bundle.cache:  # traced once per bundle, not per call (batch partitions)
         scaler = scaler_from_dict(meta["preprocessing"])
-        bundle.cache[key] = CompiledModel(bundle.model, batch_size, scaler, tta=tta)
+        bundle.cache[key] = CompiledModel(bundle.model, batch_size, scaler, tta=tta, jit=jit)
     compiled = bundle.cache[key]
     n = len(paths)
-    scalars, scalar_reasons = _scalar_inputs(meta, table, n, source_name, labels)
+    scalars, scalar_reasons = scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}
     ok = np.zeros(n, dtype=bool)
     reasons = [""] * n
@@ -265,7 +273,7 @@ def predict_paths(
     return Predictions(columns, ok, reasons, nonfinite, tta, missing)
 
 
-def _scalar_inputs(meta, table, n, source_name, labels):
+def scalar_inputs(meta, table, n, source_name, labels):
     """Standardised extra inputs of every row and per-row reasons, or ``(None, None)``."""
     from astrocnn.data.scalars import ScalarInputs, read_columns
 

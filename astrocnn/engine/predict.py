@@ -145,6 +145,7 @@ def predict(
     tta=False,
     decode_options=None,
     missing_band="error",
+    jit=False,
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
@@ -175,6 +176,8 @@ def predict(
     missing_band : {'error', 'zero'}
         A band without data fails the row, or is zero-filled and counted in
         the ``n_missing_bands`` column.
+    jit : bool
+        XLA-compile the inference graph.
 
     Returns
     -------
@@ -200,6 +203,7 @@ def predict(
             decode_options=decode_options,
             missing_band=missing_band,
             images_folder=folder,
+            jit=jit,
         )
     path = write_table(table, out, overwrite=overwrite)
     return PredictSummary(path, len(source.paths), int(len(source.paths) - len(errors)), errors)
@@ -219,6 +223,7 @@ def predict_rows(
     missing_band="error",
     images_folder=None,
     image_names=None,
+    jit=False,
 ):
     """Predict the rows of ``source`` with a loaded bundle; return the output table.
 
@@ -253,6 +258,7 @@ def predict_rows(
         decode_options=decode_options,
         missing_band=missing_band,
         on_images=writer,
+        jit=jit,
     )
     table = output_table(source, task, bundle, preds, decode_options)
     if writer is not None:

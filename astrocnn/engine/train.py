@@ -60,6 +60,8 @@ class TrainConfig:
     callbacks: list = field(default_factory=list)
     init_from: str | None = None
     strategy: str = "default"
+    precision: str = "float32"
+    jit: bool | None = None  # None: Keras's "auto" (XLA on a GPU, not on a CPU)
     target_options: dict = field(default_factory=dict)
     freeze_backbone: bool = False
     head_epochs: int | None = None
@@ -230,6 +232,8 @@ def _guard_checkpoint(ckpt: Path, run_key: dict, resume: bool):
 def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> dict:
     """Train ``task``'s network on ``data`` and write the bundle to ``out``.
 
+    The precision policy (``config.precision``) holds during the run only.
+
     Parameters
     ----------
     task : Task
@@ -249,6 +253,13 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         The bundle's metadata, and ``written``: whether this process wrote it
         (only the chief of a multi-worker run does).
     """
+    from astrocnn.engine.precision import precision_policy
+
+    with precision_policy(config.precision) as policy:
+        return _train(task, data, out, config, policy, log)
+
+
+def _train(task, data, out, config, policy, log):
     from astrocnn._tf import import_keras
 
     keras = import_keras()
@@ -309,6 +320,10 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
             }
         else:
             model = task.build_model(input_shape, meta, options)
+        if policy != "float32":
+            from astrocnn.engine.precision import float32_outputs
+
+            model = float32_outputs(model)
     ckpt = _checkpoint_dir(out)
     if chief:  # the other workers of a multi-worker run read the chief's checkpoint
         _guard_checkpoint(ckpt, run_key, config.resume)
@@ -367,10 +382,14 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
                 optimizer=keras.optimizers.Adam(schedule),
                 loss=task.loss(meta),
                 metrics=task.train_metrics(meta),
+                jit_compile="auto" if config.jit is None else bool(config.jit),
             )
         if phase.name != "train":
             log(f"{phase.name}: epochs {phase.start + 1}-{phase.end}")
         backup = ckpt / f"backup_{phase.name}"
+        if config.resume and (backup / distribute.METADATA).exists():
+            epoch = json.loads((backup / distribute.METADATA).read_text())["epoch"]
+            log(f"resuming {phase.name} from the checkpoint after epoch {epoch}")
         if distribute.uses_custom_loop(strategy):
             history = distribute.fit_distributed(
                 model,
@@ -452,6 +471,8 @@ def train(task, data: TrainingSet, out, config: TrainConfig, *, log=print) -> di
         }
     )
     meta["provenance"]["strategy"] = config.strategy
+    meta["provenance"]["precision"] = policy
+    meta["provenance"]["jit"] = "auto" if config.jit is None else bool(config.jit)
     meta["provenance"]["replicas"] = 1 if strategy is None else int(strategy.num_replicas_in_sync)
     if not chief:  # another worker of a multi-worker run: the chief writes the bundle
         return {**meta, "written": False}

@@ -1,4 +1,4 @@
-"""Predict throughput for the lens task, three ways, measured in one run.
+"""Predict throughput for a catalogue task (lens, morphology, photoz), three ways, in one run.
 
 1. **end to end**: ``astrocnn predict lens --catalog`` as a user runs it
    (parallel FITS reading, in-graph preprocessing, compiled model, decoding,
@@ -13,9 +13,10 @@ end-to-end / naive, plus the peak RSS of the process.
 
 Usage::
 
-    python benchmarks/bench_predict_lens.py [--n 10000] [--workdir DIR] [--model M]
+    python benchmarks/bench_predict.py [--task lens] [--n 10000] [--workdir DIR] [--model M]
 
-The cutouts are simulated once into ``--workdir`` (reused when present).
+The cutouts are simulated once into ``--workdir`` (reused when present) by the
+task's own simulator.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _ensure_cutouts(workdir: Path, n: int) -> Path:
+def _ensure_cutouts(task, workdir: Path, n: int) -> Path:
     catalog = workdir / "catalog.fits"
     if catalog.exists():
         from astropy.table import Table
@@ -36,18 +37,17 @@ def _ensure_cutouts(workdir: Path, n: int) -> Path:
         if len(Table.read(catalog)) == n:
             return catalog
         raise SystemExit(f"{workdir} holds a different number of cutouts; use another --workdir")
-    from astrocnn.sim.lens import simulate_lens
-
-    print(f"simulating {n} cutouts into {workdir} (once) ...", flush=True)
-    simulate_lens(n, 4242, workdir, progress=False)
+    print(f"simulating {n} {task.name} cutouts into {workdir} (once) ...", flush=True)
+    task.simulate(n, 4242, workdir, progress=False)
     return catalog
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="lens", choices=["lens", "morphology", "photoz"])
     parser.add_argument("--n", type=int, default=10000)
-    parser.add_argument("--workdir", default="work_runs/bench_lens")
-    parser.add_argument("--model", default=None, help="bundle (default: the shipped lens model)")
+    parser.add_argument("--workdir", default=None, help="default: work_runs/bench_<task>")
+    parser.add_argument("--model", default=None, help="bundle (default: the task's shipped model)")
     parser.add_argument("--naive-n", type=int, default=500, help="files timed in the naive loop")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings")
@@ -60,25 +60,26 @@ def main():
     from astrocnn.io.bundle import load_bundle
     from astrocnn.tasks.registry import get_task
 
-    workdir = Path(args.workdir)
+    task = get_task(args.task)
+    workdir = Path(args.workdir or f"work_runs/bench_{task.name}")
     workdir.mkdir(parents=True, exist_ok=True)
-    catalog = _ensure_cutouts(workdir, args.n)
-    task = get_task("lens")
-    bundle = load_bundle(args.model or task.default_model(), task="lens")
-    source = from_catalog(catalog, bundle.meta["bands"])
+    catalog = _ensure_cutouts(task, workdir, args.n)
+    bundle = load_bundle(args.model or task.default_model(), task=task.name)
+    source = from_catalog(catalog, bundle.meta["bands"], task.default_file_columns or None)
     n = len(source.paths)
 
     # warm the file cache and TensorFlow once, so each method is measured warm
     predict(task, source, workdir / "warm.fits", model=bundle.path, overwrite=True, quiet=True)
 
     from astrocnn.data.loading import load_all
-    from astrocnn.engine.inference import cutout_spec
+    from astrocnn.engine.inference import cutout_spec, scalar_inputs
 
     images = load_all(source.paths, cutout_spec(bundle.meta)).images
+    scalars, _ = scalar_inputs(bundle.meta, source.table, n, source.name, source.labels)
     compiled = CompiledModel(
         bundle.model, args.batch_size, scaler_from_dict(bundle.meta["preprocessing"])
     )
-    compiled(images[: args.batch_size])
+    compiled(images[: args.batch_size], None if scalars is None else scalars[: args.batch_size])
 
     # 1. end to end, as the CLI runs it, and 2. model only on in-memory arrays
     # (the same compiled graph, preprocessing included); alternated, best of N
@@ -96,7 +97,7 @@ def main():
         )
         t_e2e.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        compiled(images)
+        compiled(images, scalars)
         t_model.append(time.perf_counter() - t0)
     t_e2e, t_model = min(t_e2e), min(t_model)
 
@@ -106,17 +107,23 @@ def main():
     scaler = scaler_from_dict(bundle.meta["preprocessing"])
     m = min(args.naive_n, n)
     t0 = time.perf_counter()
-    for paths in source.paths[:m]:
-        with fits.open(paths[0]) as hdul:
-            cube = np.moveaxis(hdul[0].data.astype(np.float32), 0, -1)
-        bundle.model.predict(scaler.transform(cube[None]), verbose=0)
+    for r, paths in enumerate(source.paths[:m]):
+        planes = []
+        for path in paths:  # one cube, or one file per band
+            with fits.open(path) as hdul:
+                data = hdul[0].data.astype(np.float32)
+            planes.append(np.moveaxis(data, 0, -1) if data.ndim == 3 else data[..., None])
+        x = scaler.transform(np.concatenate(planes, axis=-1)[None])
+        bundle.model.predict(x if scalars is None else (x, scalars[r : r + 1]), verbose=0)
     t_naive = (time.perf_counter() - t0) * n / m
 
-    flops = _flops_per_image(bundle.model)
+    from astrocnn.models.flops import flops_per_item
+
+    flops = flops_per_item(bundle.model)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rate = {k: n / t for k, t in (("e2e", t_e2e), ("model", t_model), ("naive", t_naive))}
     print(
-        f"\nlens predict benchmark: {n} FITS cutouts {images.shape[1:]}, "
+        f"\n{task.name} predict benchmark: {n} FITS cutouts {images.shape[1:]}, "
         f"batch {args.batch_size}, model {bundle.path.name}"
     )
     print(f"  end to end (astrocnn predict) : {rate['e2e']:8.0f} img/s")
@@ -128,28 +135,6 @@ def main():
     print(f"  ratio end-to-end / model-only : {rate['e2e'] / rate['model']:.2f}")
     print(f"  ratio end-to-end / naive      : {rate['e2e'] / rate['naive']:.1f}x")
     print(f"  peak RSS                      : {peak_rss:.0f} MiB")
-
-
-def _flops_per_image(model) -> float:
-    """Multiply-adds x 2 of the convolution and dense layers, from their shapes."""
-    total = 0.0
-    for layer in _all_layers(model):
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            out_h, out_w, out_c = layer.output.shape[1:]
-            k_h, k_w = layer.kernel_size
-            total += 2.0 * out_h * out_w * out_c * k_h * k_w * layer.input.shape[-1]
-        elif kind == "Dense":
-            total += 2.0 * layer.input.shape[-1] * layer.units
-    return total
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 if __name__ == "__main__":

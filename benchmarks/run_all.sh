@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every benchmark in turn (nothing else should run on the machine meanwhile);
+# each prints its own ratios.  Data are simulated once into WORKDIR (default work_runs/).
+#
+#   bash benchmarks/run_all.sh [WORKDIR] 2>&1 | tee benchmarks.log
+set -euo pipefail
+W=${1:-work_runs}
+python benchmarks/bench_predict.py --task lens --n 10000 --workdir "$W/bench_lens"
+python benchmarks/bench_predict.py --task morphology --n 10000 --workdir "$W/bench_morphology"
+python benchmarks/bench_predict.py --task photoz --n 5000 --workdir "$W/bench_photoz"
+python benchmarks/bench_images.py --task deblend --n 16 --workdir "$W/bench_deblend_images"
+python benchmarks/bench_images.py --task paint --n 16 --workdir "$W/bench_paint_images"
+python benchmarks/bench_train.py --n 5000 --epochs 3 --workdir "$W/bench_train"
+python benchmarks/bench_batch.py --sizes 10000,100000 --workdir "$W/bench_batch"
