@@ -133,7 +133,7 @@ def bench_paint(args, workdir, task, bundle):
 
     def model_only():
         for data in arrays:
-            predict_map(bundle.model, scaler, data, tile, periodic=periodic)
+            predict_map(bundle.model, scaler, data, tile, periodic=periodic, bundle=bundle)
 
     end_to_end()
     model_only()
@@ -171,9 +171,10 @@ def main():
     bundle = load_bundle(args.model or task.default_model(), task=task.name)
     run = bench_deblend if task.name == "deblend" else bench_paint
     n, unit, what, t_e2e, t_model, t_naive = run(args, workdir, task, bundle)
-    flops = flops_per_item(bundle.model)  # per network input at the stamp/tile size
-    if unit == "maps":
-        flops *= (256 // int(bundle.meta["input_shape"][0])) ** 2  # one pass over 16 tiles' area
+    shape = tuple(bundle.meta["input_shape"])
+    if unit == "maps":  # one pass over the whole 256x256 map
+        shape = (256, 256, shape[-1])
+    flops = flops_per_item(bundle.model, shape)
     rate = {k: n / t for k, t in (("e2e", t_e2e), ("model", t_model), ("naive", t_naive))}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n{task.name} large-image benchmark: {what}, model {bundle.path.name}")

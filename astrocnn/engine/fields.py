@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrocnn.data.preprocess import scaler_from_dict
-from astrocnn.engine.inference import CompiledModel
+from astrocnn.engine.inference import compiled_model
 from astrocnn.errors import AstrocnnError, CutoutError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
@@ -200,8 +199,7 @@ def predict_field(
         ix, iy = np.round(x).astype(int), np.round(y).astype(int)
         x0, y0 = ix - size_x // 2, iy - size_y // 2
         edge = (x0 < 0) | (y0 < 0) | (x0 + size_x > field.width) | (y0 + size_y > field.height)
-        scaler = scaler_from_dict(meta["preprocessing"])
-        compiled = CompiledModel(bundle.model, batch_size, scaler)
+        compiled = compiled_model(bundle, batch_size)
         columns: dict = {}
         maps = task.start_field_maps(field.height, field.width, out_dir / stem)
         files = np.full(n, "", dtype=f"<U{len(folder.name) + 40}")

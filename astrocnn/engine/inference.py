@@ -147,6 +147,19 @@ class CompiledModel:
         return np.concatenate(outputs)
 
 
+def compiled_model(bundle, batch_size, *, tta=False, jit=False, model=None) -> CompiledModel:
+    """The bundle's network (or ``model``, a twin of it) compiled with its
+    preprocessing, built once per bundle and reused: tracing a graph costs
+    about as much as predicting a few hundred cutouts, so fields, maps and
+    batch partitions must not pay it each time."""
+    model = bundle.model if model is None else model
+    key = ("compiled", id(model), batch_size, bool(tta), bool(jit))
+    if key not in bundle.cache:
+        scaler = scaler_from_dict(bundle.meta["preprocessing"])
+        bundle.cache[key] = CompiledModel(model, batch_size, scaler, tta=tta, jit=jit)
+    return bundle.cache[key]
+
+
 def predict_paths(
     task,
     bundle,
@@ -217,11 +230,7 @@ def predict_paths(
         raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
-    key = ("compiled", batch_size, bool(tta), bool(jit))
-    if key not in bundle.cache:  # traced once per bundle, not per call (batch partitions)
-        scaler = scaler_from_dict(meta["preprocessing"])
-        bundle.cache[key] = CompiledModel(bundle.model, batch_size, scaler, tta=tta, jit=jit)
-    compiled = bundle.cache[key]
+    compiled = compiled_model(bundle, batch_size, tta=tta, jit=jit)
     n = len(paths)
     scalars, scalar_reasons = scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.data.preprocess import scaler_from_dict
-from astrocnn.engine.inference import CompiledModel
+from astrocnn.engine.inference import CompiledModel, compiled_model
 from astrocnn.errors import AstrocnnError, CutoutError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
@@ -154,7 +154,16 @@ def write_map_file(path, channels: dict, header=None, cards=None) -> Path:
 
 
 def predict_map(
-    model, scaler, data, tile, *, periodic, batch_size=16, max_pixels=None, tile_model=None
+    model,
+    scaler,
+    data,
+    tile,
+    *,
+    periodic,
+    batch_size=16,
+    max_pixels=None,
+    tile_model=None,
+    bundle=None,
 ):
     """Raw network outputs for one map (H, W, C_in) -> (H, W, C_out).
 
@@ -165,14 +174,21 @@ def predict_map(
     ``tile`` pixels overlapping by ``tile // 2`` and blended with a smooth
     window (:func:`astrocnn.tiling.predict_tiled`), with ``tile_model``
     (default ``model``); memory is then bounded by ``batch_size`` tiles.
+    With ``bundle`` (whose network ``model`` is), the compiled graphs are
+    kept in the bundle and reused from map to map.
     """
     from astrocnn.tiling import predict_tiled
 
     h, w = data.shape[:2]
     limit = MAX_SINGLE_PASS if max_pixels is None else max_pixels
     if h * w <= limit and h % FACTOR == 0 and w % FACTOR == 0:
+        if bundle is not None:
+            return compiled_model(bundle, 1, model=model)(data[None])[0]
         return CompiledModel(model, 1, scaler)(data[None])[0]
-    compiled = CompiledModel(tile_model or model, batch_size, scaler)
+    if bundle is not None:
+        compiled = compiled_model(bundle, batch_size, model=tile_model or model)
+    else:
+        compiled = CompiledModel(tile_model or model, batch_size, scaler)
     return predict_tiled(
         compiled, data, tile, overlap=tile // 2, periodic=periodic, batch_size=batch_size
     )
@@ -268,6 +284,7 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
                 periodic=periodic,
                 batch_size=batch_size,
                 tile_model=tile_model,
+                bundle=bundle,
             )
             channels = task.decode_map(raw, meta)
             write_map_file(
