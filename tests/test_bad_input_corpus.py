@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-
-from tests.cli_runner import run
+from cli_runner import run
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"

@@ -12,26 +12,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from cli_runner import run
+from helpers import assert_same_table
 
 from astrocnn.batch.parts import PartStore, parts_dir, write_part
 from astrocnn.errors import OutputError
-from tests.cli_runner import run
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 ASTROCNN = [str(Path(sys.executable).with_name("astrocnn"))]
-
-
-def assert_same_table(expected, got):
-    """Same columns, rows, order; floats equal to 1e-5 (NaN where NaN)."""
-    expected, got = Table.read(expected), Table.read(got)
-    assert expected.colnames == got.colnames
-    assert len(expected) == len(got)
-    for name in expected.colnames:
-        a, b = np.asarray(expected[name]), np.asarray(got[name])
-        if a.dtype.kind == "f":
-            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
-        else:
-            assert (a == b).all(), name
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-
-from tests.cli_runner import run
+from cli_runner import run
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run
+from helpers import RecordEpochs, StopAfterFirstEpoch, config, toy_set
 
 from astrocnn.engine.train import train
 from astrocnn.io.bundle import load_bundle, read_meta
 from astrocnn.tasks.registry import get_task
-from tests.cli_runner import run
-from tests.test_train_engine import RecordEpochs, StopAfterFirstEpoch, config, toy_set
 
 ASTROCNN = str(Path(sys.executable).with_name("astrocnn"))
 

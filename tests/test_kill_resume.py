@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table, vstack
+from cli_runner import run
+from helpers import assert_same_table
 
 from astrocnn.batch.parts import parts_dir
-from tests.cli_runner import run
-from tests.test_batch import assert_same_table
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 ASTROCNN = str(Path(sys.executable).with_name("astrocnn"))

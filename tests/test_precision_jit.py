@@ -1,12 +1,12 @@
 """--precision mixed and --jit: correct on the CPU (speed is for benchmarks/)."""
 
 import numpy as np
+from helpers import config, toy_set
 
 from astrocnn.engine.inference import CompiledModel
 from astrocnn.engine.train import train
 from astrocnn.io.bundle import load_bundle
 from astrocnn.tasks.registry import get_task
-from tests.test_train_engine import config, toy_set
 
 
 def test_mixed_precision_trains_and_predicts_in_float32(tmp_path):
