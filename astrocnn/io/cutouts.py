@@ -316,6 +316,11 @@ def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _band_energy(data: np.ndarray) -> np.ndarray:
+    """Per-band sum of squares of an (H, W, C) image, in float64."""
+    return np.einsum("ijk,ijk->k", data, data, dtype=np.float64)
+
+
 def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str = "cutout"):
     """Centre-crop and/or zero-pad ``data`` (H, W, C) to ``size``.
 
@@ -439,7 +444,12 @@ def read_cutout(
 
     n_bad = 0
     empty = None
-    if not np.isfinite(data.sum()):  # one pass; only a NaN/inf makes the sum non-finite
+    # One pass: each band's sum of squares, accumulated in float64 (no overflow or
+    # underflow for any float32 value). It is finite unless a pixel is NaN/inf, and
+    # zero only for a band that is all zero. (Three numpy reductions did this at 3x
+    # the cost, a tenth of a millisecond per cutout.)
+    energy = _band_energy(data)
+    if not np.isfinite(energy).all():
         finite = np.isfinite(data)
         n_bad = int(data.size - np.count_nonzero(finite))
         if n_bad == data.size:
@@ -447,14 +457,16 @@ def read_cutout(
         empty = ~finite.any(axis=(0, 1))
         if n_bad:
             data = np.where(finite, data, np.float32(0.0))
-    if not np.any(data):
+        energy = _band_energy(data)
+    has_data = energy > 0
+    if not has_data.any():
         raise CutoutError(f"{name}: every pixel is zero")
     n_missing = 0
     if spec is not None and data.shape[-1] > 1:
         if empty is None:
             empty = np.zeros(data.shape[-1], bool)
         if image_kind(name) == "fits":
-            empty |= ~data.any(axis=(0, 1))
+            empty |= ~has_data
         n_missing = int(empty.sum())
         if n_missing and spec.missing_band == "error":
             bands = ", ".join(str(i + 1) for i in np.flatnonzero(empty))
