@@ -5,8 +5,8 @@ one run and each case in a fresh process:
 
 - in-process ``astrocnn predict lens --catalog`` throughput and peak memory;
 - ``astrocnn predict lens --catalog --scheduler local`` (a LocalCluster sized
-  to the machine, partitions of ``--partition-size`` rows, part files merged at
-  the end) throughput and peak memory of the whole process tree (driver plus
+  to the machine, partitions of ``--partition-size`` rows (default: astrocnn's
+  default), part files merged at the end) throughput and peak memory of the whole process tree (driver plus
   workers, sampled every 0.1 s);
 
 and prints Dask-local / in-process throughput (goal >= 0.9) and the peak
@@ -97,7 +97,9 @@ def main():
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--workdir", default="work_runs/bench_batch")
-    parser.add_argument("--partition-size", type=int, default=2048)
+    parser.add_argument(
+        "--partition-size", type=int, default=None, help="default: astrocnn's default"
+    )
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
 
@@ -109,7 +111,9 @@ def main():
         catalog = _catalogue(workdir, args.pool, n)
         common = ["predict", "lens", "--catalog", str(catalog), "--overwrite", "-q"]
         t_in, m_in = _run([*common, "--out", str(workdir / f"inproc_{n}.fits")])
-        batch = ["--scheduler", "local", "--partition-size", str(args.partition_size)]
+        batch = ["--scheduler", "local"]
+        if args.partition_size:
+            batch += ["--partition-size", str(args.partition_size)]
         if args.workers:
             batch += ["--workers", str(args.workers)]
         t_dask, m_dask = _run([*common, "--out", str(workdir / f"dask_{n}.fits"), *batch])

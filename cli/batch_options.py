@@ -26,7 +26,7 @@ _OPTIONS = [
         "--partition-size",
         type=click.IntRange(min=1),
         default=None,
-        help="Items per partition (default 2048 rows, 4 maps, 1 field). Each finished "
+        help="Items per partition (default 8192 rows, 4 maps, 1 field). Each finished "
         "partition is saved in OUT.parts/, so an interrupted run loses at most the "
         "partitions in flight.",
     ),

@@ -86,7 +86,7 @@ class CatalogRows(_Work):
     bands: list
     file_columns: list | None = None
     options: dict = field(default_factory=dict)
-    default_partition_size = 2048
+    default_partition_size = 8192
     description = "rows"
     driver_only = ("table", "names")
 
