@@ -265,3 +265,11 @@ def test_kind_mismatch_and_resize(tmp_path):
     )
     assert resized.data.shape == (16, 16, 3)
     assert 0 <= resized.data.min() and resized.data.max() <= 255
+
+
+def test_cube_with_an_empty_axis(tmp_path):
+    # found by tests/test_fuzz_readers.py --fuzz-full: NAXIS3 = 0 crashed the band stacking
+    path = tmp_path / "empty_axis.fits"
+    fits.PrimaryHDU(np.zeros((0, 16, 16), np.float32)).writeto(path)
+    with pytest.raises(CutoutError, match="empty_axis.fits: image has no pixels"):
+        read_cutout(str(path), CutoutSpec(n_bands=4, size=(16, 16)))

@@ -295,6 +295,8 @@ def _read_single(path: str, hdus, expected_kind=None) -> np.ndarray:
 
 def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
     first = arrays[0]
+    if any(a.size == 0 for a in arrays):  # e.g. NAXIS3 = 0 (found by the fuzz test)
+        raise CutoutError(f"{path}: image has no pixels (an axis of length 0)")
     if first.ndim == 3 and len(arrays) == 1:
         planes = list(first)
     elif first.ndim == 2:
