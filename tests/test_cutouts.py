@@ -273,3 +273,15 @@ def test_cube_with_an_empty_axis(tmp_path):
     fits.PrimaryHDU(np.zeros((0, 16, 16), np.float32)).writeto(path)
     with pytest.raises(CutoutError, match="empty_axis.fits: image has no pixels"):
         read_cutout(str(path), CutoutSpec(n_bands=4, size=(16, 16)))
+
+
+def test_absurd_naxis_is_refused_quickly(tmp_path):
+    # found by the fuzz test: NAXIS = 2**35 + 1 made the FITS libraries loop for ever
+    raw = bytearray()
+    fits.PrimaryHDU(np.ones((4, 16, 16), np.float32)).writeto(tmp_path / "ok.fits")
+    raw = bytearray((tmp_path / "ok.fits").read_bytes())
+    at = raw.index(b"NAXIS   =")
+    raw[at : at + 80] = b"NAXIS   =          34359738369".ljust(80)
+    (tmp_path / "naxis.fits").write_bytes(bytes(raw))
+    with pytest.raises(CutoutError, match="naxis.fits: invalid header: NAXIS = 34359738369"):
+        read_cutout(str(tmp_path / "naxis.fits"), CutoutSpec(n_bands=4, size=(16, 16)))

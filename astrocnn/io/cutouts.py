@@ -225,6 +225,26 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=header_bytes).reshape(shape)
 
 
+_NAXIS_CARD = re.compile(rb"NAXIS   = *(-?\d+)")
+_HEADER_SCAN_BYTES = 1 << 20
+
+
+def _refuse_absurd_naxis(path: str):
+    """Refuse a header whose NAXIS is outside 0-999 before a FITS library sees it.
+
+    Found by the fuzz test: cfitsio and astropy look for NAXIS1..NAXISn one by one, so a
+    corrupted ``NAXIS = 34359738369`` hangs them.  The cards of the first megabyte are
+    checked (where the headers of a cutout file are).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(_HEADER_SCAN_BYTES)
+    for match in _NAXIS_CARD.finditer(head):
+        if match.start() % 80 == 0:
+            value = int(match.group(1))
+            if not 0 <= value <= 999:
+                raise CutoutError(f"{path}: invalid header: NAXIS = {value} (FITS allows 0-999)")
+
+
 def _read_arrays(path: str, hdus) -> list[np.ndarray]:
     if hdus is None:  # fast path first; the checks below only run if it declines
         try:
@@ -234,6 +254,7 @@ def _read_arrays(path: str, hdus) -> list[np.ndarray]:
         if simple is not None:
             return [simple]
     _check_readable(path)
+    _refuse_absurd_naxis(path)
     if _fitsio is not None:
         try:
             arrays = _read_hdus_fitsio(path, hdus)
