@@ -5,9 +5,9 @@ one run and each case in a fresh process:
 
 - in-process ``astrocnn predict lens --catalog`` throughput and peak memory;
 - ``astrocnn predict lens --catalog --scheduler local`` (a LocalCluster sized
-  to the machine, partitions of ``--partition-size`` rows (default: astrocnn's
-  default), part files merged at the end) throughput and peak memory of the whole process tree (driver plus
-  workers, sampled every 0.1 s);
+  to the machine, partitions of ``--partition-size`` rows, default astrocnn's,
+  part files merged at the end) throughput and peak memory of the whole
+  process tree (driver plus workers, sampled every 0.1 s);
 
 and prints Dask-local / in-process throughput (goal >= 0.9) and the peak
 memory at 10k vs 100k rows (the batch run's should not grow with the length).
