@@ -609,23 +609,16 @@ def _predict_batch(
             raise AstrocnnError("--dry-run prints a job script: give --scheduler slurm or pbs")
         click.echo(job_script(clusters.scheduler, clusters.job), nl=False)
         return
-    if bool(files) == bool(catalog):
-        raise AstrocnnError("give FITS files or --catalog (not both)")
     model_path = resolve_model(task, model)
     bands = read_meta(model_path, verify=False).get("bands", task.bands)
     table = None
     if files and task.accepts_fields:
         work = kinds.FieldFiles(list(files), batch_size)
     elif task.map_outputs:
-        from astrocnn.engine import maps
-        from astrocnn.engine.sources import from_catalog
+        from astrocnn.engine.maps import map_items
 
-        if catalog:
-            columns = list(file_columns) or task.default_file_columns or None
-            items = maps.items_from_source(from_catalog(catalog, bands, columns))
-        else:
-            items = maps.items_from_files(files)
-        work = kinds.MapItems(items)
+        columns = list(file_columns) or task.default_file_columns or None
+        work = kinds.MapItems(map_items(files, catalog, bands, columns))
     elif catalog:
         table = read_catalog(catalog)
         work = kinds.CatalogRows(catalog, list(bands), list(file_columns) or None, options)
@@ -679,15 +672,11 @@ def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, qui
     from astrocnn.engine import maps
     from astrocnn.engine.predict import resolve_model
     from astrocnn.engine.progress import progress_bar
-    from astrocnn.engine.sources import from_catalog
     from astrocnn.io.bundle import load_bundle
 
     bundle = load_bundle(resolve_model(task, model), task=task.name)
-    if catalog:
-        columns = file_columns or task.default_file_columns or None
-        items = maps.items_from_source(from_catalog(catalog, bundle.meta["bands"], columns))
-    else:
-        items = maps.items_from_files(files)
+    columns = list(file_columns) or task.default_file_columns or None
+    items = maps.map_items(files, catalog, bundle.meta["bands"], columns)
     with progress_bar(len(items), "predict", quiet) as advance:
         summary = maps.predict_maps(task, bundle, items, out, overwrite=overwrite, progress=advance)
     _log_to(quiet)(f"wrote {summary.n_ok} of {summary.n_rows} maps to {out} ({summary.catalog})")

@@ -10,6 +10,7 @@ Dask scheduler (``tcp://host:8786``).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from astrocnn.errors import AstrocnnError
@@ -104,14 +105,8 @@ def _jobqueue_kwargs(kind: str, job: dict) -> dict:
             f"--gres=gpu:{int(gpus)}" if kind == "slurm" else f"-l ngpus={int(gpus)}"
         )
     # the workers need astrocnn importable: the same interpreter as the driver by default
-    kwargs.setdefault("python", job.get("python") or _python())
+    kwargs.setdefault("python", sys.executable)
     return kwargs
-
-
-def _python():
-    import sys
-
-    return sys.executable
 
 
 def jobqueue_cluster(kind: str, job: dict):

@@ -21,7 +21,6 @@ partition is done, and no row is ever written twice.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,20 +62,6 @@ class BatchSummary:
     n_partitions: int
     n_resumed: int
     workers: dict
-
-
-def _fingerprint(values) -> str:
-    digest = hashlib.sha256()
-    for v in values:
-        digest.update(str(v).encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def _json_options(options: dict) -> dict:
-    import json
-
-    return json.loads(json.dumps(options, default=str))
 
 
 def run_batch(
@@ -145,13 +130,9 @@ def run_batch(
     manifest = {
         "task": task.name,
         "model_sha256": sha,
-        "input": getattr(work, "catalog", None) or f"{work.n_items} {work.description}",
         "items": work.n_items,
-        "items_fingerprint": _fingerprint(
-            table["id"] if table is not None else [getattr(i, "path", i) for i in _items(work)]
-        ),
         "partition_size": size,
-        "options": _json_options(getattr(work, "options", {})),
+        **work.identity(),
     }
     client, started, tf_threads = open_client(cluster or ClusterOptions(), log=log)
     try:
@@ -163,33 +144,22 @@ def run_batch(
             done = store.done(len(ranges), sha)
             if done:
                 log(f"resuming: {len(done)} of {len(ranges)} partition(s) already done")
+            results = []
             if merged_before:  # stopped after the merge, before the cleanup
                 log(f"{merged}: already merged by the interrupted run; cleaning up")
-                n_ok = store.count_ok(len(ranges))
-                store.finish()
-                n = work.n_items
-                return BatchSummary(merged, n, n_ok, [], n - n_ok, len(ranges), len(done), {})
-            results = _run_partitions(
-                client,
-                task,
-                work,
-                ranges,
-                done,
-                store,
-                model_path,
-                sha,
-                products,
-                tf_threads,
-                quiet,
-            )
-            failed = [r for r in results if "failure" in r]
-            if failed:
-                raise AstrocnnError(
-                    f"{len(failed)} partition(s) failed (first: {failed[0]['failure']}); the "
-                    f"finished ones are kept in {store.folder}: rerun with --resume"
-                )
+            else:
+                results = _run_partitions(
+                    client, task, work, ranges, done, store, model_path, sha, products,
+                    tf_threads, quiet,
+                )  # fmt: skip
+                failed = [r for r in results if "failure" in r]
+                if failed:
+                    raise AstrocnnError(
+                        f"{len(failed)} partition(s) failed (first: {failed[0]['failure']}); "
+                        f"the finished ones are kept in {store.folder}: rerun with --resume"
+                    )
+                store.merge(len(ranges))
             n_ok = store.count_ok(len(ranges))
-            store.merge(len(ranges))
             store.finish()
         finally:
             store.lock.release()
@@ -206,10 +176,6 @@ def run_batch(
     return BatchSummary(
         merged, n_rows, n_ok, errors, n_rows - n_ok, len(ranges), len(done), workers
     )
-
-
-def _items(work):
-    return getattr(work, "items", None) or getattr(work, "files", None) or []
 
 
 def _run_partitions(

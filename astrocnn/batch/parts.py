@@ -328,12 +328,12 @@ def _merge_fits(parts, out):
 
 def _merge_csv(parts, out):
     """Stream the parts into one CSV file (array columns flattened, one header line)."""
-    from astrocnn.io.catalog import _flatten_array_columns
+    from astrocnn.io.catalog import flatten_array_columns
 
     with open(out, "w", encoding="utf-8", newline="") as f:
         for i, path in enumerate(parts):
             table = _read_part(path)
-            _flatten_array_columns(table)
+            flatten_array_columns(table)
             buffer = io.StringIO()
             table.write(buffer, format="ascii.csv")
             text = buffer.getvalue()

@@ -20,6 +20,8 @@ unique over the whole run, so parts never collide.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,14 @@ def worker_bundle(model_path: str, sha: str, task_name: str, tf_threads: int | N
     return _BUNDLES[key]
 
 
+def _fingerprint(values) -> str:
+    digest = hashlib.sha256()
+    for v in values:
+        digest.update(str(v).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
 class _Work:
     """Common behaviour: what stays on the driver is not shipped to workers."""
 
@@ -62,6 +72,15 @@ class _Work:
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in self.driver_only}
+
+    def identity(self) -> dict:
+        """What a resumed run must match: the input, its items, the options (after
+        :meth:`open`)."""
+        return {
+            "input": f"{self.n_items} {self.description}",
+            "items_fingerprint": _fingerprint(self._item_keys()),
+            "options": {},
+        }
 
 
 @dataclass
@@ -95,11 +114,11 @@ class CatalogRows(_Work):
 
     def open(self, table):
         """Keep the catalogue (read by the driver) and fix the product names."""
-        from astrocnn.engine.predict import image_file_names
+        from astrocnn.io.products import unique_file_names
 
         self.table = table
         self.n_items = len(table)
-        self.names = image_file_names(table["id"])
+        self.names = unique_file_names(table["id"])
 
     def prepare_output(self, out, task, resume, overwrite):
         """Create the folder of per-object image products (tasks that have them)."""
@@ -111,6 +130,13 @@ class CatalogRows(_Work):
         if resume and folder.is_dir():
             return folder
         return prepare_products_dir(folder, overwrite)
+
+    def identity(self) -> dict:
+        return {
+            "input": self.catalog,
+            "items_fingerprint": _fingerprint(self.table["id"]),
+            "options": json.loads(json.dumps(self.options, default=str)),
+        }
 
     def payload(self, start, stop):
         sub = self.table[start:stop]
@@ -160,10 +186,10 @@ class MapItems(_Work):
         return Path(out).absolute() / "catalog.fits"
 
     def open(self, table=None):
-        from astrocnn.engine.maps import map_file_names
+        from astrocnn.io.products import unique_file_names
 
         self.n_items = len(self.items)
-        self.names = map_file_names(self.items)
+        self.names = unique_file_names([item.id for item in self.items])
 
     def prepare_output(self, out, task, resume, overwrite):
         from astrocnn.errors import OutputError
@@ -176,6 +202,9 @@ class MapItems(_Work):
             raise OutputError(f"{out}: output folder is not empty (use --overwrite)")
         out.mkdir(parents=True, exist_ok=True)
         return out
+
+    def _item_keys(self):
+        return [(item.path, item.index) for item in self.items]
 
     def payload(self, start, stop):
         return {"items": self.items[start:stop], "names": self.names[start:stop]}
@@ -241,6 +270,9 @@ class FieldFiles(_Work):
                     raise OutputError(f"{earlier}: exists (use --overwrite)")
         out.mkdir(parents=True, exist_ok=True)
         return out
+
+    def _item_keys(self):
+        return self.files
 
     def payload(self, start, stop):
         return {"files": self.files[start:stop]}

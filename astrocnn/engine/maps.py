@@ -31,7 +31,7 @@ from astrocnn.errors import AstrocnnError, CutoutError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
 from astrocnn.io.cutouts import read_cutout
-from astrocnn.io.products import safe_name
+from astrocnn.io.products import unique_file_names
 
 # header cards describing the data array or its layout: never copied to outputs
 _STRUCTURAL = {
@@ -76,6 +76,15 @@ def items_from_files(files) -> list:
 def items_from_source(source) -> list:
     """Map items for the rows of a catalogue :class:`~astrocnn.engine.sources.Source`."""
     return [MapItem(i, paths[0], None) for i, paths in zip(source.table["id"], source.paths)]
+
+
+def map_items(files, catalog, bands, file_columns=None) -> list:
+    """Map items of a catalogue's rows (``catalog``), else of the ``files`` given."""
+    if catalog:
+        from astrocnn.engine.sources import from_catalog
+
+        return items_from_source(from_catalog(catalog, bands, file_columns))
+    return items_from_files(files)
 
 
 def read_map(item: MapItem, n_channels: int):
@@ -179,18 +188,22 @@ def predict_map(
     """
     from astrocnn.tiling import predict_tiled
 
+    def compiled(network, size):
+        if bundle is not None:
+            return compiled_model(bundle, size, model=network)
+        return CompiledModel(network, size, scaler)
+
     h, w = data.shape[:2]
     limit = MAX_SINGLE_PASS if max_pixels is None else max_pixels
     if h * w <= limit and h % FACTOR == 0 and w % FACTOR == 0:
-        if bundle is not None:
-            return compiled_model(bundle, 1, model=model)(data[None])[0]
-        return CompiledModel(model, 1, scaler)(data[None])[0]
-    if bundle is not None:
-        compiled = compiled_model(bundle, batch_size, model=tile_model or model)
-    else:
-        compiled = CompiledModel(tile_model or model, batch_size, scaler)
+        return compiled(model, 1)(data[None])[0]
     return predict_tiled(
-        compiled, data, tile, overlap=tile // 2, periodic=periodic, batch_size=batch_size
+        compiled(tile_model or model, batch_size),
+        data,
+        tile,
+        overlap=tile // 2,
+        periodic=periodic,
+        batch_size=batch_size,
     )
 
 
@@ -237,20 +250,13 @@ def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16
     return MapsSummary(catalog, len(items), len(items) - len(errors), errors)
 
 
-def map_file_names(items) -> list[str]:
-    """Output file name per map: ``<id>.fits``, or ``row<r>_<id>.fits`` for every
-    map when the ids are not unique."""
-    names = [safe_name(item.id) for item in items]
-    unique = len(set(names)) == len(names)
-    return [f"{n}.fits" if unique else f"row{r}_{n}.fits" for r, n in enumerate(names)]
-
-
 def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16, progress=None):
     """Predict ``items`` into ``out_dir`` (which must exist); return ``(table, errors)``.
 
     The shared core of :func:`predict_maps` and batch runs: the table has
     ``id``, ``file``, ``status``, ``reason`` per item; ``names`` are the
-    output file names (default :func:`map_file_names`).
+    output file names (default :func:`~astrocnn.io.products.unique_file_names` of the
+    ids).
     """
     from astropy.table import Table
 
@@ -263,7 +269,7 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
     if "tile_network" not in bundle.cache:
         bundle.cache["tile_network"] = task.tile_network(bundle)
     tile_model = bundle.cache["tile_network"]
-    names = names or map_file_names(items)
+    names = names or unique_file_names([item.id for item in items])
     files = []
     status, reasons = [], []
     for r, item in enumerate(items):

@@ -36,16 +36,6 @@ class PredictSummary:
     errors: list
 
 
-def image_file_names(ids) -> list[str]:
-    """File names of per-object image products: ``<id>.fits``, or ``row<r>_<id>.fits``
-    for every row when the ids are not unique."""
-    from astrocnn.io.products import safe_name
-
-    names = [safe_name(i) for i in ids]
-    unique = len(set(names)) == len(names)
-    return [f"{i}.fits" if unique else f"row{r}_{i}.fits" for r, i in enumerate(names)]
-
-
 class ImageWriter:
     """Write the image products of each block as it is predicted (``on_images``).
 
@@ -58,7 +48,7 @@ class ImageWriter:
     folder : pathlib.Path
         Existing folder receiving the files.
     names : list of str
-        File name per row (see :func:`image_file_names`).
+        File name per row (see :func:`astrocnn.io.products.unique_file_names`).
     """
 
     def __init__(self, task, bundle, paths, folder, names):
@@ -230,7 +220,7 @@ def predict_rows(
     The shared core of in-process and batch (per-partition) prediction: the
     options are those of :func:`predict`; image products (tasks with
     ``image_outputs``) go to ``images_folder`` under ``image_names`` (default
-    :func:`image_file_names` of the ids).
+    :func:`~astrocnn.io.products.unique_file_names` of the ids).
 
     Returns
     -------
@@ -239,9 +229,11 @@ def predict_rows(
     errors : list of str
         One line per failed row.
     """
+    from astrocnn.io.products import unique_file_names
+
     writer = None
     if task.image_outputs:
-        names = image_names or image_file_names(source.table["id"])
+        names = image_names or unique_file_names(source.table["id"])
         writer = ImageWriter(task, bundle, source.paths, images_folder, names)
     preds = predict_paths(
         task,

@@ -194,7 +194,7 @@ def _ascii_for_fits(table):
             table.meta[key] = value.encode("ascii", "backslashreplace").decode()
 
 
-def _flatten_array_columns(table):
+def flatten_array_columns(table):
     """CSV holds one number per cell: an array column ``c`` of length k becomes
     ``c_0`` ... ``c_{k-1}`` (FITS, ECSV and HDF5 keep array columns)."""
     for name in list(table.colnames):
@@ -231,7 +231,7 @@ def write_table(table, path: str | os.PathLike, *, overwrite: bool = False) -> P
     if fmt == "fits":
         _ascii_for_fits(table)
     if fmt == "ascii.csv":
-        _flatten_array_columns(table)
+        flatten_array_columns(table)
     kwargs = {"path": "data", "serialize_meta": True} if fmt == "hdf5" else {}
     with atomic_path(path) as tmp:
         try:

@@ -47,6 +47,14 @@ def safe_name(value) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._") or "object"
 
 
+def unique_file_names(ids) -> list[str]:
+    """One FITS file name per object: ``<id>.fits``, or ``row<r>_<id>.fits`` for
+    every object when the (file-name-safe) ids are not unique."""
+    names = [safe_name(i) for i in ids]
+    unique = len(set(names)) == len(names)
+    return [f"{n}.fits" if unique else f"row{r}_{n}.fits" for r, n in enumerate(names)]
+
+
 def _wcs_header(path):
     """Celestial WCS cards of the first image HDU of ``path`` (empty when none or unreadable)."""
     from astropy.io import fits
