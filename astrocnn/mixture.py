@@ -58,8 +58,10 @@ WEIGHT_SUM_TOL = 1e-3
 #: inputs are processed in chunks of objects.
 _CHUNK_ELEMENTS = 2_000_000
 
-#: Tolerance (in ``t``) of the quantile solver.
+#: Tolerance (in ``t``) of the quantile solver, and the bracket width at
+#: which its bisection hands over to Newton steps.
 _QUANTILE_TOL_T = 1e-9
+_QUANTILE_COARSE_T = 1e-5
 
 #: Probability levels of the central 68 % and 95 % intervals: exactly the
 #: one- and two-sigma tails of a Gaussian.
@@ -71,7 +73,7 @@ Q_HI95 = float(ndtr(2.0))
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 #: Number of points of the coarse per-object grid used by :func:`mode_z`.
-_MODE_GRID = 256
+_MODE_GRID = 64
 #: Points per refinement round and number of rounds of :func:`mode_z`; each
 #: round shrinks the search interval tenfold.
 _MODE_ZOOM_POINTS = 21
@@ -411,6 +413,16 @@ def pit(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, z_true: ArrayLike) 
 # quantiles and point estimates
 
 
+def _bisect(w, m, s, target, lo, hi, n_iter):
+    """``n_iter`` bisection steps on the brackets ``[lo, hi]`` of ``F(t) = target``."""
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        below = _cdf_t(w, m, s, mid) < target
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return lo, hi
+
+
 def _quantiles_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Quantiles in ``t`` of validated mixtures; ``q`` of shape (Q,), result (n, Q)."""
     n = w.shape[0]
@@ -425,21 +437,28 @@ def _quantiles_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: np.ndarray) -> 
         hi = np.repeat(np.max(mc + 10.0 * sc, axis=1)[:, None], nq, axis=1)
         target = np.broadcast_to(q, (nc, nq))
         width = float(np.max(hi - lo))
-        n_iter = max(1, math.ceil(math.log2(width / _QUANTILE_TOL_T)))
-        for _ in range(min(n_iter, 200)):
-            mid = 0.5 * (lo + hi)
-            below = _cdf_t(wc, mc, sc, mid) < target
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
+        # coarse bisection to _QUANTILE_COARSE_T, then safeguarded Newton steps
+        # (steps leaving the bracket are rejected) ...
+        n_coarse = max(1, math.ceil(math.log2(width / _QUANTILE_COARSE_T)))
+        lo, hi = _bisect(wc, mc, sc, target, lo, hi, min(n_coarse, 200))
         t = 0.5 * (lo + hi)
-        # Safeguarded Newton polish: steps leaving the bracket are rejected.
-        for _ in range(2):
+        for _ in range(3):
             dens = np.exp(_log_pt(wc, mc, sc, t))
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = (_cdf_t(wc, mc, sc, t) - target) / dens
             t_new = t - step
             ok = np.isfinite(t_new) & (t_new >= lo) & (t_new <= hi)
             t = np.where(ok, t_new, t)
+        # ... and where Newton did not reach _QUANTILE_TOL_T (a last step
+        # larger than it), bisection goes on down to it on those rows alone
+        unsure = ~(np.abs(np.where(ok, step, np.inf)) <= _QUANTILE_TOL_T)
+        if np.any(unsure):
+            rows = np.nonzero(unsure.any(axis=1))[0]
+            n_fine = max(1, math.ceil(math.log2(_QUANTILE_COARSE_T / _QUANTILE_TOL_T)))
+            flo, fhi = _bisect(
+                wc[rows], mc[rows], sc[rows], target[rows], lo[rows], hi[rows], n_fine
+            )
+            t[rows] = np.where(unsure[rows], 0.5 * (flo + fhi), t[rows])
         out[sl] = t
     return out
 
@@ -460,7 +479,9 @@ def quantiles_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, q: ArrayLik
 
     The mixture CDF in ``t`` is inverted by vectorised bisection on the
     bracket ``[min_k(mu_k - 10 sigma_k), max_k(mu_k + 10 sigma_k)]`` down to
-    a width of ``1e-9`` in ``t``, followed by two safeguarded Newton steps;
+    a width of ``1e-5`` in ``t``, then by safeguarded Newton steps (rejected
+    if they leave the bracket); where the last Newton step is not below
+    ``1e-9``, bisection continues on that bracket down to ``1e-9``;
     the result is mapped to ``z = expm1(t)`` (the transform is monotone, so
     quantiles carry over exactly).
 
@@ -578,11 +599,11 @@ def mode_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     in ``t``.
 
     ``log p_z = log p_t(t) - t`` is maximised over ``t`` on a per-object grid
-    of 256 points spanning ``[min_k(mu_k - 5 sigma_k, mu_k - sigma_k^2),
+    of 64 points spanning ``[min_k(mu_k - 5 sigma_k, mu_k - sigma_k^2),
     max_k(mu_k + 5 sigma_k)]`` together with the peak of every component
     alone; the best point is then refined by five rounds of local grids of
     21 points, each ten times finer than the last.  The final resolution in
-    ``t`` is ``1e-5`` times the coarse grid spacing (``1e-7`` for a range of
+    ``t`` is ``1e-5`` times the coarse grid spacing (``4e-7`` for a range of
     2.5 in ``t``), far below the ``1e-5`` accuracy in ``z`` aimed at.
 
     Parameters

@@ -5,7 +5,7 @@ Inputs 4x the network's stamp/tile side (256x256 pixels for the shipped
 
 - ``deblend``: ``--n`` fields of 256x256x3 with 25 galaxies each.  End to end
   is :func:`astrocnn.engine.fields.predict_field` as ``astrocnn predict deblend
-  FIELD.fits`` runs it (sep detection, stamps, U-Net, per-source FITS products,
+  FIELD.fits`` runs it (sep detection, stamps, U-Net, the field's stamp cubes,
   segmentation map, catalogue); model only is the same compiled network on as
   many in-memory stamps; the naive loop opens the field with astropy and calls
   ``model.predict`` once per detected source.
@@ -57,6 +57,17 @@ def _maps(workdir: Path, n: int):
     return catalog, Table.read(catalog)
 
 
+def _fresh_outputs(workdir: Path):
+    """New, empty output folders ``workdir/out_<k>`` (earlier runs' removed first)."""
+    import itertools
+    import shutil
+
+    for old in workdir.glob("out_*"):
+        shutil.rmtree(old)
+    for k in itertools.count():
+        yield workdir / f"out_{k}"
+
+
 def _best(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -75,14 +86,17 @@ def bench_deblend(args, workdir, task, bundle):
     from astrocnn.engine.inference import CompiledModel
 
     fields = _fields(workdir, args.n)
-    out = workdir / "out"
+    out = _fresh_outputs(workdir)
 
     def end_to_end():
+        # a new output folder each time, as a user's run writes new files (replacing
+        # existing ones makes ext4 flush them first, which no real run pays)
+        folder = next(out)
         for path in fields:
-            predict_field(task, bundle, path, out, overwrite=True, log=lambda m: None)
+            predict_field(task, bundle, path, folder, log=lambda m: None)
 
     end_to_end()  # warm
-    catalogs = [Table.read(out / f"{p.stem}_catalog.fits") for p in fields]
+    catalogs = [Table.read(workdir / "out_0" / f"{p.stem}_catalog.fits") for p in fields]
     n_stamps = sum(len(c) for c in catalogs)
     h, w, c = bundle.meta["input_shape"]
     stamps = np.random.default_rng(0).normal(size=(n_stamps, h, w, c)).astype(np.float32)
@@ -128,8 +142,10 @@ def bench_paint(args, workdir, task, bundle):
     periodic = bool(bundle.meta.get("periodic"))
     arrays = [read_map(item, n_in)[0] for item in items]
 
+    out = _fresh_outputs(workdir)
+
     def end_to_end():
-        predict_maps(task, bundle, items, workdir / "out", overwrite=True)
+        predict_maps(task, bundle, items, next(out))
 
     def model_only():
         for data in arrays:

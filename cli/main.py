@@ -39,8 +39,9 @@ FILE_COLUMN = click.option(
 TTA = click.option(
     "--tta",
     is_flag=True,
-    help="Average the outputs over the 8 flips/90-degree rotations (classifiers); "
-    "recorded in the 'tta' column.",
+    help="Combine the outputs over the 8 flips/90-degree rotations (8x the compute): "
+    "classifiers average the probabilities, photoz merges the 8 mixtures component by "
+    "component; recorded in the 'tta' column.",
 )
 MISSING_BAND = click.option(
     "--missing-band",
@@ -523,7 +524,8 @@ def predict(
     For deblend, FILES are whole fields (FITS cubes band, y, x): sources are
     detected with sep, a stamp around each is deblended, and --out is a
     folder receiving <field>_catalog.fits, <field>_segmentation.fits and
-    <field>_images/.
+    <field>_stamps.fits (every source's deblended stamp and segmentation as
+    cubes; plane k is source id k+1).
 
     Batch runs (--scheduler, --workers, --partition-size or --resume) split
     the input into partitions predicted on Dask workers: a local cluster, a

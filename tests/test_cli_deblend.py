@@ -95,12 +95,34 @@ def test_field_prediction_segmentation_map_and_catalogue(field, model, tmp_path)
     ra, dec = field_wcs.pixel_to_world_values(catalog["x"], catalog["y"])
     np.testing.assert_allclose(catalog["ra"], ra)
     np.testing.assert_allclose(catalog["dec"], dec)
-    assert {"flux_g", "edge", "status", "image_file"} <= set(catalog.colnames)
+    assert {"flux_g", "edge", "status", "stamp_x0", "stamp_y0"} <= set(catalog.colnames)
     near_edge = (catalog["x"] < 31) | (catalog["y"] < 31)
     near_edge |= (catalog["x"] > shape[1] - 33) | (catalog["y"] > shape[0] - 33)
     assert np.all(catalog["edge"][near_edge])
-    for name in catalog["image_file"]:
-        assert (out / name).exists()
+    # one products file for the field: plane k is source id k + 1
+    assert catalog.meta["STAMPS"] == "field_stamps.fits"
+    with fits.open(out / "field_stamps.fits") as hdul:
+        hdul.verify("exception")
+        deblended, stamp_seg = hdul["DEBLENDED"].data, hdul["SEGMENTATION"].data
+    assert deblended.shape == (len(catalog), 3, 64, 64)
+    assert stamp_seg.shape == (len(catalog), 64, 64)
+    # a source's deblended flux is the sum of its plane, and its central pixels
+    # in the stamp are the pixels the field map gives it (where no nearer source claims them)
+    for k, row in enumerate(catalog):
+        np.testing.assert_allclose(deblended[k, 0].sum(), row["flux_g"], rtol=1e-4, atol=1e-3)
+        x0, y0 = row["stamp_x0"], row["stamp_y0"]
+        assert (x0, y0) == (round(row["x"]) - 32, round(row["y"]) - 32)
+        ys, xs = np.nonzero(segmap == row["id"])
+        if len(ys):
+            assert np.all(stamp_seg[k, ys - y0, xs - x0] == 1)
+    # the stamp's WCS is the field's shifted by its origin
+    k = int(np.argmax(~catalog["edge"]))
+    stamp_wcs = field_wcs.deepcopy()
+    stamp_wcs.wcs.crpix -= [catalog["stamp_x0"][k], catalog["stamp_y0"][k]]
+    np.testing.assert_allclose(
+        stamp_wcs.pixel_to_world_values(32, 32),
+        field_wcs.pixel_to_world_values(catalog["stamp_x0"][k] + 32, catalog["stamp_y0"][k] + 32),
+    )
 
 
 def test_empty_field_gives_an_empty_valid_catalogue(field, model, tmp_path):
@@ -113,6 +135,8 @@ def test_empty_field_gives_an_empty_valid_catalogue(field, model, tmp_path):
     catalog = Table.read(tmp_path / "o" / "empty_catalog.fits")
     assert len(catalog) == 0 and "flux_g" in catalog.colnames
     assert not fits.getdata(tmp_path / "o" / "empty_segmentation.fits").any()
+    with fits.open(tmp_path / "o" / "empty_stamps.fits") as hdul:
+        assert hdul["DEBLENDED"].data is None and hdul["SEGMENTATION"].data is None
 
 
 def test_bad_fields_are_one_line_errors(field, model, tmp_path):

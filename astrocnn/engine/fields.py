@@ -10,18 +10,22 @@ For tasks that work on stamps centred on a source (``Task.accepts_fields``):
 3. **predict** the blocks with the compiled model and the task's decoder;
 4. **write** ``DIR/<field>_catalog.fits`` (``id``, ``x``, ``y`` in 0-based
    pixels, ``ra``/``dec`` when the field has a celestial WCS, the task's
-   columns, ``edge``, ``status``), one FITS file of image products per
-   source in ``DIR/<field>_images/`` (with the stamp's WCS), and the task's
-   field maps (for deblending the segmentation map of the whole field, with
-   the field's WCS) as ``DIR/<field>_<map>.fits``.
+   columns, ``stamp_x0``/``stamp_y0``, ``edge``, ``status``), the image
+   products of every source as cubes in one file ``DIR/<field>_stamps.fits``
+   (plane ``id - 1``; :mod:`astrocnn.io.stamp_cubes`), and the task's field
+   maps (for deblending the segmentation map of the whole field, with the
+   field's WCS) as ``DIR/<field>_<map>.fits``.
 
-The field is read through ``astropy.io.fits`` sections (memory-mapped for
-uncompressed files, tile by tile for tile-compressed ones), so a field larger
-than memory can be processed.
+An uncompressed, unscaled field is memory-mapped; a tile-compressed or
+scaled one is read through ``astropy.io.fits`` sections, tile by tile.
+Either way only the pixels in use are in memory, so a field larger than
+memory can be processed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from astrocnn.engine.inference import compiled_model
 from astrocnn.errors import AstrocnnError, CutoutError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
-from astrocnn.io.products import prepare_products_dir, write_object_products
+from astrocnn.io.stamp_cubes import StampCubes
 
 DETECT_THRESH = 1.5  # sigma above the background, on the band sum
 DETECT_MINAREA = 5
@@ -85,11 +89,32 @@ class FieldImage:
             )
         self._hdu = hdu
         self._flat = len(hdu.shape) == 2
+        self._pixels = self._memory_mapped(hdu)
         self.n_bands, self.height, self.width = shape
         self.header = hdu.header
         with np.errstate(all="ignore"):
             wcs = WCS(hdu.header, relax=True)
         self.wcs = wcs.celestial if wcs.has_celestial else None
+
+    @staticmethod
+    def _memory_mapped(hdu):
+        """The HDU's pixels as a memory map when no decompression or scaling is
+        needed (slicing it reads only the pixels asked for), else None."""
+        from astropy.io import fits
+
+        header = hdu.header
+        if isinstance(hdu, fits.CompImageHDU) or any(
+            key in header for key in ("BSCALE", "BZERO", "BLANK")
+        ):
+            return None
+        try:
+            data = hdu.data
+        except (OSError, ValueError, TypeError):
+            return None
+        base = data
+        while base is not None and not isinstance(base, (np.memmap, mmap.mmap)):
+            base = getattr(base, "base", None)
+        return None if base is None else data
 
     def read(self, y0, y1, x0, x1) -> np.ndarray:
         """Pixels ``[y0:y1, x0:x1]`` as (h, w, band) float32, zero outside the field; NaN -> 0."""
@@ -98,10 +123,11 @@ class FieldImage:
         xa, xb = max(x0, 0), min(x1, self.width)
         if ya >= yb or xa >= xb:
             return out
+        pixels = self._hdu.section if self._pixels is None else self._pixels
         if self._flat:
-            block = np.asarray(self._hdu.section[ya:yb, xa:xb], dtype=np.float32)[None]
+            block = np.asarray(pixels[ya:yb, xa:xb], dtype=np.float32)[None]
         else:
-            block = np.asarray(self._hdu.section[:, ya:yb, xa:xb], dtype=np.float32)
+            block = np.asarray(pixels[:, ya:yb, xa:xb], dtype=np.float32)
         block = np.moveaxis(block, 0, -1)
         out[ya - y0 : yb - y0, xa - x0 : xb - x0] = np.nan_to_num(
             block, nan=0.0, posinf=0.0, neginf=0.0
@@ -109,6 +135,7 @@ class FieldImage:
         return out
 
     def close(self):
+        self._pixels = None
         self._hdul.close()
 
 
@@ -135,13 +162,6 @@ def detect(field: FieldImage, *, tile=2048, margin=32, thresh=DETECT_THRESH):
     x, y = np.concatenate(xs), np.concatenate(ys)
     order = np.lexsort((x, y))
     return x[order], y[order]
-
-
-def _stamp_wcs_cards(field, x0, y0):
-    """WCS header of a stamp whose pixel (0, 0) is field pixel (x0, y0)."""
-    if field.wcs is None:
-        return {}
-    return dict(field.wcs.slice((slice(y0, None), slice(x0, None))).to_header())
 
 
 def predict_field(
@@ -191,7 +211,9 @@ def predict_field(
     catalog_path = out_dir / f"{stem}_catalog.fits"
     if catalog_path.exists() and not overwrite:
         raise AstrocnnError(f"{catalog_path}: exists (use --overwrite)")
-    folder = prepare_products_dir(out_dir / f"{stem}_images", overwrite)
+    stamps_path = out_dir / f"{stem}_stamps.fits"
+    if stamps_path.exists() and not overwrite:
+        raise AstrocnnError(f"{stamps_path}: exists (use --overwrite)")
     try:
         x, y = detect(field, tile=tile, margin=max(size_x, size_y), thresh=thresh)
         log(f"{field.path.name}: {len(x)} source(s) detected")
@@ -202,32 +224,32 @@ def predict_field(
         compiled = compiled_model(bundle, batch_size)
         columns: dict = {}
         maps = task.start_field_maps(field.height, field.width, out_dir / stem)
-        files = np.full(n, "", dtype=f"<U{len(folder.name) + 40}")
-        cards = {"TASK": task.name, "MODEL": str(bundle.path.name), "BANDS": ",".join(bands)}
-        for start in range(0, n, batch_size):
-            rows = np.arange(start, min(start + batch_size, n))
-            stamps = np.stack(
-                [field.read(y0[r], y0[r] + size_y, x0[r], x0[r] + size_x) for r in rows]
-            )
-            inputs = {"inputs": stamps} if task.decode_uses_inputs else {}
-            decoded = task.decode(compiled(stamps), meta, **inputs)
-            products = {k: decoded.pop(k) for k in task.image_outputs if k in decoded}
-            for j, r in enumerate(rows):
-                own = {k: v[j] for k, v in products.items()}
-                if own:
-                    name = f"{r + 1}.fits"
-                    write_object_products(
-                        folder / name,
-                        own,
-                        cards={**cards, **_stamp_wcs_cards(field, x0[r], y0[r]), "SOURCE": r + 1},
-                    )
-                    files[r] = f"{folder.name}/{name}"
-                if maps is not None:
+        cards = {
+            "TASK": task.name,
+            "MODEL": str(bundle.path.name),
+            "BANDS": ",".join(bands),
+            "FIELD": field.path.name[-68:],
+            "PLANES": "plane k: catalogue id k+1 (origin stamp_x0, stamp_y0)",
+        }
+        cubes = StampCubes(stamps_path, n, task.image_outputs, cards=cards)
+        with cubes if task.image_outputs else contextlib.nullcontext():
+            for start in range(0, n, batch_size):
+                rows = np.arange(start, min(start + batch_size, n))
+                stamps = np.stack(
+                    [field.read(y0[r], y0[r] + size_y, x0[r], x0[r] + size_x) for r in rows]
+                )
+                inputs = {"inputs": stamps} if task.decode_uses_inputs else {}
+                decoded = task.decode(compiled(stamps), meta, **inputs)
+                products = {k: decoded.pop(k) for k in task.image_outputs if k in decoded}
+                if products:
+                    cubes.write(rows, products)
+                for j, r in enumerate(rows if maps is not None else ()):
+                    own = {k: v[j] for k, v in products.items()}
                     maps.add(r + 1, x[r], y[r], x0[r], y0[r], own)
-            for name, values in decoded.items():
-                if name not in columns:
-                    columns[name] = np.zeros((n, *values.shape[1:]), values.dtype)
-                columns[name][rows] = values
+                for name, values in decoded.items():
+                    if name not in columns:
+                        columns[name] = np.zeros((n, *values.shape[1:]), values.dtype)
+                    columns[name][rows] = values
         table = Table()
         table["id"] = np.arange(1, n + 1, dtype=np.int64)
         table["x"], table["y"] = x, y
@@ -239,12 +261,13 @@ def predict_field(
             table["ra"].unit = table["dec"].unit = "deg"
         for name in task.output_columns(meta):
             table[name] = columns.get(name, np.zeros(n, np.float32))
+        table["stamp_x0"], table["stamp_y0"] = x0.astype(np.int64), y0.astype(np.int64)
+        table["stamp_x0"].description = "0-based field column of the stamp's pixel (0, 0)"
+        table["stamp_y0"].description = "0-based field row of the stamp's pixel (0, 0)"
         table["edge"] = edge
         table["edge"].description = "stamp crosses the field's edge (zero-padded)"
         table["status"] = np.full(n, "ok")
         table["reason"] = np.full(n, "")
-        if task.image_outputs:
-            table["image_file"] = files
         table.meta.update(
             {
                 "TASK": task.name,
@@ -252,6 +275,7 @@ def predict_field(
                 "FIELD": field.path.name[-68:],
                 "BANDS": ",".join(bands),
                 "DETTHR": (float(thresh), "detection threshold [sigma] on the band sum"),
+                **({"STAMPS": stamps_path.name[-68:]} if task.image_outputs else {}),
             }
         )
         written = write_table(table, catalog_path, overwrite=overwrite)

@@ -20,6 +20,7 @@ and ``OUTDIR/catalog.fits`` lists ``id``, ``file``, ``status`` and
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,45 +271,69 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
         bundle.cache["tile_network"] = task.tile_network(bundle)
     tile_model = bundle.cache["tile_network"]
     names = names or unique_file_names([item.id for item in items])
-    files = []
-    status, reasons = [], []
-    for r, item in enumerate(items):
-        name = names[r]
+    n = len(items)
+    files, status, reasons = [""] * n, ["error"] * n, [""] * n
+
+    def failed(r, exc):
+        item = items[r]
+        where = item.path + (f"[{item.index}]" if item.index is not None else "")
+        files[r], status[r] = "", "error"
+        reasons[r] = str(exc) if item.path in str(exc) else f"{where}: {exc}"
+
+    def settle(pending):
+        """Wait for the write of map ``r`` and record how it went."""
+        r, future = pending
         try:
-            data, header = read_map(item, n_in)
-            task.validate_map(data, item.path)
-            if min(data.shape[:2]) < tile // 2:
-                raise CutoutError(
-                    f"{item.path}: map {data.shape[0]}x{data.shape[1]} is smaller than half "
-                    f"the training size {tile}"
+            future.result()
+        except AstrocnnError as exc:
+            failed(r, exc)
+            return
+        files[r], status[r] = names[r], "ok"
+        if progress is not None:
+            progress(1)
+
+    # the FITS file of map r is written on a second thread while map r + 1 is
+    # read and predicted (writing costs a fifth of the network's time); one write in
+    # flight at a time, so memory holds at most two maps' outputs
+    pending = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocnn-write") as writer:
+        for r, item in enumerate(items):
+            try:
+                data, header = read_map(item, n_in)
+                task.validate_map(data, item.path)
+                if min(data.shape[:2]) < tile // 2:
+                    raise CutoutError(
+                        f"{item.path}: map {data.shape[0]}x{data.shape[1]} is smaller than "
+                        f"half the training size {tile}"
+                    )
+                raw = predict_map(
+                    bundle.model,
+                    scaler,
+                    data,
+                    tile,
+                    periodic=periodic,
+                    batch_size=batch_size,
+                    tile_model=tile_model,
+                    bundle=bundle,
                 )
-            raw = predict_map(
-                bundle.model,
-                scaler,
-                data,
-                tile,
-                periodic=periodic,
-                batch_size=batch_size,
-                tile_model=tile_model,
-                bundle=bundle,
-            )
-            channels = task.decode_map(raw, meta)
-            write_map_file(
-                out_dir / name,
+                channels = task.decode_map(raw, meta)
+            except AstrocnnError as exc:
+                failed(r, exc)
+                if progress is not None:
+                    progress(1)
+                continue
+            if pending is not None:
+                settle(pending)
+            future = writer.submit(
+                write_map_file,
+                out_dir / names[r],
                 channels,
                 header,
                 cards={"TASK": task.name, "MODEL": str(bundle.path.name)},
             )
-            files.append(name)
-            status.append("ok")
-            reasons.append("")
-        except AstrocnnError as exc:
-            files.append("")
-            status.append("error")
-            where = item.path + (f"[{item.index}]" if item.index is not None else "")
-            reasons.append(str(exc) if item.path in str(exc) else f"{where}: {exc}")
-        if progress is not None:
-            progress(1)
+            pending = (r, future)
+        if pending is not None:
+            settle(pending)
     table = Table()
     table["id"] = [str(item.id) for item in items] if items else np.zeros(0, str)
     table["file"] = files if items else np.zeros(0, str)

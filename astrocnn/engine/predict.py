@@ -106,7 +106,7 @@ def output_table(source, task, bundle, preds, decode_options=None):
         out["n_missing_bands"].description = "bands without data, zero-filled (--missing-band)"
     if task.supports_tta:
         out["tta"] = np.full(len(out), preds.tta)
-        out["tta"].description = "outputs averaged over the 8 flips/90-degree rotations"
+        out["tta"].description = "outputs combined over the 8 flips/90-degree rotations"
     out.meta.update(
         {
             "TASK": task.name,

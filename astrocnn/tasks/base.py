@@ -30,7 +30,8 @@ class Task:
     augmentation : str
         Training augmentation (see :mod:`astrocnn.data.augment`).
     supports_tta : bool
-        Whether averaging the outputs over flips and rotations is meaningful.
+        Whether test-time augmentation (the 8 flips/90-degree rotations of
+        the input, outputs combined by :meth:`combine_views`) is meaningful.
     simulate_formats : tuple of str
         Image formats the simulator writes.
     target_options : tuple of str
@@ -138,6 +139,26 @@ class Task:
     def output_columns(self, meta: dict, **options) -> dict:
         """``{column: description}`` of the columns :meth:`decode` returns."""
         raise NotImplementedError
+
+    def combine_views(self, views, meta: dict):
+        """Combine the raw outputs of the 8 D4 views of a batch into one output.
+
+        Parameters
+        ----------
+        views : tf.Tensor, shape (8, n, ...)
+            Raw network outputs, one slice per view.
+        meta : dict
+            Bundle metadata.
+
+        Returns
+        -------
+        tf.Tensor, shape (n, ...)
+            The mean, right for class probabilities; tasks whose raw outputs
+            are not averages (mixture parameters) override this.
+        """
+        from astrocnn._tf import import_tensorflow
+
+        return import_tensorflow().reduce_mean(views, axis=0)
 
     def decode(self, raw, meta: dict, **options) -> dict:
         """Turn raw network outputs into named catalogue columns.
