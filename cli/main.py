@@ -304,8 +304,11 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "--init-from",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Fine-tune: start from this classifier bundle's backbone (or a task name for its "
-    "default model) with a new head; its architecture replaces --arch/--widths.",
+    help="Start from this bundle (or a task name for its default model). A model of the "
+    "same task, bands and cutout size is a warm start: all its weights, input scaling and "
+    "extra-input standardisation, one training phase (go on training it, or adapt it to "
+    "your own simulations). Otherwise (classifiers) its backbone with a new head. Its "
+    "architecture replaces --arch/--widths.",
 )
 @click.option(
     "--freeze-backbone",
@@ -566,7 +569,7 @@ def predict(
         )
         return
     if files and task_obj.accepts_fields:
-        _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet)
+        _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet, tta)
         return
     if task_obj.map_outputs:
         _predict_maps(task_obj, files, catalog, model, out, file_columns, overwrite, quiet)
@@ -615,7 +618,7 @@ def _predict_batch(
     bands = read_meta(model_path, verify=False).get("bands", task.bands)
     table = None
     if files and task.accepts_fields:
-        work = kinds.FieldFiles(list(files), batch_size)
+        work = kinds.FieldFiles(list(files), batch_size, bool(options.get("tta")))
     elif task.map_outputs:
         from astrocnn.engine.maps import map_items
 
@@ -685,7 +688,7 @@ def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, qui
     _exit_for_failures(summary.errors, summary.n_ok, bool(files), "map")
 
 
-def _predict_fields(task, files, model, out, batch_size, overwrite, quiet):
+def _predict_fields(task, files, model, out, batch_size, overwrite, quiet, tta=False):
     """Whole-field prediction: one catalogue, maps and product folder per field."""
     from pathlib import Path
 
@@ -702,7 +705,14 @@ def _predict_fields(task, files, model, out, batch_size, overwrite, quiet):
     for path in files:
         try:
             summary = predict_field(
-                task, bundle, path, out_dir, batch_size=batch_size, overwrite=overwrite, log=log
+                task,
+                bundle,
+                path,
+                out_dir,
+                batch_size=batch_size,
+                overwrite=overwrite,
+                tta=tta,
+                log=log,
             )
         except AstrocnnError as exc:
             click.echo(f"astrocnn: error: {exc}", err=True)

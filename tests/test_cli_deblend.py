@@ -165,3 +165,20 @@ def test_evaluate_reports_network_and_sep_baseline(sim, model, tmp_path):
     assert "median_abs_flux_error" in result.output
     for name in ["flux_error_vs_separation", "gallery"]:
         assert (report / f"{name}.png").stat().st_size > 1000
+
+
+def test_tta_on_stamps_and_fields(sim, model, field, tmp_path):
+    """--tta: the 8 views' segmentations and fractions are turned back and averaged."""
+    catalog = sim / "test" / "catalog.fits"
+    plain, tta = tmp_path / "plain.fits", tmp_path / "tta.fits"
+    run("predict", "deblend", "--model", model, "--catalog", catalog, "--out", plain, "-q")
+    run("predict", "deblend", "--model", model, "--catalog", catalog, "--out", tta, "--tta", "-q")
+    a, b = Table.read(plain), Table.read(tta)
+    assert not a["tta"].any() and b["tta"].all() and set(b["status"]) == {"ok"}
+    # a model of two epochs is far from symmetric, yet the combined answer stays a
+    # deblending of the same stamps: fluxes of the same order, no negative flux
+    ratio = np.asarray(b["flux_r"]) / np.asarray(a["flux_r"])
+    assert np.all(np.asarray(b["flux_r"]) >= 0) and 0.2 < np.median(ratio) < 5
+    path, _ = field
+    run("predict", "deblend", path, "--model", model, "--out", tmp_path / "f", "--tta", "-q")
+    assert Table.read(tmp_path / "f" / "field_catalog.fits").meta["TTA"] is True

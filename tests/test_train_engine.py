@@ -108,3 +108,46 @@ def test_unwritable_output_folder_is_refused_before_training(tmp_path, monkeypat
     )
     with pytest.raises(OutputError, match="not writable"):
         train(get_task("lens"), toy_set(), tmp_path / "m.keras", config(), log=lambda m: None)
+
+
+def test_warm_start_from_a_model_of_the_same_task_keeps_weights_and_scalings(tmp_path):
+    source = tmp_path / "first.keras"
+    data = toy_set(64)
+    train(get_task("lens"), data, source, config(epochs=1), log=lambda m: None)
+    # other images (a scaled copy): refitting would change the scaling, a warm start must not
+    again = toy_set(64, seed=9)
+    again.images = again.images * 3.0
+    messages = []
+    meta = train(
+        get_task("lens"),
+        again,
+        tmp_path / "second.keras",
+        config(epochs=0 + 1, init_from=str(source), learning_rate=0.0),
+        log=messages.append,
+    )
+    assert any(m.startswith("warm start from") for m in messages)
+    first = load_bundle(source)
+    second = load_bundle(tmp_path / "second.keras")
+    assert second.meta["preprocessing"] == first.meta["preprocessing"]
+    assert "first.keras" in meta["provenance"]["init_from"]
+    # learning rate 0: the weights are exactly the source's (batch-norm statistics aside)
+    for a, b in zip(first.model.trainable_weights, second.model.trainable_weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_model_of_other_targets_is_a_transfer_not_a_warm_start(tmp_path):
+    source = tmp_path / "src.keras"
+    train(get_task("lens"), toy_set(64), source, config(epochs=1), log=lambda m: None)
+    other = toy_set(64, seed=3)
+    other.images = np.concatenate([other.images, other.images[..., :1]], axis=-1)
+    other.bands = ["g", "r", "i"]
+    messages = []
+    train(
+        get_task("lens"),
+        other,
+        tmp_path / "t.keras",
+        config(epochs=1, init_from=str(source), head_epochs=1),
+        log=messages.append,
+    )
+    assert not any(m.startswith("warm start") for m in messages)
+    assert any(m.startswith("fine-tuning from") for m in messages)

@@ -239,6 +239,7 @@ class FieldFiles(_Work):
 
     files: list
     batch_size: int = 256
+    tta: bool = False
     default_partition_size = 1
     description = "fields"
     driver_only = ("files",)
@@ -274,6 +275,9 @@ class FieldFiles(_Work):
     def _item_keys(self):
         return self.files
 
+    def identity(self) -> dict:
+        return {**super().identity(), "options": {"tta": bool(self.tta)}}
+
     def payload(self, start, stop):
         return {"files": self.files[start:stop]}
 
@@ -293,6 +297,7 @@ class FieldFiles(_Work):
                     products,
                     batch_size=self.batch_size,
                     overwrite=True,
+                    tta=self.tta,
                     log=lambda message: None,
                 )
                 rows.append((path, "ok", "", summary.catalog.name, summary.n_sources))

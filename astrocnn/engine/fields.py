@@ -174,6 +174,7 @@ def predict_field(
     overwrite=False,
     tile=2048,
     thresh=DETECT_THRESH,
+    tta=False,
     log=print,
 ) -> FieldSummary:
     """Detect, cut, predict and write the products of one field.
@@ -196,6 +197,9 @@ def predict_field(
         Detection tile side in pixels (memory ~ tile^2 x bands x 4 bytes).
     thresh : float
         Detection threshold in background sigmas.
+    tta : bool
+        Combine the network's outputs over the 8 flips/90-degree rotations
+        of each stamp (turned back before they are averaged).
     log : callable
         Progress messages.
     """
@@ -221,7 +225,7 @@ def predict_field(
         ix, iy = np.round(x).astype(int), np.round(y).astype(int)
         x0, y0 = ix - size_x // 2, iy - size_y // 2
         edge = (x0 < 0) | (y0 < 0) | (x0 + size_x > field.width) | (y0 + size_y > field.height)
-        compiled = compiled_model(bundle, batch_size)
+        compiled = compiled_model(bundle, batch_size, tta=tta, task=task)
         columns: dict = {}
         maps = task.start_field_maps(field.height, field.width, out_dir / stem)
         cards = {
@@ -275,6 +279,7 @@ def predict_field(
                 "FIELD": field.path.name[-68:],
                 "BANDS": ",".join(bands),
                 "DETTHR": (float(thresh), "detection threshold [sigma] on the band sum"),
+                "TTA": (bool(tta), "outputs combined over the 8 flips/rotations"),
                 **({"STAMPS": stamps_path.name[-68:]} if task.image_outputs else {}),
             }
         )

@@ -1,9 +1,16 @@
-"""Start a network from another bundle's backbone (transfer learning, as Zoobot does).
+"""Start a network from another bundle: a warm start, or its backbone (transfer learning).
 
-The backbone (every layer of the nested ``backbone`` model) is copied from
-the source bundle; the task's head is new, sized for the new classes.  The
-engine then trains the head alone and, unless told to keep it frozen, all
-layers at a tenth of the learning rate.
+**Warm start**: when the source bundle is a model of the same task with the
+same bands and input shape (e.g. the shipped default, to go on training it
+or to adapt it to a survey's own simulations), every weight is copied and
+the source's input scaling and extra-input standardisation are kept, so the
+network sees its inputs exactly as before; training then runs as one phase.
+
+**Transfer**: otherwise (classifiers only) the backbone (every layer of the
+nested ``backbone`` model) is copied from the source bundle; the task's head
+is new, sized for the new classes.  The engine then trains the head alone
+and, unless told to keep it frozen, all layers at a tenth of the learning
+rate.
 
 Band counts may differ: the first convolution's kernel is then rebuilt from
 the mean over the source bands, replicated for each new band and rescaled so a
@@ -51,6 +58,57 @@ def _adapt_first_kernel(kernel: np.ndarray, n_bands: int) -> np.ndarray:
     return np.repeat(mean, n_bands, axis=2) * (c_in / n_bands)
 
 
+def _source_path(path):
+    from astrocnn.tasks.registry import get_task, task_names
+
+    return get_task(str(path)).default_model() if str(path) in task_names() else path
+
+
+def warm_start_source(task, path, input_shape, meta, image_kind):
+    """The source bundle when ``path`` can warm-start ``task``, else None.
+
+    It can when it is a model of the same task, bands, input shape and image
+    kind, with the same targets (``meta`` from the task's ``fit_targets``:
+    class names, mixture components, segment classes).
+    """
+    source = load_bundle(_source_path(path))
+    src = source.meta
+    same = (
+        src.get("task") == task.name
+        and list(src.get("bands", [])) == list(meta["bands"])
+        and [int(s) for s in src.get("input_shape", ())] == [int(s) for s in input_shape]
+        and src.get("image_kind", "fits") == image_kind
+        and all(_same(src.get(key), value) for key, value in meta.items())
+    )
+    return source if same else None
+
+
+def _same(a, b) -> bool:
+    """Metadata values equal after a JSON round trip (tuples are lists there)."""
+    import json
+
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def warm_start(task, source, input_shape, meta, log):
+    """Build ``task``'s network with ``source``'s architecture and copy every weight.
+
+    Returns
+    -------
+    (keras.Model, dict)
+        The model and its options (the source's architecture and widths).
+    """
+    options = dict(source.meta.get("model_options") or {})
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    model = task.build_model(tuple(input_shape), meta, options)
+    try:
+        model.set_weights(source.model.get_weights())
+    except ValueError as exc:
+        raise AstrocnnError(f"{source.path}: cannot warm-start from it ({exc})") from None
+    log(f"warm start from {source.path} ({task.name}, all {len(model.weights)} weights copied)")
+    return model, options
+
+
 def fine_tune_start(task, path, input_shape, meta, image_kind, log):
     """Build ``task``'s model for ``input_shape`` with the backbone of bundle ``path``.
 
@@ -76,10 +134,7 @@ def fine_tune_start(task, path, input_shape, meta, image_kind, log):
         The new model, the source bundle's metadata, and the model options
         (the source's architecture and widths).
     """
-    from astrocnn.tasks.registry import get_task, task_names
-
-    if str(path) in task_names():
-        path = get_task(str(path)).default_model()
+    path = _source_path(path)
     source = load_bundle(path)
     src_backbone = _backbone(source.model, str(path))
     options = dict(source.meta.get("model_options") or {})

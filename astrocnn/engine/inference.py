@@ -91,6 +91,10 @@ class CompiledModel:
     combine_views : callable, optional
         ``combine_views(views)`` turns the stacked raw outputs of the 8 views,
         shape (8, n, ...), into one, shape (n, ...); default the mean.
+    spatial_outputs : bool
+        The outputs are images aligned with the input (segmentation maps,
+        painted maps): each view's output is rotated/flipped back before
+        the views are combined.
 
     Notes
     -----
@@ -99,7 +103,14 @@ class CompiledModel:
     """
 
     def __init__(
-        self, model, batch_size: int, scaler=None, tta: bool = False, jit=False, combine_views=None
+        self,
+        model,
+        batch_size: int,
+        scaler=None,
+        tta: bool = False,
+        jit=False,
+        combine_views=None,
+        spatial_outputs=False,
     ):
         from astrocnn._tf import import_tensorflow
 
@@ -119,7 +130,13 @@ class CompiledModel:
                 return network(x, s)
             views = [tf.image.rot90(v, k) for v in (x, tf.reverse(x, axis=[2])) for k in range(4)]
             s8 = None if s is None else tf.concat([s] * 8, axis=0)
-            outputs = tf.stack(tf.split(network(tf.concat(views, axis=0), s8), 8, axis=0))
+            outputs = tf.split(network(tf.concat(views, axis=0), s8), 8, axis=0)
+            if spatial_outputs:  # images aligned with the input: turn each view back
+                outputs = [
+                    _undo_view(tf, o, flipped=i >= 4, quarter_turns=i % 4)
+                    for i, o in enumerate(outputs)
+                ]
+            outputs = tf.stack(outputs)
             if combine_views is None:
                 return tf.reduce_mean(outputs, axis=0)
             return combine_views(outputs)
@@ -159,6 +176,12 @@ class CompiledModel:
         return np.concatenate(outputs)
 
 
+def _undo_view(tf, output, *, flipped, quarter_turns):
+    """Invert ``rot90(flip(x), k)`` on an (n, H, W, C) output: ``flip(rot90(y, -k))``."""
+    output = tf.image.rot90(output, (4 - quarter_turns) % 4)
+    return tf.reverse(output, axis=[2]) if flipped else output
+
+
 def compiled_model(
     bundle, batch_size, *, tta=False, jit=False, model=None, task=None
 ) -> CompiledModel:
@@ -171,11 +194,18 @@ def compiled_model(
     key = ("compiled", id(model), batch_size, bool(tta), bool(jit))
     if key not in bundle.cache:
         scaler = scaler_from_dict(bundle.meta["preprocessing"])
-        combine = None
+        combine, spatial = None, False
         if tta and task is not None:
             combine = functools.partial(task.combine_views, meta=bundle.meta)
+            spatial = bool(task.spatial_targets)
         bundle.cache[key] = CompiledModel(
-            model, batch_size, scaler, tta=tta, jit=jit, combine_views=combine
+            model,
+            batch_size,
+            scaler,
+            tta=tta,
+            jit=jit,
+            combine_views=combine,
+            spatial_outputs=spatial,
         )
     return bundle.cache[key]
 

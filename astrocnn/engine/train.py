@@ -31,7 +31,12 @@ from astrocnn import __version__
 from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
 from astrocnn.data.scalars import fit_scalar_inputs, read_columns
-from astrocnn.engine.finetune import fine_tune_start, set_backbone_trainable
+from astrocnn.engine.finetune import (
+    fine_tune_start,
+    set_backbone_trainable,
+    warm_start,
+    warm_start_source,
+)
 from astrocnn.engine.inference import CompiledModel
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, CatalogError
@@ -166,8 +171,20 @@ def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, aug
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _extra_inputs(task, data, columns, train_idx, meta):
-    """Standardised extra scalar inputs (N, k), or ``None``; records them in ``meta``."""
+def _check_warm_extra_inputs(source, columns):
+    have = list((source.meta.get("extra_inputs") or {}).get("columns", []))
+    if have != list(columns or []):
+        raise AstrocnnError(
+            f"{source.path}: a warm start needs the same --extra-inputs as the source model "
+            f"({','.join(have) or 'none'})"
+        )
+
+
+def _extra_inputs(task, data, columns, train_idx, meta, fixed=None):
+    """Standardised extra scalar inputs (N, k), or ``None``; records them in ``meta``.
+
+    ``fixed``: the standardisation of a warm-start source, kept instead of refitted.
+    """
     if not columns:
         return None
     if not task.accepts_extra_inputs:
@@ -176,7 +193,12 @@ def _extra_inputs(task, data, columns, train_idx, meta):
     bad = [r for r in reasons if r]
     if bad:
         raise CatalogError(f"{bad[0]} ({len(bad)} such row(s); fix or remove them to train)")
-    scalars = fit_scalar_inputs(columns, raw[train_idx])
+    if fixed is not None:
+        from astrocnn.data.scalars import ScalarInputs
+
+        scalars = ScalarInputs.from_dict(fixed)
+    else:
+        scalars = fit_scalar_inputs(columns, raw[train_idx])
     meta["extra_inputs"] = scalars.to_dict()
     return scalars.transform(raw)
 
@@ -286,12 +308,25 @@ def _train(task, data, out, config, policy, log):
             f"inputs are {data.images.shape[1]}x{data.images.shape[2]}"
         )
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
-    extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
-    sample = train_idx
-    if len(sample) > 2048:
-        sample = np.sort(np.random.default_rng(config.seed).choice(train_idx, 2048, replace=False))
-    scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
+    warm = None
+    if config.init_from:
+        warm = warm_start_source(task, config.init_from, input_shape, meta, data.image_kind)
+    if warm is not None:  # the network must see its inputs exactly as before
+        from astrocnn.data.preprocess import scaler_from_dict
+
+        _check_warm_extra_inputs(warm, config.extra_inputs)
+        scaler = scaler_from_dict(warm.meta["preprocessing"])
+        extra = _extra_inputs(
+            task, data, config.extra_inputs, train_idx, meta, warm.meta.get("extra_inputs")
+        )
+    else:
+        extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
+        sample = train_idx
+        if len(sample) > 2048:
+            rng = np.random.default_rng(config.seed)
+            sample = np.sort(rng.choice(train_idx, 2048, replace=False))
+        scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
     options = {
         "architecture": config.architecture,
         "widths": tuple(config.widths),
@@ -310,7 +345,14 @@ def _train(task, data, out, config, policy, log):
     keras.utils.set_random_seed(config.seed)
     source_meta = None
     with scope():
-        if config.init_from:
+        if warm is not None:
+            model, options = warm_start(task, warm, input_shape, meta, log)
+            source_meta = warm.meta
+            run_key["init_from"] = source_meta.get("sha256")
+            run_key["options"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+            }
+        elif config.init_from:
             model, source_meta, options = fine_tune_start(
                 task, config.init_from, input_shape, meta, data.image_kind, log
             )
@@ -366,7 +408,7 @@ def _train(task, data, out, config, policy, log):
     )
     steps = int(np.ceil(len(train_idx) / config.batch_size))
     history = {}
-    for phase in _phases(config, source_meta is not None):
+    for phase in _phases(config, source_meta is not None and warm is None):
         done = ckpt / f"{phase.name}.weights.h5"
         if done.exists():  # finished before an interruption
             model.load_weights(done)

@@ -138,6 +138,7 @@ class DeblendTask(Task):
     input_size = (64, 64)
     augmentation = "d4"
     spatial_targets = True
+    supports_tta = True
     decode_uses_inputs = True
     image_outputs = ("deblended", "segmentation")
     summary_metrics = ("median_abs_flux_error", "iou_mean")
