@@ -184,9 +184,10 @@ class PhotozTask(Task):
         weighted sum: ``w_k = mean_v w_vk``, ``mu_k = sum_v w_vk mu_vk /
         sum_v w_vk``, ``sigma_k^2 = sum_v w_vk (sigma_vk^2 + mu_vk^2) /
         sum_v w_vk - mu_k^2``.  The result keeps the ``K``-component format
-        of the output columns; on 5,000 simulated galaxies its median was as
-        accurate as that of the full 8K-component mixture (sigma_MAD 0.02297
-        against 0.02297, one view 0.02381).
+        of the output columns; with the 20-epoch default model of 2026-11-23
+        on 5,000 simulated galaxies its median was as accurate as that of the
+        full 8K-component mixture (sigma_MAD 0.02297 against 0.02297; one
+        view 0.02381).
         """
         from astrocnn._tf import import_tensorflow
 
