@@ -718,7 +718,8 @@ def _predict_fields(task, files, model, out, batch_size, overwrite, quiet, tta=F
             click.echo(f"astrocnn: error: {exc}", err=True)
             failed += 1
             continue
-        log(f"wrote {summary.catalog} ({summary.n_sources} sources)")
+        others = [p.name for p in [summary.stamps, *summary.maps] if p is not None]
+        log(f"wrote {summary.catalog} ({summary.n_sources} sources), " + ", ".join(others))
     if failed:
         sys.exit(1)
 

@@ -43,12 +43,13 @@ DETECT_MINAREA = 5
 
 @dataclass
 class FieldSummary:
-    """What a field run wrote: the catalogue, maps and the number of sources."""
+    """What a field run wrote: the catalogue, maps, stamp cubes and the number of sources."""
 
     catalog: Path
     maps: list
     n_sources: int
     n_ok: int
+    stamps: Path | None = None
 
 
 class FieldImage:
@@ -287,7 +288,7 @@ def predict_field(
         map_paths = [] if maps is None else maps.write(field.header, overwrite=overwrite)
     finally:
         field.close()
-    return FieldSummary(written, map_paths, n, n)
+    return FieldSummary(written, map_paths, n, n, stamps_path if task.image_outputs else None)
 
 
 def write_map(path, data, header, *, overwrite=False, cards=None) -> Path:
