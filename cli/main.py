@@ -92,6 +92,7 @@ def _target_options(task, **given):
         "classes": "class_names",
         "fraction_columns": "fraction_columns",
         "mdn_components": "n_components",
+        "power_loss_weight": "power_loss_weight",
     }
     for flag, value in given.items():
         if value is None or value == "":
@@ -288,6 +289,13 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "classifying the label column (Dieleman+15).",
 )
 @click.option(
+    "--power-loss-weight",
+    type=float,
+    default=None,
+    help="Paint: add this weight times the squared log ratio of the predicted to the "
+    "true power spectrum (16 radial bins up to Nyquist) to the pixel MSE (default 0).",
+)
+@click.option(
     "--mdn-components",
     type=click.IntRange(1, 50),
     default=None,
@@ -374,6 +382,7 @@ def train(
     classes,
     fraction_columns,
     mdn_components,
+    power_loss_weight,
     extra_inputs,
     init_from,
     freeze_backbone,
@@ -409,6 +418,7 @@ def train(
         classes=classes,
         fraction_columns=fraction_columns,
         mdn_components=mdn_components,
+        power_loss_weight=power_loss_weight,
     )
     extra = tuple(c.strip() for c in (extra_inputs or "").split(",") if c.strip())
     if extra and not task_obj.accepts_extra_inputs:

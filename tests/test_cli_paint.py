@@ -157,3 +157,29 @@ def test_evaluate_reports_spectra_next_to_the_bias_baseline(sim, model, tmp_path
     assert "mse_mean" in result.output
     for name in ["maps", "transfer_and_correlation", "pdfs"]:
         assert (report / f"{name}.png").stat().st_size > 1000
+
+
+def test_power_spectrum_loss_option(sim, model, tmp_path):
+    """--power-loss-weight trains with the spectral term, is recorded, and a model
+    trained without it can warm-start one trained with it (same outputs)."""
+    out = tmp_path / "pk.keras"
+    result = run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits", "--out", out,
+        "--epochs", 1, "--power-loss-weight", 0.5, "--init-from", model, *TINY[:2],
+    )  # fmt: skip
+    from astrocnn.io.bundle import load_bundle
+
+    meta = load_bundle(out).meta
+    assert meta["power_loss_weight"] == 0.5
+    assert "warm start from" in result.output
+    assert "paint.keras" in meta["provenance"]["init_from"]
+    bad = run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits",
+        "--out", tmp_path / "bad.keras", "--power-loss-weight", -1, "--quiet", ok=False,
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "power-loss-weight must be >= 0" in bad.output
+    other = run(
+        "train", "lens", "--catalog", sim / "train" / "catalog.fits",
+        "--out", tmp_path / "l.keras", "--power-loss-weight", 1, ok=False,
+    )  # fmt: skip
+    assert other.exit_code != 0 and "does not apply to task 'lens'" in other.output

@@ -78,7 +78,11 @@ def warm_start_source(task, path, input_shape, meta, image_kind):
         and list(src.get("bands", [])) == list(meta["bands"])
         and [int(s) for s in src.get("input_shape", ())] == [int(s) for s in input_shape]
         and src.get("image_kind", "fits") == image_kind
-        and all(_same(src.get(key), value) for key, value in meta.items())
+        and all(
+            _same(src.get(key), value)
+            for key, value in meta.items()
+            if key not in task.loss_options
+        )
     )
     return source if same else None
 

@@ -36,6 +36,9 @@ class Task:
         Image formats the simulator writes.
     target_options : tuple of str
         Names of the keyword options :meth:`fit_targets` accepts.
+    loss_options : tuple of str
+        Those of them that only shape the training loss (a model trained
+        with other values still has the same outputs, so it can warm-start).
     decode_options : tuple of str
         Names of the keyword options :meth:`decode` and
         :meth:`output_columns` accept (e.g. a photo-z PDF grid).
@@ -74,6 +77,7 @@ class Task:
     input_size: tuple[int, int] = (64, 64)
     augmentation = "none"
     target_options: tuple[str, ...] = ()
+    loss_options: tuple[str, ...] = ()
     supports_tta = False
     decode_options: tuple[str, ...] = ()
     accepts_extra_inputs = False

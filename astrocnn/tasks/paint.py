@@ -14,8 +14,10 @@ density to the expensive gas fields (Tröster et al. 2019; Thiele et al.
 * **Network**: a U-Net whose input is wrapped around periodically before the
   first convolution (the maps are projections of periodic boxes, header card
   ``PERIODIC``), so its edges see the neighbouring periodic image instead of
-  zeros.  Loss: pixel mean squared error in the transformed space (a
-  power-spectrum term is not implemented).
+  zeros.  Loss: pixel mean squared error in the transformed space, plus
+  optionally (``--power-loss-weight``) the squared log ratio of the
+  predicted to the true power spectrum
+  (:mod:`astrocnn.models.spectral_loss`).
 * **Prediction** on maps of any size: overlapping tiles of the training size
   blended with a smooth window, wrapping around periodic maps
   (:mod:`astrocnn.engine.maps`, :mod:`astrocnn.tiling`).
@@ -58,6 +60,8 @@ class PaintTask(Task):
     input_size = (64, 64)
     augmentation = "d4"
     spatial_targets = True
+    target_options = ("power_loss_weight",)
+    loss_options = ("power_loss_weight",)
     image_outputs = ("maps",)
     map_outputs = True
     size_from_data = True
@@ -116,12 +120,23 @@ class PaintTask(Task):
             raise CatalogError(f"{source}: no target maps")
         return np.stack(maps), names, units
 
-    def fit_targets(self, table, source):
+    def fit_targets(self, table, source, power_loss_weight=None):
+        """Channels, units, transforms and periodicity of the training targets.
+
+        ``power_loss_weight`` (>= 0, default 0): weight of the power-spectrum
+        term of the loss (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`).
+        """
         from astrocnn.data.preprocess import LogScaler
 
+        if isinstance(power_loss_weight, list | tuple):
+            power_loss_weight = power_loss_weight[0]
+        weight = float(power_loss_weight or 0.0)
+        if not np.isfinite(weight) or weight < 0:
+            raise CatalogError(f"--power-loss-weight must be >= 0, got {power_loss_weight}")
         maps, names, units = self.read_targets(table, source)
         periodic = str(table.meta.get("PERIODIC", "T")).upper() in ("T", "TRUE", "1")
         return {
+            "power_loss_weight": weight,
             "output_channels": list(names),
             "output_units": list(units),
             "target_transform": LogScaler.fit(maps, floor=1e-30).to_dict(),
@@ -155,7 +170,12 @@ class PaintTask(Task):
         )
 
     def loss(self, meta):
-        return "mean_squared_error"
+        weight = float(meta.get("power_loss_weight") or 0.0)
+        if weight == 0.0:
+            return "mean_squared_error"
+        from astrocnn.models.spectral_loss import power_spectrum_loss
+
+        return power_spectrum_loss(weight)
 
     def tile_network(self, bundle):
         """The same weights without the periodic wrap: a tile of a larger map must see its

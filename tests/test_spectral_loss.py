@@ -1,0 +1,62 @@
+"""The power-spectrum term of the painting loss."""
+
+import numpy as np
+
+from astrocnn.models.spectral_loss import power_spectrum_loss, radial_bins
+
+
+def _maps(seed=0, n=3, size=32, channels=2):
+    return np.random.default_rng(seed).normal(size=(n, size, size, channels)).astype(np.float32)
+
+
+def test_radial_bins_average_the_modes_of_each_annulus():
+    bins = radial_bins(16, 16, 4)
+    np.testing.assert_allclose(bins.sum(axis=0), 1.0, rtol=1e-6)  # a mean per bin
+    # the loss builds the same matrix with TensorFlow ops (sizes known at run time)
+    from astrocnn._tf import import_tensorflow
+    from astrocnn.models.spectral_loss import _radial_bins_tf
+
+    for h, w in ((16, 16), (12, 20), (7, 9)):
+        tf_bins = _radial_bins_tf(import_tensorflow(), h, w, 5).numpy()
+        np.testing.assert_allclose(tf_bins, radial_bins(h, w, 5), rtol=1e-6)
+    k = np.hypot(np.fft.fftfreq(16)[:, None], np.fft.fftfreq(16)[None, :]).ravel()
+    used = bins.sum(axis=1) > 0
+    assert not used[k == 0].any() and not used[k > 0.5].any()  # mean mode, corners dropped
+    # the 4 bins hold the modes with |k| in [0, 0.125), [0.125, 0.25), ...
+    edges = np.floor(k[used] / 0.125).astype(int)
+    np.testing.assert_array_equal(np.argmax(bins[used], axis=1), np.minimum(edges, 3))
+
+
+def test_without_weight_it_is_the_mean_squared_error():
+    y, p = _maps(0), _maps(1)
+    loss = np.asarray(power_spectrum_loss(0.0)(y, p))
+    np.testing.assert_allclose(loss, ((y - p) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_spectral_term_is_the_squared_log_power_ratio():
+    y = _maps(2)
+    # a prediction scaled by 0.5 has a quarter of the power at every k: term = ln(1/4)^2
+    mse = ((y - 0.5 * y) ** 2).mean(axis=(1, 2, 3))
+    loss = np.asarray(power_spectrum_loss(2.0)(y, 0.5 * y))
+    np.testing.assert_allclose(loss, mse + 2.0 * np.log(0.25) ** 2, rtol=1e-4)
+    # a perfect prediction costs nothing; a shifted copy has the same spectrum
+    np.testing.assert_allclose(np.asarray(power_spectrum_loss(2.0)(y, y)), 0, atol=1e-6)
+    shifted = np.roll(y, (5, 3), axis=(1, 2))
+    np.testing.assert_allclose(
+        np.asarray(power_spectrum_loss(2.0)(y, shifted)),
+        ((y - shifted) ** 2).mean(axis=(1, 2, 3)),
+        rtol=1e-4,
+    )
+
+
+def test_the_term_has_a_gradient_towards_the_true_power():
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    y = tf.constant(_maps(3))
+    p = tf.Variable(0.5 * _maps(3))
+    with tf.GradientTape() as tape:
+        value = tf.reduce_mean(power_spectrum_loss(1.0)(y, p))
+    grad = tape.gradient(value, p).numpy()
+    # gradient descent scales the too-faint prediction up
+    assert np.sum(grad * p.numpy()) < 0
