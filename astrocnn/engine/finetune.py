@@ -69,7 +69,9 @@ def warm_start_source(task, path, input_shape, meta, image_kind):
 
     It can when it is a model of the same task, bands, input shape and image
     kind, with the same targets (``meta`` from the task's ``fit_targets``:
-    class names, mixture components, segment classes).
+    class names, mixture components, segment classes, output channels); the
+    statistics fitted on the targets (``Task.fitted_target_keys``) are then
+    taken from the source, and loss options (``Task.loss_options``) may differ.
     """
     source = load_bundle(_source_path(path))
     src = source.meta
@@ -81,7 +83,7 @@ def warm_start_source(task, path, input_shape, meta, image_kind):
         and all(
             _same(src.get(key), value)
             for key, value in meta.items()
-            if key not in task.loss_options
+            if key not in task.loss_options and key not in task.fitted_target_keys
         )
     )
     return source if same else None

@@ -300,6 +300,12 @@ def _train(task, data, out, config, policy, log):
         raise AstrocnnError(f"{out}: the model file must have the .keras extension")
     meta = task.fit_targets(data.table, data.name, **config.target_options)
     meta["bands"] = list(data.bands)
+    input_shape = tuple(int(s) for s in data.images.shape[1:])
+    warm = None
+    if config.init_from:
+        warm = warm_start_source(task, config.init_from, input_shape, meta, data.image_kind)
+    if warm is not None:  # the outputs keep the source's meaning (e.g. its target scaling)
+        meta.update({key: warm.meta[key] for key in task.fitted_target_keys})
     targets = task.targets(data.table, meta, data.name)
     n = len(targets)
     if task.spatial_targets and tuple(targets.shape[1:3]) != tuple(data.images.shape[1:3]):
@@ -308,10 +314,6 @@ def _train(task, data, out, config, policy, log):
             f"inputs are {data.images.shape[1]}x{data.images.shape[2]}"
         )
     train_idx, val_idx = _split(n, config.val_fraction, config.seed)
-    input_shape = tuple(int(s) for s in data.images.shape[1:])
-    warm = None
-    if config.init_from:
-        warm = warm_start_source(task, config.init_from, input_shape, meta, data.image_kind)
     if warm is not None:  # the network must see its inputs exactly as before
         from astrocnn.data.preprocess import scaler_from_dict
 

@@ -39,6 +39,9 @@ class Task:
     loss_options : tuple of str
         Those of them that only shape the training loss (a model trained
         with other values still has the same outputs, so it can warm-start).
+    fitted_target_keys : tuple of str
+        Keys of the :meth:`fit_targets` metadata fitted on the training
+        targets (a target scaling); a warm start keeps the source's.
     decode_options : tuple of str
         Names of the keyword options :meth:`decode` and
         :meth:`output_columns` accept (e.g. a photo-z PDF grid).
@@ -78,6 +81,7 @@ class Task:
     augmentation = "none"
     target_options: tuple[str, ...] = ()
     loss_options: tuple[str, ...] = ()
+    fitted_target_keys: tuple[str, ...] = ()
     supports_tta = False
     decode_options: tuple[str, ...] = ()
     accepts_extra_inputs = False

@@ -62,6 +62,7 @@ class PaintTask(Task):
     spatial_targets = True
     target_options = ("power_loss_weight",)
     loss_options = ("power_loss_weight",)
+    fitted_target_keys = ("target_transform",)
     image_outputs = ("maps",)
     map_outputs = True
     size_from_data = True
