@@ -173,6 +173,8 @@ def test_power_spectrum_loss_option(sim, model, tmp_path):
     assert meta["power_loss_weight"] == 0.5
     assert "warm start from" in result.output
     assert "paint.keras" in meta["provenance"]["init_from"]
+    # the outputs keep the source's meaning: its fitted target scaling is kept
+    assert meta["target_transform"] == load_bundle(model).meta["target_transform"]
     bad = run(
         "train", "paint", "--catalog", sim / "train" / "catalog.fits",
         "--out", tmp_path / "bad.keras", "--power-loss-weight", -1, "--quiet", ok=False,
