@@ -290,10 +290,10 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 )
 @click.option(
     "--power-loss-weight",
-    type=float,
     default=None,
     help="Paint: add this weight times the squared log ratio of the predicted to the "
-    "true power spectrum (16 radial bins up to Nyquist) to the pixel MSE (default 0).",
+    "true power spectrum (16 radial bins up to Nyquist) to the pixel MSE (default 0); "
+    "one number, or one per output channel (e.g. 1,0,1).",
 )
 @click.option(
     "--mdn-components",

@@ -180,6 +180,17 @@ def test_power_spectrum_loss_option(sim, model, tmp_path):
         "--out", tmp_path / "bad.keras", "--power-loss-weight", -1, "--quiet", ok=False,
     )  # fmt: skip
     assert bad.exit_code != 0 and "power-loss-weight must be >= 0" in bad.output
+    two = run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits",
+        "--out", tmp_path / "two.keras", "--power-loss-weight", "1,2", "--quiet", ok=False,
+    )  # fmt: skip
+    assert two.exit_code != 0 and "one per output channel" in two.output
+    per_channel = tmp_path / "per_channel.keras"
+    run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits", "--out", per_channel,
+        "--epochs", 1, "--power-loss-weight", "1,0,0.5", *TINY,
+    )  # fmt: skip
+    assert load_bundle(per_channel).meta["power_loss_weight"] == [1.0, 0.0, 0.5]
     other = run(
         "train", "lens", "--catalog", sim / "train" / "catalog.fits",
         "--out", tmp_path / "l.keras", "--power-loss-weight", 1, ok=False,

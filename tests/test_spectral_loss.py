@@ -60,3 +60,15 @@ def test_the_term_has_a_gradient_towards_the_true_power():
     grad = tape.gradient(value, p).numpy()
     # gradient descent scales the too-faint prediction up
     assert np.sum(grad * p.numpy()) < 0
+
+
+def test_one_weight_per_channel():
+    y = _maps(4)
+    p = y.copy()
+    p[..., 0] *= 0.5  # only channel 0 is too faint
+    mse = ((y - p) ** 2).mean(axis=(1, 2, 3))
+    # the weighted mean over channels of each channel's term
+    on_first = np.asarray(power_spectrum_loss([2.0, 0.0])(y, p))
+    np.testing.assert_allclose(on_first, mse + 2.0 * np.log(0.25) ** 2 / 2, rtol=1e-4)
+    on_second = np.asarray(power_spectrum_loss([0.0, 2.0])(y, p))
+    np.testing.assert_allclose(on_second, mse, rtol=1e-4)

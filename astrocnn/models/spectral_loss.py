@@ -66,13 +66,15 @@ def _nonempty(bins):
     return tf.cast(tf.reduce_sum(bins, axis=0) > 0, tf.float32)
 
 
-def power_spectrum_loss(weight: float, n_bins: int = 16, eps: float = 1e-8):
+def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
     """Pixel MSE plus ``weight`` times the squared log power-spectrum ratio.
 
     Parameters
     ----------
-    weight : float
-        :math:`\\lambda`; 0 gives the plain mean-squared error.
+    weight : float or sequence of float
+        :math:`\\lambda`, one for all channels or one per output channel
+        (the term is then the mean over channels of each channel's weighted
+        term); 0 everywhere gives the plain mean-squared error.
     n_bins : int
         Radial wavenumber bins up to the Nyquist frequency.
     eps : float
@@ -87,13 +89,15 @@ def power_spectrum_loss(weight: float, n_bins: int = 16, eps: float = 1e-8):
     from astrocnn._tf import import_tensorflow
 
     tf = import_tensorflow()
-    weight = float(weight)
+    weights = np.atleast_1d(np.asarray(weight, dtype=np.float32))
+    if weights.ndim != 1 or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"power-spectrum weights must be finite and >= 0, got {weight}")
 
     def loss(y_true, y_pred):
         y_true = tf.cast(y_true, tf.float32)
         y_pred = tf.cast(y_pred, tf.float32)
         mse = tf.reduce_mean(tf.square(y_true - y_pred), axis=(1, 2, 3))
-        if weight == 0.0:
+        if not np.any(weights):
             return mse
         shape = tf.shape(y_pred)
         bins = _radial_bins_tf(tf, shape[1], shape[2], n_bins)
@@ -101,19 +105,21 @@ def power_spectrum_loss(weight: float, n_bins: int = 16, eps: float = 1e-8):
         def binned_power(maps):
             # (batch, H, W, C) -> (batch, C, H, W): fft2d works on the last two axes
             modes = tf.signal.fft2d(tf.complex(tf.transpose(maps, (0, 3, 1, 2)), 0.0))
-            power = tf.reshape(tf.math.real(modes * tf.math.conj(modes)), (-1, shape[1] * shape[2]))
-            return tf.matmul(power, bins)  # (batch * C, bins)
+            power = tf.math.real(modes * tf.math.conj(modes))
+            power = tf.reshape(power, (shape[0], shape[3], shape[1] * shape[2]))
+            return tf.einsum("bcm,mk->bck", power, bins)  # (batch, C, bins)
 
         log_ratio = tf.math.log(binned_power(y_pred) + eps) - tf.math.log(
             binned_power(y_true) + eps
         )
-        # mean over channels and the bins that hold modes (the lowest bin is empty
-        # when the fundamental mode lies above it)
+        # per channel, the mean over the bins that hold modes (the lowest bin is
+        # empty when the fundamental mode lies above it); then the weighted mean
         used = _nonempty(bins)
-        squared = tf.reshape(tf.square(log_ratio) * used, (shape[0], -1))
-        n_used = tf.cast(shape[3], tf.float32) * tf.reduce_sum(used)
-        spectral = tf.reduce_sum(squared, axis=1) / n_used
-        return mse + weight * spectral
+        per_channel = tf.reduce_sum(tf.square(log_ratio) * used, axis=2) / tf.reduce_sum(used)
+        channel_weights = tf.broadcast_to(tf.constant(weights), (shape[3],))
+        spectral = tf.reduce_mean(per_channel * channel_weights, axis=1)
+        return mse + spectral
 
-    loss.__name__ = f"mse_plus_{weight:g}_power_spectrum" if weight else "mean_squared_error"
+    label = ",".join(f"{w:g}" for w in weights)
+    loss.__name__ = f"mse_plus_{label}_power_spectrum" if np.any(weights) else "mse"
     return loss

@@ -124,20 +124,32 @@ class PaintTask(Task):
     def fit_targets(self, table, source, power_loss_weight=None):
         """Channels, units, transforms and periodicity of the training targets.
 
-        ``power_loss_weight`` (>= 0, default 0): weight of the power-spectrum
-        term of the loss (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`).
+        ``power_loss_weight`` (>= 0, default 0; one, or one per output
+        channel): weight of the power-spectrum term of the loss
+        (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`).
         """
         from astrocnn.data.preprocess import LogScaler
 
-        if isinstance(power_loss_weight, list | tuple):
-            power_loss_weight = power_loss_weight[0]
-        weight = float(power_loss_weight or 0.0)
-        if not np.isfinite(weight) or weight < 0:
+        weights = power_loss_weight if power_loss_weight is not None else [0.0]
+        weights = [weights] if isinstance(weights, int | float | str) else list(weights)
+        try:
+            weights = [float(w) for w in weights]
+        except ValueError:
+            raise CatalogError(
+                f"--power-loss-weight: {power_loss_weight!r} is not a number or a "
+                f"comma-separated list of numbers"
+            ) from None
+        if not all(np.isfinite(w) and w >= 0 for w in weights):
             raise CatalogError(f"--power-loss-weight must be >= 0, got {power_loss_weight}")
         maps, names, units = self.read_targets(table, source)
+        if len(weights) not in (1, len(names)):
+            raise CatalogError(
+                f"--power-loss-weight: give one weight or one per output channel "
+                f"({', '.join(names)}), not {len(weights)}"
+            )
         periodic = str(table.meta.get("PERIODIC", "T")).upper() in ("T", "TRUE", "1")
         return {
-            "power_loss_weight": weight,
+            "power_loss_weight": weights[0] if len(weights) == 1 else weights,
             "output_channels": list(names),
             "output_units": list(units),
             "target_transform": LogScaler.fit(maps, floor=1e-30).to_dict(),
@@ -171,8 +183,8 @@ class PaintTask(Task):
         )
 
     def loss(self, meta):
-        weight = float(meta.get("power_loss_weight") or 0.0)
-        if weight == 0.0:
+        weight = np.atleast_1d(np.asarray(meta.get("power_loss_weight") or 0.0, float))
+        if not np.any(weight):
             return "mean_squared_error"
         from astrocnn.models.spectral_loss import power_spectrum_loss
 
