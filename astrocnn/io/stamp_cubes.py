@@ -2,8 +2,8 @@
 
 A field with N detected sources gives, per image product of the task (for
 deblending: the deblended stamp and its segmentation), one extension that
-is a cube of N planes; plane ``k`` belongs to the catalogue row with
-``stamp_index == k``.  One file per field instead of one per source: a
+is a cube of N planes; plane ``k`` belongs to the field's ``k``-th source
+(catalogue ``id`` ``k + 1``).  One file per field instead of one per source: a
 survey field has thousands of sources, and on a cluster file system
 millions of small files are slow to write and to list (writing a small FITS
 file costs milliseconds, more than deblending the stamp in it).
