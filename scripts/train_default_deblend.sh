@@ -4,8 +4,9 @@
 #   bash scripts/train_default_deblend.sh [WORKDIR]
 #
 # Simulates 12,000 g,r,i blends of 2-4 galaxies (seed 5000), packs them, trains
-# the U-Net in two stages (16 epochs, then a warm start for 14 more: the shipped
-# model of 2026-11-30 is stage 2 run from the stage-1 model of 2026-11-23), then
+# the U-Net in three stages (16 epochs, then two warm starts of 14 more: the
+# shipped model of 2026-11-30 is stages 2 and 3 run from the stage-1 model of
+# 2026-11-23), then
 # evaluates it on 2,000 fresh blends (seed 6000) next to the sep
 # (SExtractor) baseline on the same stamps.  Copy WORKDIR/deblend.keras to
 # astrocnn/default_models/ and update astrocnn/default_models/deblend.md from
@@ -17,11 +18,14 @@ time astrocnn simulate deblend --n 12000 --seed 5000 --out "$WORK/train" --quiet
 time astrocnn pack --catalog "$WORK/train/catalog.fits" --out "$WORK/train.h5" --task deblend --quiet
 time astrocnn train deblend --data "$WORK/train.h5" --out "$WORK/deblend_stage1.keras" \
     --epochs 16 --batch-size 32 --learning-rate 3e-3 --widths 8,16,32,64 --seed 1
-# stage 2: a warm start from stage 1 (all weights and its scaling), 14 more epochs
-# from a lower learning rate (a cosine restart)
-time astrocnn train deblend --data "$WORK/train.h5" --out "$WORK/deblend.keras" \
+# stages 2 and 3: warm starts (all weights and the scaling of the previous stage),
+# 14 more epochs each from a lower learning rate (cosine restarts)
+time astrocnn train deblend --data "$WORK/train.h5" --out "$WORK/deblend_stage2.keras" \
     --init-from "$WORK/deblend_stage1.keras" --epochs 14 --batch-size 32 \
     --learning-rate 1e-3 --seed 1
+time astrocnn train deblend --data "$WORK/train.h5" --out "$WORK/deblend.keras" \
+    --init-from "$WORK/deblend_stage2.keras" --epochs 14 --batch-size 32 \
+    --learning-rate 5e-4 --seed 1
 astrocnn simulate deblend --n 2000 --seed 6000 --out "$WORK/test" --quiet
 astrocnn evaluate deblend --model "$WORK/deblend.keras" --catalog "$WORK/test/catalog.fits" \
     --report "$WORK/report" --quiet
