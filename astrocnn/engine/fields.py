@@ -236,8 +236,12 @@ def predict_field(
             "FIELD": field.path.name[-68:],
             "PLANES": "plane k: catalogue id k+1 (origin stamp_x0, stamp_y0)",
         }
-        cubes = StampCubes(stamps_path, n, task.image_outputs, cards=cards)
-        with cubes if task.image_outputs else contextlib.nullcontext():
+        cubes = (
+            StampCubes(stamps_path, n, task.image_outputs, cards=cards)
+            if task.image_outputs
+            else None
+        )
+        with cubes or contextlib.nullcontext():
             for start in range(0, n, batch_size):
                 rows = np.arange(start, min(start + batch_size, n))
                 stamps = np.stack(
@@ -281,14 +285,14 @@ def predict_field(
                 "BANDS": ",".join(bands),
                 "DETTHR": (float(thresh), "detection threshold [sigma] on the band sum"),
                 "TTA": (bool(tta), "outputs combined over the 8 flips/rotations"),
-                **({"STAMPS": stamps_path.name[-68:]} if task.image_outputs else {}),
+                **({"STAMPS": stamps_path.name[-68:]} if cubes else {}),
             }
         )
         written = write_table(table, catalog_path, overwrite=overwrite)
         map_paths = [] if maps is None else maps.write(field.header, overwrite=overwrite)
     finally:
         field.close()
-    return FieldSummary(written, map_paths, n, n, stamps_path if task.image_outputs else None)
+    return FieldSummary(written, map_paths, n, n, cubes and cubes.path)
 
 
 def write_map(path, data, header, *, overwrite=False, cards=None) -> Path:

@@ -58,14 +58,22 @@ def _adapt_first_kernel(kernel: np.ndarray, n_bands: int) -> np.ndarray:
     return np.repeat(mean, n_bands, axis=2) * (c_in / n_bands)
 
 
-def _source_path(path):
+def load_source(path):
+    """The bundle ``--init-from`` names: a path, or a task name for that task's
+    shipped default model."""
     from astrocnn.tasks.registry import get_task, task_names
 
-    return get_task(str(path)).default_model() if str(path) in task_names() else path
+    return load_bundle(get_task(str(path)).default_model() if str(path) in task_names() else path)
 
 
-def warm_start_source(task, path, input_shape, meta, image_kind):
-    """The source bundle when ``path`` can warm-start ``task``, else None.
+def _model_options(source_meta) -> dict:
+    """The source's architecture options, with lists back to tuples."""
+    options = dict(source_meta.get("model_options") or {})
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def can_warm_start(task, source, input_shape, meta, image_kind) -> bool:
+    """Whether the bundle ``source`` can warm-start ``task``.
 
     It can when it is a model of the same task, bands, input shape and image
     kind, with the same targets (``meta`` from the task's ``fit_targets``:
@@ -73,9 +81,8 @@ def warm_start_source(task, path, input_shape, meta, image_kind):
     statistics fitted on the targets (``Task.fitted_target_keys``) are then
     taken from the source, and loss options (``Task.loss_options``) may differ.
     """
-    source = load_bundle(_source_path(path))
     src = source.meta
-    same = (
+    return (
         src.get("task") == task.name
         and list(src.get("bands", [])) == list(meta["bands"])
         and [int(s) for s in src.get("input_shape", ())] == [int(s) for s in input_shape]
@@ -86,7 +93,6 @@ def warm_start_source(task, path, input_shape, meta, image_kind):
             if key not in task.loss_options and key not in task.fitted_target_keys
         )
     )
-    return source if same else None
 
 
 def _same(a, b) -> bool:
@@ -104,8 +110,7 @@ def warm_start(task, source, input_shape, meta, log):
     (keras.Model, dict)
         The model and its options (the source's architecture and widths).
     """
-    options = dict(source.meta.get("model_options") or {})
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    options = _model_options(source.meta)
     model = task.build_model(tuple(input_shape), meta, options)
     try:
         model.set_weights(source.model.get_weights())
@@ -115,16 +120,15 @@ def warm_start(task, source, input_shape, meta, log):
     return model, options
 
 
-def fine_tune_start(task, path, input_shape, meta, image_kind, log):
+def fine_tune_start(task, source, input_shape, meta, image_kind, log):
     """Build ``task``'s model for ``input_shape`` with the backbone of bundle ``path``.
 
     Parameters
     ----------
     task : Task
         The task being trained (builds the new head).
-    path : path-like
-        Source bundle (any astrocnn classifier), or a task name for that
-        task's shipped default model.
+    source : Bundle
+        The source bundle (any astrocnn classifier; :func:`load_source`).
     input_shape : tuple of int
         ``(H, W, C)`` of the new training images.
     meta : dict
@@ -136,15 +140,13 @@ def fine_tune_start(task, path, input_shape, meta, image_kind, log):
 
     Returns
     -------
-    (keras.Model, dict, dict)
-        The new model, the source bundle's metadata, and the model options
-        (the source's architecture and widths).
+    (keras.Model, dict)
+        The new model and the model options (the source's architecture and
+        widths).
     """
-    path = _source_path(path)
-    source = load_bundle(path)
+    path = source.path
     src_backbone = _backbone(source.model, str(path))
-    options = dict(source.meta.get("model_options") or {})
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    options = _model_options(source.meta)
     model = task.build_model(tuple(input_shape), meta, options)
     backbone = _backbone(model, "new model")
     src_layers = {layer.name: layer for layer in src_backbone.layers}
@@ -181,4 +183,4 @@ def fine_tune_start(task, path, input_shape, meta, image_kind, log):
             f"note: the source model was trained on {source.meta.get('image_kind', 'fits')} "
             f"images and the new data are {image_kind}; the pixel scalings differ"
         )
-    return model, source.meta, options
+    return model, options

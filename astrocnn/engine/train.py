@@ -32,10 +32,11 @@ from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
 from astrocnn.data.scalars import fit_scalar_inputs, read_columns
 from astrocnn.engine.finetune import (
+    can_warm_start,
     fine_tune_start,
+    load_source,
     set_backbone_trainable,
     warm_start,
-    warm_start_source,
 )
 from astrocnn.engine.inference import CompiledModel
 from astrocnn.engine.progress import progress_bar
@@ -301,9 +302,10 @@ def _train(task, data, out, config, policy, log):
     meta = task.fit_targets(data.table, data.name, **config.target_options)
     meta["bands"] = list(data.bands)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
+    source = load_source(config.init_from) if config.init_from else None
     warm = None
-    if config.init_from:
-        warm = warm_start_source(task, config.init_from, input_shape, meta, data.image_kind)
+    if source is not None and can_warm_start(task, source, input_shape, meta, data.image_kind):
+        warm = source
     if warm is not None:  # the outputs keep the source's meaning (e.g. its target scaling)
         meta.update({key: warm.meta[key] for key in task.fitted_target_keys})
     targets = task.targets(data.table, meta, data.name)
@@ -345,20 +347,13 @@ def _train(task, data, out, config, policy, log):
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
     keras.utils.set_random_seed(config.seed)
-    source_meta = None
     with scope():
         if warm is not None:
             model, options = warm_start(task, warm, input_shape, meta, log)
-            source_meta = warm.meta
-            run_key["init_from"] = source_meta.get("sha256")
-            run_key["options"] = {
-                k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
-            }
-        elif config.init_from:
-            model, source_meta, options = fine_tune_start(
-                task, config.init_from, input_shape, meta, data.image_kind, log
-            )
-            run_key["init_from"] = source_meta.get("sha256")
+        elif source is not None:
+            model, options = fine_tune_start(task, source, input_shape, meta, data.image_kind, log)
+        if source is not None:
+            run_key["init_from"] = source.meta.get("sha256")
             run_key["options"] = {
                 k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
             }
@@ -410,7 +405,7 @@ def _train(task, data, out, config, policy, log):
     )
     steps = int(np.ceil(len(train_idx) / config.batch_size))
     history = {}
-    for phase in _phases(config, source_meta is not None and warm is None):
+    for phase in _phases(config, source is not None and warm is None):
         done = ckpt / f"{phase.name}.weights.h5"
         if done.exists():  # finished before an interruption
             model.load_weights(done)
@@ -502,8 +497,8 @@ def _train(task, data, out, config, policy, log):
                 "augmentation": config.augmentation or task.augmentation,
                 "class_weights": json.dumps(weights) if weights else "none",
                 "init_from": (
-                    f"{config.init_from} (sha256 {source_meta.get('sha256', '')[:16]})"
-                    if source_meta
+                    f"{config.init_from} (sha256 {source.meta.get('sha256', '')[:16]})"
+                    if source is not None
                     else "none"
                 ),
                 "freeze_backbone": bool(config.freeze_backbone),

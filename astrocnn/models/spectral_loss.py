@@ -58,14 +58,6 @@ def _radial_bins_tf(tf, height, width, n_bins):
     return matrix / tf.maximum(tf.reduce_sum(matrix, axis=0), 1.0)
 
 
-def _nonempty(bins):
-    """1 for the columns of a bin matrix that hold modes, else 0."""
-    from astrocnn._tf import import_tensorflow
-
-    tf = import_tensorflow()
-    return tf.cast(tf.reduce_sum(bins, axis=0) > 0, tf.float32)
-
-
 def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
     """Pixel MSE plus ``weight`` times the squared log power-spectrum ratio.
 
@@ -114,7 +106,7 @@ def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
         )
         # per channel, the mean over the bins that hold modes (the lowest bin is
         # empty when the fundamental mode lies above it); then the weighted mean
-        used = _nonempty(bins)
+        used = tf.cast(tf.reduce_sum(bins, axis=0) > 0, tf.float32)
         per_channel = tf.reduce_sum(tf.square(log_ratio) * used, axis=2) / tf.reduce_sum(used)
         channel_weights = tf.broadcast_to(tf.constant(weights), (shape[3],))
         spectral = tf.reduce_mean(per_channel * channel_weights, axis=1)
