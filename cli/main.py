@@ -93,6 +93,7 @@ def _target_options(task, **given):
         "fraction_columns": "fraction_columns",
         "mdn_components": "n_components",
         "power_loss_weight": "power_loss_weight",
+        "log_offset": "log_offset",
     }
     for flag, value in given.items():
         if value is None or value == "":
@@ -296,6 +297,14 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "one number, or one per output channel (e.g. 1,0,1).",
 )
 @click.option(
+    "--log-offset",
+    default=None,
+    help="Paint: model each output channel as log10(y + offset) instead of log10(y) "
+    "(in the channel's units; one number, or one per channel, e.g. 0,1e5,0): "
+    "compresses values well below the offset, so the fit favours the large ones "
+    "(e.g. the hot gas that dominates a temperature map's power).",
+)
+@click.option(
     "--mdn-components",
     type=click.IntRange(1, 50),
     default=None,
@@ -383,6 +392,7 @@ def train(
     fraction_columns,
     mdn_components,
     power_loss_weight,
+    log_offset,
     extra_inputs,
     init_from,
     freeze_backbone,
@@ -419,6 +429,7 @@ def train(
         fraction_columns=fraction_columns,
         mdn_components=mdn_components,
         power_loss_weight=power_loss_weight,
+        log_offset=log_offset,
     )
     extra = tuple(c.strip() for c in (extra_inputs or "").split(",") if c.strip())
     if extra and not task_obj.accepts_extra_inputs:

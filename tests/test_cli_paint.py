@@ -196,3 +196,48 @@ def test_power_spectrum_loss_option(sim, model, tmp_path):
         "--out", tmp_path / "l.keras", "--power-loss-weight", 1, ok=False,
     )  # fmt: skip
     assert other.exit_code != 0 and "does not apply to task 'lens'" in other.output
+
+
+def test_log_offset_option(sim, model, tmp_path):
+    """--log-offset models a channel as log10(y + c): recorded in the bundle, the
+    predictions come back in physical units above the training minimum, and a model
+    with another transform cannot warm-start it."""
+    from astrocnn.data.preprocess import scaler_from_dict
+    from astrocnn.io.bundle import read_meta
+
+    out = tmp_path / "offset.keras"
+    run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits", "--out", out,
+        "--epochs", 1, "--log-offset", "0,1e5,0", *TINY,
+    )  # fmt: skip
+    meta = read_meta(out)
+    assert meta["log_offset"] == [0.0, 1e5, 0.0]
+    spec = meta["target_transform"]
+    assert spec["offset"] == [0.0, 1e5, 0.0] and len(spec["lower"]) == 3
+    truth = np.stack(
+        [
+            np.stack([h.data for h in fits.open(sim / "train" / f)], axis=-1)
+            for f in Table.read(sim / "train" / "catalog.fits")["target_file"][:4]
+        ]
+    ).astype(np.float64)
+    # mean and spread are those of log10(T + 1e5) for the temperature
+    assert spec["mean"][1] > 5.0 and spec["std"][1] < np.log10(truth[..., 1]).std()
+    scaler = scaler_from_dict(spec)
+    np.testing.assert_allclose(scaler.inverse(scaler.transform(truth)), truth, rtol=1e-4)
+    preds = tmp_path / "pred"
+    run("predict", "paint", "--model", out, "--catalog", sim / "test" / "catalog.fits",
+        "--out", preds, "--quiet")  # fmt: skip
+    with fits.open(preds / Table.read(preds / "catalog.fits")["file"][0]) as hdul:
+        assert np.all(hdul["TEMPERATURE"].data >= spec["lower"][1] * (1 - 1e-6))
+    # the plain-log10 model's outputs mean something else: no warm start from it
+    refused = run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits",
+        "--out", tmp_path / "warm.keras", "--epochs", 1, "--log-offset", "0,1e5,0",
+        "--init-from", model, *TINY[:2], ok=False,
+    )  # fmt: skip
+    assert "warm start from" not in refused.output
+    bad = run(
+        "train", "paint", "--catalog", sim / "train" / "catalog.fits",
+        "--out", tmp_path / "bad.keras", "--log-offset", "0,-1,0", "--quiet", ok=False,
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "log-offset must be >= 0" in bad.output

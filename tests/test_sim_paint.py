@@ -24,14 +24,17 @@ from astrocnn.sim.paint import (
     linear_power,
     sigma_tophat,
     simulate_paint,
+    slab_layout,
     transfer_eh,
     write_npy_stack,
 )
 
-# 32 pixels over 12.5 Mpc/h: the default 0.39 Mpc/h pixel at an eighth of the cost
+# 32 pixels over 12.5 Mpc/h: the default 0.39 Mpc/h pixel at an eighth of the cost; the
+# default 5 Mpc/h depth cuts such a box into 2 slabs of 16 cells (6.25 Mpc/h), so maps 0
+# and 1 are the two halves of box 0 and map 2 is the first half of box 1
 N, SEED, SIZE, BOX = 3, 11, 32, 12.5
-COLUMNS = ["id", "input_file", "target_file", *SUMMARY_COLUMNS]
-CARDS = dict(SIMULATR="astrocnn.sim.paint", SEED=SEED, BOXSIZE=BOX, DEPTH=BOX, PERIODIC=True)
+COLUMNS = ["id", "input_file", "target_file", "box", "slab", *SUMMARY_COLUMNS]
+CARDS = dict(SIMULATR="astrocnn.sim.paint", SEED=SEED, BOXSIZE=BOX, DEPTH=6.25, PERIODIC=True)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,9 @@ def test_catalogue_columns_and_meta(sim):
     assert table["id"].dtype == np.int64 and list(table["id"]) == list(range(N))
     assert list(table["input_file"]) == [f"maps/dm_{i:06d}.fits" for i in range(N)]
     assert list(table["target_file"]) == [f"maps/gas_{i:06d}.fits" for i in range(N)]
+    assert list(table["box"]) == [0, 0, 1] and list(table["slab"]) == [0, 1, 0]
     meta = table.meta
+    assert meta["DEPTH"] == 6.25
     assert meta["SIMULATR"] == "astrocnn.sim.paint" and meta["SEED"] == SEED
     assert meta["SIZE"] == SIZE and meta["BOXSIZE"] == BOX and meta["PERIODIC"] is True
     assert meta["OMEGA_M"] == 0.3 and meta["OMEGA_B"] == 0.049 and meta["SIGMA_8"] == 0.8
@@ -94,6 +99,7 @@ def test_files_hdus_and_cards(sim):
             assert hdr["EXTNAME"] == "DM_DENSITY" and hdr["BUNIT"] == ""
             assert hdus[0].data.dtype == np.dtype(">f4") and hdus[0].data.shape == (SIZE, SIZE)
             assert hdr["OBJECT"] == str(i) and hdr["PIXSIZE"] == BOX / SIZE
+            assert hdr["BOXID"] == table["box"][i] and hdr["SLABZ"] == 6.25 * table["slab"][i]
             assert all(hdr[k] == v for k, v in CARDS.items())
             assert hdr["RHOMEAN"] == pytest.approx(OMEGA_M * 1.87847e-29 * 0.49 * 8, rel=1e-4)
         with fits.open(outdir / table["target_file"][i]) as hdus:
@@ -122,9 +128,28 @@ def test_deterministic_and_prefix(sim, tmp_path):
 def test_dm_positive_with_mean_one(sim):
     _, _, dm, gas = sim
     assert np.all(dm > 0) and np.all(gas["GAS_DENSITY"] > 0)
-    np.testing.assert_allclose(dm.mean(axis=(1, 2)), 1.0, atol=1e-5)  # CIC conserves mass
-    np.testing.assert_allclose(gas["GAS_DENSITY"].mean(axis=(1, 2)), 1.0, atol=1e-3)
-    assert 0.2 < dm.std() < 1.5 and dm.max() > 3  # non-linear structure
+    # CIC conserves mass: the two slabs of box 0 hold all of it
+    np.testing.assert_allclose(dm[:2].mean(), 1.0, atol=1e-5)
+    np.testing.assert_allclose(gas["GAS_DENSITY"][:2].mean(), 1.0, atol=1e-3)
+    assert np.all(np.abs(dm.mean(axis=(1, 2)) - 1) < 0.5)  # one slab: a 6 Mpc/h mode
+    assert 0.2 < dm.std() < 2.0 and dm.max() > 3  # non-linear structure
+
+
+def test_slabs_tile_the_full_depth_projection(sim, tmp_path):
+    """The slabs of one box, combined, are the whole-box projection of the same box."""
+    _, _, dm, gas = sim
+    full = simulate_paint(1, SEED, tmp_path, size=SIZE, box_size=BOX, depth=BOX)
+    assert full.meta["DEPTH"] == BOX and list(full["slab"]) == [0]
+    with fits.open(tmp_path / full["target_file"][0]) as hdus:
+        whole = {h.name: h.data.astype(float) for h in hdus}
+    np.testing.assert_allclose(
+        fits.getdata(tmp_path / full["input_file"][0]), dm[:2].mean(axis=0), rtol=1e-5
+    )
+    for name in ("GAS_DENSITY", "HI_DENSITY"):
+        np.testing.assert_allclose(whole[name], gas[name][:2].mean(axis=0), rtol=1e-4)
+    mass = gas["GAS_DENSITY"][:2].astype(float)
+    weighted = (mass * gas["TEMPERATURE"][:2]).sum(axis=0) / mass.sum(axis=0)
+    np.testing.assert_allclose(whole["TEMPERATURE"], weighted, rtol=1e-4)
 
 
 def test_linear_theory():
@@ -259,6 +284,10 @@ def test_npy_stacks(sim, tmp_path):
         (dict(box_size=float("nan")), "box_size must"),
         (dict(box_size="25"), "box_size must"),
         (dict(box_size=True), "box_size must"),
+        (dict(depth=0.0), "depth must"),
+        (dict(depth=13.0), "depth must"),
+        (dict(depth=float("inf")), "depth must"),
+        (dict(depth="5"), "depth must"),
         (dict(progress="yes"), "progress must"),
     ],
 )
@@ -267,3 +296,18 @@ def test_argument_validation(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate_paint(**args)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "size, box, depth, expected",
+    [
+        (64, 25.0, 5.0, (5, 12)),
+        (64, 25.0, 25.0, (1, 64)),
+        (64, 25.0, 0.01, (64, 1)),
+        (32, 12.5, 5.0, (2, 16)),
+        (64, 25.0, 20.0, (1, 64)),
+        (64, 25.0, 3.0, (8, 8)),
+    ],
+)
+def test_slab_layout(size, box, depth, expected):
+    assert slab_layout(size, box, depth) == expected

@@ -105,54 +105,85 @@ class LinearScaler:
 
 @dataclass
 class LogScaler:
-    """``(log10(max(x, floor)) - mean) / std`` per channel, for positive fields
-    spanning decades (densities, temperatures).
+    """``(log10(max(x + offset, floor)) - mean) / std`` per channel, for positive
+    fields spanning decades (densities, temperatures).
 
     Parameters
     ----------
     mean, std : list of float
-        Per-channel statistics of ``log10`` of the training maps.
+        Per-channel statistics of ``log10(x + offset)`` of the training maps.
     floor : float
         Values below are clipped before the logarithm.
+    offset : list of float, optional
+        Per-channel offset added before the logarithm (default 0: a plain
+        log10). An offset ``c`` keeps the transform logarithmic above ``c`` and
+        compresses what lies below it, so a fit in the transformed space spends
+        its effort where the field is large (e.g. the hot gas that dominates a
+        temperature map's power).
+    lower : list of float, optional
+        Per-channel smallest value `inverse` returns (with an offset, a
+        transformed value below ``log10(offset)`` would otherwise map to a
+        negative field); the training maps' minimum.
     """
 
     mean: list[float]
     std: list[float]
     floor: float = 1e-6
+    offset: list[float] | None = None
+    lower: list[float] | None = None
+
+    def _offset(self):
+        return np.asarray(self.offset if self.offset is not None else 0.0, np.float64)
 
     @classmethod
-    def fit(cls, images: np.ndarray, seed: int = 0, floor: float = 1e-6) -> LogScaler:
-        """Fit on training maps (N, H, W, C) (a random subset of at most 2048)."""
+    def fit(cls, images: np.ndarray, seed: int = 0, floor: float = 1e-6, offset=None) -> LogScaler:
+        """Fit on training maps (N, H, W, C) (a random subset of at most 2048).
+
+        ``offset``: one per channel, or None for a plain log10.
+        """
         rng = np.random.default_rng(seed)
         take = rng.choice(len(images), size=min(len(images), _FIT_SAMPLE), replace=False)
-        logs = np.log10(np.maximum(np.asarray(images[np.sort(take)], np.float64), floor))
+        sample = np.asarray(images[np.sort(take)], np.float64)
+        shift = np.asarray(offset if offset is not None else 0.0, np.float64)
+        logs = np.log10(np.maximum(sample + shift, floor))
         mean = logs.mean(axis=(0, 1, 2))
         std = logs.std(axis=(0, 1, 2))
         std = np.where(std > 0, std, 1.0)
-        return cls([float(m) for m in mean], [float(s) for s in std], float(floor))
+        lower = None
+        if offset is not None:
+            offset = [float(c) for c in np.broadcast_to(shift, mean.shape)]
+            lower = [float(v) for v in sample.min(axis=(0, 1, 2))]
+        return cls([float(m) for m in mean], [float(s) for s in std], float(floor), offset, lower)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         """Forward transform of (..., H, W, C); returns float32."""
-        logs = np.log10(np.maximum(np.asarray(images, np.float64), self.floor))
+        shifted = np.asarray(images, np.float64) + self._offset()
+        logs = np.log10(np.maximum(shifted, self.floor))
         return ((logs - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         """Back to physical units."""
-        return (10.0 ** (np.asarray(values, np.float64) * self.std + np.asarray(self.mean))).astype(
-            np.float32
-        )
+        physical = 10.0 ** (np.asarray(values, np.float64) * self.std + np.asarray(self.mean))
+        if self.offset is not None:
+            physical = np.maximum(physical - self._offset(), np.asarray(self.lower))
+        return physical.astype(np.float32)
 
     def transform_tf(self, images):
         """The forward transform as TensorFlow ops."""
         from astrocnn._tf import import_tensorflow
 
         tf = import_tensorflow()
+        if self.offset is not None:
+            images = images + tf.constant(self.offset, tf.float32)
         logs = tf.math.log(tf.maximum(images, self.floor)) / np.log(10.0)
         return (logs - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
 
     def to_dict(self) -> dict:
         """Serialisable form stored in the model bundle."""
-        return {"kind": "log10", "mean": self.mean, "std": self.std, "floor": self.floor}
+        spec = {"kind": "log10", "mean": self.mean, "std": self.std, "floor": self.floor}
+        if self.offset is not None:
+            spec.update(offset=self.offset, lower=self.lower)
+        return spec
 
 
 def fit_scaler(image_kind: str, images: np.ndarray, seed: int = 0):
@@ -175,7 +206,13 @@ def fit_scaler(image_kind: str, images: np.ndarray, seed: int = 0):
 def scaler_from_dict(spec: dict):
     """Rebuild the scaler stored in a bundle."""
     if spec.get("kind") == "log10":
-        return LogScaler(list(spec["mean"]), list(spec["std"]), float(spec.get("floor", 1e-6)))
+        return LogScaler(
+            list(spec["mean"]),
+            list(spec["std"]),
+            float(spec.get("floor", 1e-6)),
+            [float(c) for c in spec["offset"]] if spec.get("offset") is not None else None,
+            [float(v) for v in spec["lower"]] if spec.get("lower") is not None else None,
+        )
     kinds = {"asinh": AsinhScaler, "linear": LinearScaler}
     if spec.get("kind") not in kinds:
         raise ValueError(f"unknown preprocessing kind {spec.get('kind')!r}")

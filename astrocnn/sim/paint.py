@@ -35,6 +35,7 @@ REDSHIFT = 1.0  # output redshift: growth D(1) = 0.612 of today's
 TRUNCATION_RADIUS = 0.8  # Mpc/h, Gaussian truncation of the initial spectrum (TZA)
 # gas
 FILTER_SCALE = 0.3  # Mpc/h, 1 / k_F of the pressure filter exp(-k^2 / k_F^2)
+DM_FLOOR = 1e-2  # smallest DM map value [mean]: columns of a thin slab no particle enters
 GAS_FLOOR = 1e-3  # smallest gas density [mean baryon density] (filter ringing)
 T0 = 1.0e4  # K, temperature of photo-ionised gas at the mean density
 GAMMA = 1.5  # slope of the temperature-density relation T = T0 (1 + delta)^(GAMMA - 1)
@@ -237,8 +238,14 @@ class _Painter:
                     rho += np.bincount(ixyz, wxyz, minlength=n**3)
         return rho.reshape(x.shape).astype(np.float32)
 
-    def paint(self, rng):
-        """One box: returns (dm map, gas, temperature, HI maps, summary dict)."""
+    def paint(self, rng, slabs=1):
+        """One box, projected in ``slabs`` slabs along z.
+
+        Returns a list with one ``(maps, summary)`` per slab: maps are the dm, gas,
+        temperature and HI maps (float32, [y, x]), summary a dict of
+        ``SUMMARY_COLUMNS``. Slab ``j`` is cells ``[j c, (j + 1) c)`` along z, with
+        ``c = size // slabs``.
+        """
         n = self.size
         shape = (n,) * 3
         white = rng.standard_normal(shape, dtype=np.float32)
@@ -252,41 +259,53 @@ class _Painter:
         t_hot = np.minimum(T_SHOCK * (env / SHOCK_DENSITY) ** SHOCK_SLOPE, T_MAX)
         temp = T0 * gas ** (GAMMA - 1.0) + hot * t_hot
         hi = gas**2 * (temp / T0) ** HI_SLOPE
-        gas_map = gas.mean(axis=2)
-        maps = (
-            dm.mean(axis=2),
-            gas_map,
-            (gas * temp).mean(axis=2) / gas_map,  # mass-weighted
-            hi.mean(axis=2),
-        )
-        log_t = np.log10(maps[2])
-        summary = dict(
-            sigma_lin=_rms(delta_k, n),
-            sigma_dm=float(maps[0].std()),
-            min_dm=float(maps[0].min()),
-            max_dm=float(maps[0].max()),
-            sigma_gas=float(maps[1].std()),
-            mean_log_temperature=float(log_t.mean()),
-            std_log_temperature=float(log_t.std()),
-            hot_fraction=float((gas * hot).sum(dtype=float) / gas.sum(dtype=float)),
-            mean_hi=float(maps[3].mean()),
-        )
-        # numpy [y, x]: FITS axis 1 runs along the box's x
-        return [np.ascontiguousarray(m.T, np.float32) for m in maps], summary
+        sigma_lin = _rms(delta_k, n)
+        cells = n // slabs
+        out = []
+        for j in range(slabs):
+            z = slice(j * cells, (j + 1) * cells)
+            gas_slab = gas[:, :, z]
+            gas_map = gas_slab.mean(axis=2)
+            maps = (
+                np.maximum(dm[:, :, z].mean(axis=2), DM_FLOOR),
+                gas_map,
+                (gas_slab * temp[:, :, z]).mean(axis=2) / gas_map,  # mass-weighted
+                hi[:, :, z].mean(axis=2),
+            )
+            log_t = np.log10(maps[2])
+            summary = dict(
+                sigma_lin=sigma_lin,
+                sigma_dm=float(maps[0].std()),
+                min_dm=float(maps[0].min()),
+                max_dm=float(maps[0].max()),
+                sigma_gas=float(maps[1].std()),
+                mean_log_temperature=float(log_t.mean()),
+                std_log_temperature=float(log_t.std()),
+                hot_fraction=float(
+                    (gas_slab * hot[:, :, z]).sum(dtype=float) / gas_slab.sum(dtype=float)
+                ),
+                mean_hi=float(maps[3].mean()),
+            )
+            # numpy [y, x]: FITS axis 1 runs along the box's x
+            out.append(([np.ascontiguousarray(m.T, np.float32) for m in maps], summary))
+        return out
 
 
 # ---------------------------------------------------------------------------------------
 # files
 
 
-def _header(seed, size, box_size):
-    """Cards shared by every map HDU of a run (``OBJECT`` is set per map)."""
+def _header(seed, size, box_size, depth):
+    """Cards shared by every map HDU of a run (``OBJECT``, ``BOXID`` and ``SLABZ`` are
+    set per map)."""
     hdr = fits.Header()
     hdr["SIMULATR"] = ("astrocnn.sim.paint", "simulator")
     hdr["SEED"] = (int(seed), "seed of the run")
     hdr["OBJECT"] = ("0", "map id")
     hdr["BOXSIZE"] = (float(box_size), "box side [Mpc/h, comoving]")
-    hdr["DEPTH"] = (float(box_size), "projection depth along z [Mpc/h]")
+    hdr["BOXID"] = (0, "index of the simulated box in the run")
+    hdr["DEPTH"] = (float(depth), "projection depth along z [Mpc/h]")
+    hdr["SLABZ"] = (0.0, "z of the slab's near side [Mpc/h]")
     hdr["PIXSIZE"] = (float(box_size) / size, "pixel side [Mpc/h]")
     hdr["PERIODIC"] = (True, "periodic boundaries")
     hdr["REDSHIFT"] = (REDSHIFT, "redshift of the maps")
@@ -307,9 +326,10 @@ def _hdu(cls, template, extname, bunit, comment, extra=()):
     return cls(np.zeros((1, 1), np.float32), header=hdr)
 
 
-def _hdus(seed, size, box_size):
-    """The DM HDU and the gas HDU list, reused (data and OBJECT replaced) for every map."""
-    template = _header(seed, size, box_size)
+def _hdus(seed, size, box_size, depth):
+    """The DM HDU and the gas HDU list, reused (data and per-map cards replaced) for
+    every map."""
+    template = _header(seed, size, box_size, depth)
     rho = _RHO_CRIT * HUBBLE**2 * (1.0 + REDSHIFT) ** 3  # g / cm^3, proper, at REDSHIFT
     dm = _hdu(
         fits.PrimaryHDU,
@@ -347,7 +367,7 @@ def _write(path, hdus):
     write_atomic(path, lambda t: hdus.writeto(t, overwrite=True, output_verify="ignore"))
 
 
-def _check_args(n, seed, size, box_size, progress):
+def _check_args(n, seed, size, box_size, depth, progress):
     def is_int(v, lo):
         return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
 
@@ -365,11 +385,48 @@ def _check_args(n, seed, size, box_size, progress):
             and box_size > 0,
             f"box_size must be a positive number [Mpc/h], got {box_size!r}",
         ),
+        (
+            isinstance(depth, int | float | np.number)
+            and not isinstance(depth, bool)
+            and bool(np.isfinite(depth))
+            and 0 < depth
+            and (not isinstance(box_size, int | float | np.number) or depth <= box_size),
+            f"depth must be a positive number [Mpc/h] no larger than box_size, got {depth!r}",
+        ),
         (isinstance(progress, bool), f"progress must be True or False, got {progress!r}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+
+
+DEFAULT_DEPTH = 5.0  # Mpc/h, slab thickness of the CAMELS Multifield Dataset's 2-D maps
+
+
+def slab_layout(size, box_size, depth):
+    """Slabs per box and cells per slab for a requested projection depth.
+
+    Parameters
+    ----------
+    size : int
+        Grid cells per box side.
+    box_size : float
+        Box side [Mpc/h].
+    depth : float
+        Requested slab thickness [Mpc/h], ``0 < depth <= box_size``.
+
+    Returns
+    -------
+    slabs : int
+        ``round(box_size / depth)`` (at least 1, at most ``size``): the box is cut
+        into this many slabs along z.
+    cells : int
+        ``size // slabs`` cells per slab; the slab thickness is ``cells * box_size /
+        size`` (4.69 Mpc/h for 5 Mpc/h asked of a 64-cell, 25 Mpc/h box; the last
+        ``size % slabs`` cells are not projected).
+    """
+    slabs = int(min(size, max(1, round(box_size / depth))))
+    return slabs, size // slabs
 
 
 SUMMARY_COLUMNS = (
@@ -385,16 +442,16 @@ SUMMARY_COLUMNS = (
 )
 
 
-def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, progress=False):
+def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, depth=DEFAULT_DEPTH, progress=False):
     """Simulate pairs of dark-matter and gas maps of periodic boxes and write them to disk.
 
     Parameters
     ----------
     n : int
-        Number of maps (>= 1); each is a separate box.
+        Number of maps (>= 1).
     seed : int
         Seed for ``numpy.random.default_rng``; same ``(n, seed)`` (and keywords)
-        gives bit-identical files and catalogue. Map ``i`` has its own stream, so
+        gives bit-identical files and catalogue. Each box has its own stream, so
         the first maps of a larger run are those of a smaller one.
     outdir : str or os.PathLike
         Output directory; created if needed.
@@ -403,6 +460,11 @@ def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, progress=False):
         even, 16-256. Memory ~ 250 bytes * ``size**3`` (66 MB at 64, 4 GB at 256).
     box_size : float, optional
         Box side [Mpc/h, comoving] (CAMELS: 25).
+    depth : float, optional
+        Projection depth [Mpc/h] (CAMELS: 5). Each box is cut along z into
+        ``round(box_size / depth)`` slabs of ``size // slabs`` cells (`slab_layout`),
+        each a map; ``depth = box_size`` projects the whole box. Consecutive maps
+        come from the same box until it is used up.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -411,33 +473,36 @@ def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, progress=False):
     astropy.table.Table
         Catalogue (also written to ``outdir/catalog.fits``) with columns ``id``,
         ``input_file`` (``maps/dm_{id:06d}.fits``) and ``target_file``
-        (``maps/gas_{id:06d}.fits``), relative to ``outdir``, and per-map
+        (``maps/gas_{id:06d}.fits``), relative to ``outdir``, ``box`` (index of the
+        simulated box: maps of one box are correlated, keep them on one side of a
+        train/test split) and ``slab`` (index along z), and per-map
         summaries: ``sigma_lin`` (rms of the truncated linear overdensity on the
         3-D grid at ``REDSHIFT``), ``sigma_dm``, ``min_dm``, ``max_dm`` (of the DM
         map, 1 + delta), ``sigma_gas`` (rms of the gas map), ``mean_log_temperature``
         and ``std_log_temperature`` (of log10(T / K) over the temperature map's
         pixels), ``hot_fraction`` (gas mass fraction of the shock-heated phase) and
         ``mean_hi`` (mean of the HI map). Meta: ``SIMULATR``, ``SEED``, ``SIZE``,
-        ``BOXSIZE``, ``PERIODIC``, ``REDSHIFT``, cosmology (``OMEGA_M``,
+        ``BOXSIZE``, ``DEPTH`` (slab thickness actually used), ``PERIODIC``,
+        ``REDSHIFT``, cosmology (``OMEGA_M``,
         ``OMEGA_B``, ``HUBBLE``, ``N_S``, ``SIGMA_8``), ``CHANNELS`` and the model
         parameters (``TRUNCR``, ``FILTERL``, ``T0``, ``GAMMA``, ``RSHOCK``,
         ``DSHOCK``, ``TSHOCK``).
 
         The DM file's primary HDU (``EXTNAME = 'DM_DENSITY'``) is a float32
         (size, size) map of 1 + delta_dm (``BUNIT = ''``; density / mean matter
-        density; mean 1). The gas file holds one float32 (size, size) HDU per
+        density). The gas file holds one float32 (size, size) HDU per
         channel, in ``CHANNELS`` order: ``GAS_DENSITY`` (primary HDU; 1 + delta_gas,
         density / mean baryon density, ``BUNIT = ''``), ``TEMPERATURE``
         (mass-weighted along the line of sight, ``BUNIT = 'K'``) and ``HI_DENSITY``
         (``BUNIT = ''``; neutral hydrogen density relative to gas at the mean
         density and temperature ``T0``, averaged along the line of sight). Every
-        HDU carries ``SIMULATR``, ``SEED``, ``OBJECT`` (the map id), ``BOXSIZE``,
-        ``DEPTH``, ``PIXSIZE`` [Mpc/h], ``PERIODIC`` (True), ``REDSHIFT`` and the
-        cosmology; the density HDUs ``RHOMEAN``, the mean (proper) density
-        [g/cm^3] at ``REDSHIFT`` that converts 1 + delta to physical units. Map
-        axes: FITS axis 1 (numpy's last) is the box's x, axis 2 its y (0-based
-        pixel (i, j) is the grid point x = i PIXSIZE, y = j PIXSIZE); z is
-        projected out.
+        HDU carries ``SIMULATR``, ``SEED``, ``OBJECT`` (the map id), ``BOXID``,
+        ``BOXSIZE``, ``DEPTH``, ``SLABZ`` (z of the slab's near side), ``PIXSIZE``
+        [Mpc/h], ``PERIODIC`` (True), ``REDSHIFT`` and the cosmology; the density
+        HDUs ``RHOMEAN``, the mean (proper) density [g/cm^3] at ``REDSHIFT`` that
+        converts 1 + delta to physical units. Map axes: FITS axis 1 (numpy's
+        last) is the box's x, axis 2 its y (0-based pixel (i, j) is the grid
+        point x = i PIXSIZE, y = j PIXSIZE); z is projected out.
 
     Notes
     -----
@@ -457,16 +522,19 @@ def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, progress=False):
       of the particles have crossed shells, so filaments and knots form but are
       not smeared out by streams passing through each other, as they would be at
       z = 0 (44% with the same truncation). The maps are therefore z = 1 maps:
-      the projected DM has rms 0.5-1.0 and peaks of 5-13 at 64 pixels over
-      25 Mpc/h. Halos are not resolved (no virialisation).
+      projected over the whole box the DM has rms 0.5-1.0 and peaks of 5-13 at
+      64 pixels over 25 Mpc/h (5 Mpc/h slabs: rms 0.7-2, peaks 8-40). Halos are
+      not resolved (no virialisation).
     - Dark matter: one particle per cell is displaced by ``D psi`` (Zel'dovich;
       ``psi = -grad phi``, ``laplacian phi = delta``, solved by FFT) with periodic
       wrapping, and deposited by cloud-in-cell on the same grid; the DM map is the
-      3-D density averaged over the whole box along z (the full depth, as in
-      CAMELS). With one particle per cell, voids (where particles are further
-      apart than a cell) show a faint cloud-in-cell grid pattern. Mass is
-      conserved, so the map's mean is 1; empty columns are practically
-      impossible (``min_dm`` 0.15-0.35).
+      3-D density averaged over a slab along z (next note). With one particle per
+      cell, voids (where particles are further apart than a cell) show a faint
+      cloud-in-cell grid pattern. Mass is conserved, so a full-depth map's mean
+      is 1 (a slab's mean varies with the structure it cuts). A thin slab's deepest voids
+      can hold columns no particle enters (a few pixels in one map in ten at
+      5 Mpc/h); they are set to ``DM_FLOOR`` = 0.01 of the mean so that the
+      map's log is defined.
     - Gas density: the 3-D DM density filtered with ``exp(-k^2 / k_F^2)``,
       1 / k_F = 0.3 Mpc/h (pressure / Jeans smoothing, e.g. Gnedin & Hui 1998;
       a Gaussian of rms 0.42 Mpc/h), so the gas has less small-scale power than
@@ -492,42 +560,62 @@ def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, progress=False):
       suppressed by the (T / T0)^-0.7 recombination rate. Collisional ionisation
       (which further empties gas above ~ 10^5.5 K) and self-shielding (dense,
       > 1e-3 cm^-3) are not modelled.
-    - Projection: each map is the 3-D field averaged over the ``size`` cells along
-      z: gas and HI densities are plain means (so the gas map is a mean column
+    - Projection: each map is the 3-D field averaged over one slab of ``depth``
+      along z (5 Mpc/h by default, the slab thickness of the CAMELS Multifield
+      Dataset's 2-D maps, Villaescusa-Navarro et al. 2022; a 25 Mpc/h box gives
+      5 maps): gas and HI densities are plain means (so the gas map is a mean column
       density in units of the mean), the temperature is mass-weighted,
       ``sum(Delta_g T) / sum(Delta_g)``, as in CAMELS. The gas model acts in 3-D
       before projection, so the line-of-sight mixing is part of the mapping a
-      network must learn.
+      network must learn; the deeper the slab, the more structures overlap in a
+      pixel and the less of the gas a 2-D DM map determines (temperature most).
+      Smoothing and shock environments straddle the slab faces, as in slices of
+      a hydrodynamical run.
     - Resolution: all scales are comoving Mpc/h and do not depend on ``size``;
       where the pixel (``box_size / size``, 0.39 Mpc/h by default) is larger than a
       scale, the grid is the limit instead (e.g. the gas filter barely acts on a
       32-pixel, 25 Mpc/h map).
     """
-    _check_args(n, seed, size, box_size, progress)
+    _check_args(n, seed, size, box_size, depth, progress)
     box_size = float(box_size)
+    slabs, cells = slab_layout(size, box_size, float(depth))
+    depth = cells * box_size / size
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "maps"), exist_ok=True)
     rng = np.random.default_rng(seed)
-    obj_seeds = rng.integers(0, 2**63, n)
+    box_seeds = rng.integers(0, 2**63, -(-n // slabs))
     painter = _Painter(size, box_size)
-    dm_hdu, gas_hdus = _hdus(seed, size, box_size)
+    dm_hdu, gas_hdus = _hdus(seed, size, box_size, depth)
     dm_list = fits.HDUList([dm_hdu])
     rows = []
-    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_paint"):
-        maps, summary = painter.paint(np.random.default_rng(obj_seeds[i]))
-        dm_rel, gas_rel = f"maps/dm_{i:06d}.fits", f"maps/gas_{i:06d}.fits"
-        for hdu, data in zip([dm_hdu, *gas_hdus], maps):
-            hdu.data = data
-            hdu.header["OBJECT"] = str(i)
-        _write(os.path.join(outdir, dm_rel), dm_list)
-        _write(os.path.join(outdir, gas_rel), gas_hdus)
-        rows.append(dict(summary, id=i, input_file=dm_rel, target_file=gas_rel))
-    columns = ["id", "input_file", "target_file", *SUMMARY_COLUMNS]
+    bar = tqdm(total=n, disable=not progress, file=sys.stderr, desc="simulate_paint")
+    for box, box_seed in enumerate(box_seeds):
+        for slab, (maps, summary) in enumerate(
+            painter.paint(np.random.default_rng(box_seed), slabs)
+        ):
+            i = box * slabs + slab
+            if i >= n:
+                break
+            dm_rel, gas_rel = f"maps/dm_{i:06d}.fits", f"maps/gas_{i:06d}.fits"
+            for hdu, data in zip([dm_hdu, *gas_hdus], maps):
+                hdu.data = data
+                hdu.header["OBJECT"] = str(i)
+                hdu.header["BOXID"] = box
+                hdu.header["SLABZ"] = slab * depth
+            _write(os.path.join(outdir, dm_rel), dm_list)
+            _write(os.path.join(outdir, gas_rel), gas_hdus)
+            rows.append(
+                dict(summary, id=i, input_file=dm_rel, target_file=gas_rel, box=box, slab=slab)
+            )
+            bar.update()
+    bar.close()
+    columns = ["id", "input_file", "target_file", "box", "slab", *SUMMARY_COLUMNS]
     meta = dict(
         SIMULATR="astrocnn.sim.paint",
         SEED=int(seed),
         SIZE=int(size),
         BOXSIZE=box_size,
+        DEPTH=depth,
         PERIODIC=True,
         REDSHIFT=REDSHIFT,
         OMEGA_M=OMEGA_M,

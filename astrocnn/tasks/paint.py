@@ -11,6 +11,8 @@ density to the expensive gas fields (Tröster et al. 2019; Thiele et al.
   are modelled as ``log10`` of the field, standardised with the training
   set's mean and spread, because these fields span decades and are positive;
   a map with a non-positive value where a logarithm is declared is refused.
+  An output channel may be declared ``log10(y + offset)`` (``--log-offset``),
+  which compresses values well below the offset.
 * **Network**: a U-Net whose input is wrapped around periodically before the
   first convolution (the maps are projections of periodic boxes, header card
   ``PERIODIC``), so its edges see the neighbouring periodic image instead of
@@ -51,6 +53,26 @@ def _read_target(path):
     return data, names, units
 
 
+def _per_channel(value, names, flag, what):
+    """One number, or one per output channel, each finite and >= 0 (default [0.0])."""
+    values = value if value is not None else [0.0]
+    values = [values] if isinstance(values, int | float | str) else list(values)
+    try:
+        values = [float(v) for v in values]
+    except ValueError:
+        raise CatalogError(
+            f"{flag}: {value!r} is not a number or a comma-separated list of numbers"
+        ) from None
+    if not all(np.isfinite(v) and v >= 0 for v in values):
+        raise CatalogError(f"{flag} must be >= 0, got {value}")
+    if len(values) not in (1, len(names)):
+        raise CatalogError(
+            f"{flag}: give one {what} or one per output channel ({', '.join(names)}), "
+            f"not {len(values)}"
+        )
+    return values
+
+
 class PaintTask(Task):
     """Dark-matter density maps -> gas density, temperature and HI maps."""
 
@@ -60,7 +82,7 @@ class PaintTask(Task):
     input_size = (64, 64)
     augmentation = "d4"
     spatial_targets = True
-    target_options = ("power_loss_weight",)
+    target_options = ("power_loss_weight", "log_offset")
     loss_options = ("power_loss_weight",)
     fitted_target_keys = ("target_transform",)
     image_outputs = ("maps",)
@@ -121,38 +143,32 @@ class PaintTask(Task):
             raise CatalogError(f"{source}: no target maps")
         return np.stack(maps), names, units
 
-    def fit_targets(self, table, source, power_loss_weight=None):
+    def fit_targets(self, table, source, power_loss_weight=None, log_offset=None):
         """Channels, units, transforms and periodicity of the training targets.
 
         ``power_loss_weight`` (>= 0, default 0; one, or one per output
         channel): weight of the power-spectrum term of the loss
         (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`).
+        ``log_offset`` (>= 0, default 0; one, or one per output channel, in the
+        channel's units): each channel is modelled as ``log10(y + offset)``
+        instead of ``log10(y)``.
         """
         from astrocnn.data.preprocess import LogScaler
 
-        weights = power_loss_weight if power_loss_weight is not None else [0.0]
-        weights = [weights] if isinstance(weights, int | float | str) else list(weights)
-        try:
-            weights = [float(w) for w in weights]
-        except ValueError:
-            raise CatalogError(
-                f"--power-loss-weight: {power_loss_weight!r} is not a number or a "
-                f"comma-separated list of numbers"
-            ) from None
-        if not all(np.isfinite(w) and w >= 0 for w in weights):
-            raise CatalogError(f"--power-loss-weight must be >= 0, got {power_loss_weight}")
         maps, names, units = self.read_targets(table, source)
-        if len(weights) not in (1, len(names)):
-            raise CatalogError(
-                f"--power-loss-weight: give one weight or one per output channel "
-                f"({', '.join(names)}), not {len(weights)}"
-            )
+        weights = _per_channel(power_loss_weight, names, "--power-loss-weight", "weight")
+        offsets = _per_channel(log_offset, names, "--log-offset", "offset")
+        if not any(offsets):
+            offsets = None  # a plain log10, as bundles before offsets existed
+        elif len(offsets) == 1:
+            offsets = offsets * len(names)
         periodic = str(table.meta.get("PERIODIC", "T")).upper() in ("T", "TRUE", "1")
         return {
             "power_loss_weight": weights[0] if len(weights) == 1 else weights,
+            "log_offset": offsets,
             "output_channels": list(names),
             "output_units": list(units),
-            "target_transform": LogScaler.fit(maps, floor=1e-30).to_dict(),
+            "target_transform": LogScaler.fit(maps, floor=1e-30, offset=offsets).to_dict(),
             "periodic": periodic,
             "box_size": float(table.meta.get("BOXSIZE", 0.0)) or None,
         }
