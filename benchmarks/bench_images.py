@@ -4,11 +4,12 @@ Inputs 4x the network's stamp/tile side (256x256 pixels for the shipped
 64x64 models), simulated once into ``--workdir``:
 
 - ``deblend``: ``--n`` fields of 256x256x3 with 25 galaxies each.  End to end
-  is :func:`astrocnn.engine.fields.predict_field` as ``astrocnn predict deblend
-  FIELD.fits`` runs it (sep detection, stamps, U-Net, the field's stamp cubes,
-  segmentation map, catalogue); model only is the same compiled network on as
-  many in-memory stamps; the naive loop opens the field with astropy and calls
-  ``model.predict`` once per detected source.
+  is :func:`astrocnn.engine.fields.predict_fields` as ``astrocnn predict deblend
+  FIELD1.fits FIELD2.fits ...`` runs it (sep detection, stamps, U-Net, the
+  field's stamp cubes, segmentation map, catalogue; a field's files are written
+  on a second thread while the next field is predicted); model only is the
+  same compiled network on as many in-memory stamps; the naive loop opens the
+  field with astropy and calls ``model.predict`` once per detected source.
 - ``paint``: ``--n`` dark-matter maps of 256x256.  End to end is
   :func:`astrocnn.engine.maps.predict_maps` (read, predict in one pass with
   periodic wrap, decode, write one FITS per map); model only is the same
@@ -82,7 +83,7 @@ def bench_deblend(args, workdir, task, bundle):
     from astropy.table import Table
 
     from astrocnn.data.preprocess import scaler_from_dict
-    from astrocnn.engine.fields import predict_field
+    from astrocnn.engine.fields import predict_fields
     from astrocnn.engine.inference import CompiledModel
 
     fields = _fields(workdir, args.n)
@@ -92,8 +93,9 @@ def bench_deblend(args, workdir, task, bundle):
         # a new output folder each time, as a user's run writes new files (replacing
         # existing ones makes ext4 flush them first, which no real run pays)
         folder = next(out)
-        for path in fields:
-            predict_field(task, bundle, path, folder, log=lambda m: None)
+        for _, summary in predict_fields(task, bundle, fields, folder, log=lambda m: None):
+            if isinstance(summary, Exception):
+                raise summary
 
     end_to_end()  # warm
     catalogs = [Table.read(workdir / "out_0" / f"{p.stem}_catalog.fits") for p in fields]

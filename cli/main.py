@@ -713,7 +713,7 @@ def _predict_fields(task, files, model, out, batch_size, overwrite, quiet, tta=F
     """Whole-field prediction: one catalogue, maps and product folder per field."""
     from pathlib import Path
 
-    from astrocnn.engine.fields import predict_field
+    from astrocnn.engine.fields import predict_fields
     from astrocnn.engine.predict import resolve_model
     from astrocnn.io.bundle import load_bundle
 
@@ -723,20 +723,10 @@ def _predict_fields(task, files, model, out, batch_size, overwrite, quiet, tta=F
     bundle = load_bundle(resolve_model(task, model), task=task.name)
     log = _log_to(quiet)
     failed = 0
-    for path in files:
-        try:
-            summary = predict_field(
-                task,
-                bundle,
-                path,
-                out_dir,
-                batch_size=batch_size,
-                overwrite=overwrite,
-                tta=tta,
-                log=log,
-            )
-        except AstrocnnError as exc:
-            click.echo(f"astrocnn: error: {exc}", err=True)
+    options = dict(batch_size=batch_size, overwrite=overwrite, tta=tta)
+    for _, summary in predict_fields(task, bundle, files, out_dir, log=log, **options):
+        if isinstance(summary, AstrocnnError):
+            click.echo(f"astrocnn: error: {summary}", err=True)
             failed += 1
             continue
         others = [p.name for p in [summary.stamps, *summary.maps] if p is not None]

@@ -152,6 +152,39 @@ def test_bad_fields_are_one_line_errors(field, model, tmp_path):
     assert (tmp_path / "o" / "field_catalog.fits").exists()  # the good field is still done
 
 
+def test_several_fields_written_while_the_next_is_predicted(field, model, tmp_path):
+    """Fields after the first are predicted while the previous one is written: the
+    products are those of one-field runs, a bad field in between changes nothing, and
+    no temporary file is left behind."""
+    import shutil
+
+    path, _ = field
+    for name in ("a", "c"):
+        shutil.copy(path, tmp_path / f"{name}.fits")
+    (tmp_path / "b.fits").write_bytes(b"not a FITS file")
+    fields = [tmp_path / f"{name}.fits" for name in "abc"]
+    result = run("predict", "deblend", *fields, "--model", model, "--out", tmp_path / "all",
+                 "--quiet", ok=False)  # fmt: skip
+    assert result.exit_code == 1 and result.output.count("astrocnn: error:") == 1
+    assert "b.fits" in result.output
+    run("predict", "deblend", fields[0], "--model", model, "--out", tmp_path / "one", "--quiet")
+    reference = Table.read(tmp_path / "one" / "a_catalog.fits")
+    with fits.open(tmp_path / "one" / "a_stamps.fits") as hdul:
+        cube = hdul["DEBLENDED"].data.copy()
+    for name in "ac":
+        catalog = Table.read(tmp_path / "all" / f"{name}_catalog.fits")
+        assert len(catalog) == len(reference) > 0
+        for column in ("x", "y", "flux_g", "stamp_x0"):
+            np.testing.assert_array_equal(catalog[column], reference[column])
+        with fits.open(tmp_path / "all" / f"{name}_stamps.fits") as hdul:
+            np.testing.assert_array_equal(hdul["DEBLENDED"].data, cube)
+        assert (tmp_path / "all" / f"{name}_segmentation.fits").exists()
+    written = sorted(p.name for p in (tmp_path / "all").iterdir())
+    assert written == sorted(
+        f"{n}_{kind}.fits" for n in "ac" for kind in ("catalog", "stamps", "segmentation")
+    )
+
+
 def test_evaluate_reports_network_and_sep_baseline(sim, model, tmp_path):
     report = tmp_path / "report"
     result = run("evaluate", "deblend", "--model", model, "--catalog",

@@ -284,25 +284,19 @@ class FieldFiles(_Work):
     def run(self, task, bundle, payload, start, products):
         from astropy.table import Table
 
-        from astrocnn.engine.fields import predict_field
+        from astrocnn.engine.fields import predict_fields
         from astrocnn.errors import AstrocnnError
 
         rows = []
-        for path in payload["files"]:
-            try:
-                summary = predict_field(
-                    task,
-                    bundle,
-                    path,
-                    products,
-                    batch_size=self.batch_size,
-                    overwrite=True,
-                    tta=self.tta,
-                    log=lambda message: None,
-                )
+        options = dict(batch_size=self.batch_size, overwrite=True, tta=self.tta)
+        fields = predict_fields(
+            task, bundle, payload["files"], products, log=lambda message: None, **options
+        )
+        for path, summary in fields:
+            if isinstance(summary, AstrocnnError):
+                rows.append((path, "error", str(summary), "", -1))
+            else:
                 rows.append((path, "ok", "", summary.catalog.name, summary.n_sources))
-            except AstrocnnError as exc:
-                rows.append((path, "error", str(exc), "", -1))
         table = Table(rows=rows, names=("field", "status", "reason", "catalog", "n_sources"))
         table["n_sources"] = np.asarray(table["n_sources"], dtype=np.int64)
         table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name)})

@@ -24,7 +24,6 @@ memory can be processed.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +203,91 @@ def predict_field(
     log : callable
         Progress messages.
     """
+    options = dict(batch_size=batch_size, overwrite=overwrite, tile=tile, thresh=thresh, tta=tta)
+    return _predict_stamps(task, bundle, path, out_dir, log=log, **options).finish()
+
+
+def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
+    """`predict_field` over several fields, writing one field's products on a second
+    thread while the next field is detected and predicted.
+
+    Parameters
+    ----------
+    task, bundle, out_dir, log
+        As for `predict_field`.
+    paths : iterable of path-like
+        The fields.
+    **options
+        ``batch_size``, ``overwrite``, ``tile``, ``thresh``, ``tta`` of `predict_field`.
+
+    Yields
+    ------
+    (path, FieldSummary or AstrocnnError)
+        One per field, in order; a field that fails yields its error and the
+        others go on.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def outcome(path, pending):
+        if isinstance(pending, AstrocnnError):
+            return path, pending
+        try:
+            return path, pending.result()
+        except AstrocnnError as exc:
+            return path, exc
+
+    previous = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocnn-field") as writer:
+        for path in paths:
+            try:
+                run = _predict_stamps(task, bundle, path, out_dir, log=log, **options)
+                pending = writer.submit(run.finish)
+            except AstrocnnError as exc:
+                pending = exc
+            if previous is not None:
+                yield outcome(*previous)
+            previous = (path, pending)
+        if previous is not None:
+            yield outcome(*previous)
+
+
+class _FieldRun:
+    """A field whose stamps are predicted: `finish` writes its catalogue and maps."""
+
+    def __init__(self, field, cubes, write_products):
+        self.field, self.cubes, self._write = field, cubes, write_products
+
+    def finish(self) -> FieldSummary:
+        try:
+            if self.cubes is not None:
+                self.cubes.__exit__(None, None, None)
+            return self._write()
+        finally:
+            self.field.close()
+
+    def abort(self, exc):
+        try:
+            if self.cubes is not None:
+                self.cubes.__exit__(type(exc), exc, exc.__traceback__)
+        finally:
+            self.field.close()
+
+
+def _predict_stamps(
+    task,
+    bundle,
+    path,
+    out_dir,
+    *,
+    batch_size=256,
+    overwrite=False,
+    tile=2048,
+    thresh=DETECT_THRESH,
+    tta=False,
+    log=print,
+) -> _FieldRun:
+    """Detect and predict a field's sources (filling its stamp cubes); the rest is
+    left to the returned run's ``finish``."""
     from astropy.table import Table
 
     meta = bundle.meta
@@ -212,14 +296,14 @@ def predict_field(
     field = FieldImage(path, len(bands))
     stem = field.path.name.split(".")[0]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     catalog_path = out_dir / f"{stem}_catalog.fits"
-    if catalog_path.exists() and not overwrite:
-        raise AstrocnnError(f"{catalog_path}: exists (use --overwrite)")
     stamps_path = out_dir / f"{stem}_stamps.fits"
-    if stamps_path.exists() and not overwrite:
-        raise AstrocnnError(f"{stamps_path}: exists (use --overwrite)")
+    run = _FieldRun(field, None, None)
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for product in (catalog_path, stamps_path):
+            if product.exists() and not overwrite:
+                raise AstrocnnError(f"{product}: exists (use --overwrite)")
         x, y = detect(field, tile=tile, margin=max(size_x, size_y), thresh=thresh)
         log(f"{field.path.name}: {len(x)} source(s) detected")
         n = len(x)
@@ -236,29 +320,30 @@ def predict_field(
             "FIELD": field.path.name[-68:],
             "PLANES": "plane k: catalogue id k+1 (origin stamp_x0, stamp_y0)",
         }
-        cubes = (
-            StampCubes(stamps_path, n, task.image_outputs, cards=cards)
-            if task.image_outputs
-            else None
-        )
-        with cubes or contextlib.nullcontext():
-            for start in range(0, n, batch_size):
-                rows = np.arange(start, min(start + batch_size, n))
-                stamps = np.stack(
-                    [field.read(y0[r], y0[r] + size_y, x0[r], x0[r] + size_x) for r in rows]
-                )
-                inputs = {"inputs": stamps} if task.decode_uses_inputs else {}
-                decoded = task.decode(compiled(stamps), meta, **inputs)
-                products = {k: decoded.pop(k) for k in task.image_outputs if k in decoded}
-                if products:
-                    cubes.write(rows, products)
-                for j, r in enumerate(rows if maps is not None else ()):
-                    own = {k: v[j] for k, v in products.items()}
-                    maps.add(r + 1, x[r], y[r], x0[r], y0[r], own)
-                for name, values in decoded.items():
-                    if name not in columns:
-                        columns[name] = np.zeros((n, *values.shape[1:]), values.dtype)
-                    columns[name][rows] = values
+        if task.image_outputs:
+            run.cubes = StampCubes(stamps_path, n, task.image_outputs, cards=cards).__enter__()
+        for start in range(0, n, batch_size):
+            rows = np.arange(start, min(start + batch_size, n))
+            stamps = np.stack(
+                [field.read(y0[r], y0[r] + size_y, x0[r], x0[r] + size_x) for r in rows]
+            )
+            inputs = {"inputs": stamps} if task.decode_uses_inputs else {}
+            decoded = task.decode(compiled(stamps), meta, **inputs)
+            products = {k: decoded.pop(k) for k in task.image_outputs if k in decoded}
+            if products:
+                run.cubes.write(rows, products)
+            for j, r in enumerate(rows if maps is not None else ()):
+                own = {k: v[j] for k, v in products.items()}
+                maps.add(r + 1, x[r], y[r], x0[r], y0[r], own)
+            for name, values in decoded.items():
+                if name not in columns:
+                    columns[name] = np.zeros((n, *values.shape[1:]), values.dtype)
+                columns[name][rows] = values
+    except BaseException as exc:
+        run.abort(exc)
+        raise
+
+    def write_products() -> FieldSummary:
         table = Table()
         table["id"] = np.arange(1, n + 1, dtype=np.int64)
         table["x"], table["y"] = x, y
@@ -285,14 +370,15 @@ def predict_field(
                 "BANDS": ",".join(bands),
                 "DETTHR": (float(thresh), "detection threshold [sigma] on the band sum"),
                 "TTA": (bool(tta), "outputs combined over the 8 flips/rotations"),
-                **({"STAMPS": stamps_path.name[-68:]} if cubes else {}),
+                **({"STAMPS": stamps_path.name[-68:]} if run.cubes else {}),
             }
         )
         written = write_table(table, catalog_path, overwrite=overwrite)
         map_paths = [] if maps is None else maps.write(field.header, overwrite=overwrite)
-    finally:
-        field.close()
-    return FieldSummary(written, map_paths, n, n, cubes and cubes.path)
+        return FieldSummary(written, map_paths, n, n, run.cubes and run.cubes.path)
+
+    run._write = write_products
+    return run
 
 
 def write_map(path, data, header, *, overwrite=False, cards=None) -> Path:
