@@ -41,7 +41,8 @@ TTA = click.option(
     is_flag=True,
     help="Combine the outputs over the 8 flips/90-degree rotations (8x the compute): "
     "classifiers average the probabilities, photoz merges the 8 mixtures component by "
-    "component; recorded in the 'tta' column.",
+    "component, deblend and paint average the maps turned back to the input's "
+    "orientation; recorded in the 'tta' column (TTA card for maps and fields).",
 )
 MISSING_BAND = click.option(
     "--missing-band",
@@ -593,7 +594,7 @@ def predict(
         _predict_fields(task_obj, files, model, out, batch_size, overwrite, quiet, tta)
         return
     if task_obj.map_outputs:
-        _predict_maps(task_obj, files, catalog, model, out, file_columns, overwrite, quiet)
+        _predict_maps(task_obj, files, catalog, model, out, file_columns, overwrite, quiet, tta)
         return
     if catalog:
         bands = read_meta(resolve_model(task_obj, model), verify=False).get("bands", task_obj.bands)
@@ -644,7 +645,9 @@ def _predict_batch(
         from astrocnn.engine.maps import map_items
 
         columns = list(file_columns) or task.default_file_columns or None
-        work = kinds.MapItems(map_items(files, catalog, bands, columns))
+        work = kinds.MapItems(
+            map_items(files, catalog, bands, columns), tta=bool(options.get("tta"))
+        )
     elif catalog:
         table = read_catalog(catalog)
         work = kinds.CatalogRows(catalog, list(bands), list(file_columns) or None, options)
@@ -693,7 +696,7 @@ def _exit_for_failures(errors, n_ok, from_files, what):
         sys.exit(1)
 
 
-def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, quiet):
+def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, quiet, tta=False):
     """Image-to-image prediction: OUT/<id>.fits per map and OUT/catalog.fits."""
     from astrocnn.engine import maps
     from astrocnn.engine.predict import resolve_model
@@ -704,7 +707,9 @@ def _predict_maps(task, files, catalog, model, out, file_columns, overwrite, qui
     columns = list(file_columns) or task.default_file_columns or None
     items = maps.map_items(files, catalog, bundle.meta["bands"], columns)
     with progress_bar(len(items), "predict", quiet) as advance:
-        summary = maps.predict_maps(task, bundle, items, out, overwrite=overwrite, progress=advance)
+        summary = maps.predict_maps(
+            task, bundle, items, out, overwrite=overwrite, progress=advance, tta=tta
+        )
     _log_to(quiet)(f"wrote {summary.n_ok} of {summary.n_rows} maps to {out} ({summary.catalog})")
     _exit_for_failures(summary.errors, summary.n_ok, bool(files), "map")
 

@@ -241,3 +241,39 @@ def test_log_offset_option(sim, model, tmp_path):
         "--out", tmp_path / "bad.keras", "--log-offset", "0,-1,0", "--quiet", ok=False,
     )  # fmt: skip
     assert bad.exit_code != 0 and "log-offset must be >= 0" in bad.output
+
+
+def test_tta_averages_the_eight_views_turned_back(sim, model, tmp_path):
+    """--tta: a map's prediction is the mean of the predictions of its 8 flips/rotations,
+    each turned back (one pass and tiled), and the CLI records it."""
+    from astrocnn.engine.maps import predict_map
+    from astrocnn.io.bundle import load_bundle
+    from astrocnn.tasks.paint import PaintTask
+
+    task, bundle = PaintTask(), load_bundle(model)
+    dm = fits.getdata(sim / "test" / "maps" / "dm_000000.fits").astype(np.float32)[..., None]
+
+    def one(data, **kw):
+        return predict_map(bundle.model, None, data, 32, periodic=True, bundle=bundle, **kw)
+
+    views = []
+    for flip in (False, True):
+        base = dm[:, ::-1] if flip else dm
+        for k in range(4):
+            out = np.rot90(one(np.ascontiguousarray(np.rot90(base, k))), -k)
+            views.append(out[:, ::-1] if flip else out)
+    expected = np.mean(views, axis=0)
+    np.testing.assert_allclose(one(dm, tta=True, task=task), expected, atol=1e-4)
+    assert np.abs(expected - one(dm)).max() > 1e-3  # the views do differ
+    # tiled maps (and non-square ones) average every tile's views
+    wide = np.concatenate([dm, dm], axis=1)
+    tiled = predict_map(bundle.model, None, wide, 32, periodic=True, bundle=bundle, tta=True,
+                        task=task, tile_model=task.tile_network(bundle))  # fmt: skip
+    assert tiled.shape == (32, 64, 3) and np.isfinite(tiled).all()
+    out = tmp_path / "tta"
+    run("predict", "paint", "--model", model, "--catalog", sim / "test" / "catalog.fits",
+        "--out", out, "--tta", "--quiet")  # fmt: skip
+    catalog = Table.read(out / "catalog.fits")
+    assert catalog.meta["TTA"] is True and list(catalog["status"]) == ["ok"] * 6
+    with fits.open(out / catalog["file"][0]) as hdul:
+        assert hdul[0].header["TTA"] is True

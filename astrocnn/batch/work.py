@@ -174,10 +174,13 @@ class MapItems(_Work):
         Every map of the run (from a catalogue or from files).
     batch_size : int
         Tiles per network call.
+    tta : bool
+        Test-time augmentation (8 views per pass).
     """
 
     items: list
     batch_size: int = 16
+    tta: bool = False
     default_partition_size = 4
     description = "maps"
     driver_only = ("items", "names")
@@ -219,6 +222,7 @@ class MapItems(_Work):
             products,
             names=payload["names"],
             batch_size=self.batch_size,
+            tta=self.tta,
         )
 
 

@@ -174,6 +174,8 @@ def predict_map(
     max_pixels=None,
     tile_model=None,
     bundle=None,
+    tta=False,
+    task=None,
 ):
     """Raw network outputs for one map (H, W, C_in) -> (H, W, C_out).
 
@@ -185,18 +187,22 @@ def predict_map(
     window (:func:`astrocnn.tiling.predict_tiled`), with ``tile_model``
     (default ``model``); memory is then bounded by ``batch_size`` tiles.
     With ``bundle`` (whose network ``model`` is), the compiled graphs are
-    kept in the bundle and reused from map to map.
+    kept in the bundle and reused from map to map. With ``tta`` (and
+    ``bundle`` and ``task``), every pass (map or tile) averages the raw outputs
+    of its 8 flips/90-degree rotations, each turned back first; a non-square
+    map is then predicted in (square) tiles.
     """
     from astrocnn.tiling import predict_tiled
 
     def compiled(network, size):
         if bundle is not None:
-            return compiled_model(bundle, size, model=network)
+            return compiled_model(bundle, size, model=network, tta=tta, task=task)
         return CompiledModel(network, size, scaler)
 
     h, w = data.shape[:2]
     limit = MAX_SINGLE_PASS if max_pixels is None else max_pixels
-    if h * w <= limit and h % FACTOR == 0 and w % FACTOR == 0:
+    square = h == w or not tta
+    if h * w <= limit and h % FACTOR == 0 and w % FACTOR == 0 and square:
         return compiled(model, 1)(data[None])[0]
     return predict_tiled(
         compiled(tile_model or model, batch_size),
@@ -218,7 +224,9 @@ class MapsSummary:
     errors: list
 
 
-def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16, progress=None):
+def predict_maps(
+    task, bundle, items, out_dir, *, overwrite=False, batch_size=16, progress=None, tta=False
+):
     """Predict every map of ``items`` and write ``OUTDIR/<id>.fits`` + ``OUTDIR/catalog.fits``.
 
     Parameters
@@ -237,6 +245,8 @@ def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16
         Tiles per network call.
     progress : callable, optional
         Called with 1 after each map.
+    tta : bool
+        Average each map's outputs over its 8 flips/90-degree rotations.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -245,13 +255,15 @@ def predict_maps(task, bundle, items, out_dir, *, overwrite=False, batch_size=16
         raise OutputError(f"{out_dir}: output folder is not empty (use --overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
     table, errors = predict_map_items(
-        task, bundle, items, out_dir, batch_size=batch_size, progress=progress
+        task, bundle, items, out_dir, batch_size=batch_size, progress=progress, tta=tta
     )
     catalog = write_table(table, out_dir / "catalog.fits", overwrite=True)
     return MapsSummary(catalog, len(items), len(items) - len(errors), errors)
 
 
-def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16, progress=None):
+def predict_map_items(
+    task, bundle, items, out_dir, *, names=None, batch_size=16, progress=None, tta=False
+):
     """Predict ``items`` into ``out_dir`` (which must exist); return ``(table, errors)``.
 
     The shared core of :func:`predict_maps` and batch runs: the table has
@@ -261,6 +273,8 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
     """
     from astropy.table import Table
 
+    if tta and not task.supports_tta:
+        raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
     meta = bundle.meta
     out_dir = Path(out_dir)
     tile = int(meta["input_shape"][0])
@@ -315,6 +329,8 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
                     batch_size=batch_size,
                     tile_model=tile_model,
                     bundle=bundle,
+                    tta=tta,
+                    task=task,
                 )
                 channels = task.decode_map(raw, meta)
             except AstrocnnError as exc:
@@ -329,7 +345,7 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
                 out_dir / names[r],
                 channels,
                 header,
-                cards={"TASK": task.name, "MODEL": str(bundle.path.name)},
+                cards={"TASK": task.name, "MODEL": str(bundle.path.name), "TTA": bool(tta)},
             )
             pending = (r, future)
         if pending is not None:
@@ -339,5 +355,5 @@ def predict_map_items(task, bundle, items, out_dir, *, names=None, batch_size=16
     table["file"] = files if items else np.zeros(0, str)
     table["status"] = status if items else np.zeros(0, str)
     table["reason"] = reasons if items else np.zeros(0, str)
-    table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name)})
+    table.meta.update({"TASK": task.name, "MODEL": str(bundle.path.name), "TTA": bool(tta)})
     return table, [r for r in reasons if r]

@@ -82,6 +82,7 @@ class PaintTask(Task):
     input_size = (64, 64)
     augmentation = "d4"
     spatial_targets = True
+    supports_tta = True
     target_options = ("power_loss_weight", "log_offset")
     loss_options = ("power_loss_weight",)
     fitted_target_keys = ("target_transform",)
