@@ -95,6 +95,7 @@ def _target_options(task, **given):
         "mdn_components": "n_components",
         "power_loss_weight": "power_loss_weight",
         "log_offset": "log_offset",
+        "power_loss_space": "power_loss_space",
     }
     for flag, value in given.items():
         if value is None or value == "":
@@ -298,6 +299,13 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
     "one number, or one per output channel (e.g. 1,0,1).",
 )
 @click.option(
+    "--power-loss-space",
+    type=click.Choice(["physical", "transformed"]),
+    default=None,
+    help="Paint: match the power spectra of the maps in physical units (default; what "
+    "evaluate compares) or in the transformed (standardised log10) space.",
+)
+@click.option(
     "--log-offset",
     default=None,
     help="Paint: model each output channel as log10(y + offset) instead of log10(y) "
@@ -393,6 +401,7 @@ def train(
     fraction_columns,
     mdn_components,
     power_loss_weight,
+    power_loss_space,
     log_offset,
     extra_inputs,
     init_from,
@@ -430,6 +439,7 @@ def train(
         fraction_columns=fraction_columns,
         mdn_components=mdn_components,
         power_loss_weight=power_loss_weight,
+        power_loss_space=power_loss_space,
         log_offset=log_offset,
     )
     extra = tuple(c.strip() for c in (extra_inputs or "").split(",") if c.strip())

@@ -170,7 +170,7 @@ def test_power_spectrum_loss_option(sim, model, tmp_path):
     from astrocnn.io.bundle import load_bundle
 
     meta = load_bundle(out).meta
-    assert meta["power_loss_weight"] == 0.5
+    assert meta["power_loss_weight"] == 0.5 and meta["power_loss_space"] == "physical"
     assert "warm start from" in result.output
     assert "paint.keras" in meta["provenance"]["init_from"]
     # the outputs keep the source's meaning: its fitted target scaling is kept
@@ -188,9 +188,12 @@ def test_power_spectrum_loss_option(sim, model, tmp_path):
     per_channel = tmp_path / "per_channel.keras"
     run(
         "train", "paint", "--catalog", sim / "train" / "catalog.fits", "--out", per_channel,
-        "--epochs", 1, "--power-loss-weight", "1,0,0.5", *TINY,
+        "--epochs", 1, "--power-loss-weight", "1,0,0.5", "--power-loss-space", "transformed",
+        *TINY,
     )  # fmt: skip
-    assert load_bundle(per_channel).meta["power_loss_weight"] == [1.0, 0.0, 0.5]
+    per_channel_meta = load_bundle(per_channel).meta
+    assert per_channel_meta["power_loss_weight"] == [1.0, 0.0, 0.5]
+    assert per_channel_meta["power_loss_space"] == "transformed"
     other = run(
         "train", "lens", "--catalog", sim / "train" / "catalog.fits",
         "--out", tmp_path / "l.keras", "--power-loss-weight", 1, ok=False,

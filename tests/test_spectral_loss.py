@@ -72,3 +72,19 @@ def test_one_weight_per_channel():
     np.testing.assert_allclose(on_first, mse + 2.0 * np.log(0.25) ** 2 / 2, rtol=1e-4)
     on_second = np.asarray(power_spectrum_loss([0.0, 2.0])(y, p))
     np.testing.assert_allclose(on_second, mse, rtol=1e-4)
+
+
+def test_physical_spectra_of_log_maps():
+    """With ``physical``, the term compares the spectra of 10**(y std + mean): a
+    prediction shifted by c in the standardised log is the truth times 10**(c std) in
+    physical units, so the term is (2 c std ln 10)^2, while in the transformed space a
+    constant shift only moves the mean mode, which the term leaves out."""
+    y = 0.3 * _maps(4)
+    shift = 0.1
+    transform = {"mean": [1.0, 5.0], "std": [0.5, 0.2], "offset": [0.0, 1e5]}
+    mse = np.full(len(y), shift**2)
+    transformed = np.asarray(power_spectrum_loss(1.0)(y, y + shift))
+    np.testing.assert_allclose(transformed, mse, rtol=1e-4)
+    physical = np.asarray(power_spectrum_loss(1.0, physical=transform)(y, y + shift))
+    expected = np.mean([(2 * shift * s * np.log(10.0)) ** 2 for s in transform["std"]])
+    np.testing.assert_allclose(physical, mse + expected, rtol=2e-3)

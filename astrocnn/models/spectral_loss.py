@@ -15,9 +15,12 @@ log ratio of the predicted to the true power:
 where :math:`P(k_b)` is the mean of :math:`|\\mathrm{FFT}|^2` over the
 Fourier modes of bin :math:`b` (``n_bins`` equal bins in :math:`|k|` up to
 the Nyquist frequency; the mean mode, the corners beyond Nyquist and bins
-without modes are left out).  The maps are the network's targets, i.e. in
-the task's transformed space (standardised log10 for painting), and are
-treated as periodic, as the simulated boxes are.
+without modes are left out).  The spectra are those of the network's targets,
+i.e. in the task's transformed space (standardised log10 for painting), or,
+with ``physical``, of the maps turned back into the field's units (what
+cosmologists compare, and what the logarithm changes most for the
+heavy-tailed fields); maps are treated as periodic, as the simulated boxes
+are.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def _radial_bins_tf(tf, height, width, n_bins):
     return matrix / tf.maximum(tf.reduce_sum(matrix, axis=0), 1.0)
 
 
-def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
+def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8, physical=None):
     """Pixel MSE plus ``weight`` times the squared log power-spectrum ratio.
 
     Parameters
@@ -71,6 +74,14 @@ def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
         Radial wavenumber bins up to the Nyquist frequency.
     eps : float
         Added to the binned powers before the logarithm.
+    physical : dict, optional
+        A standardised-log10 target transform (``mean`` and ``std`` per
+        channel, as `astrocnn.data.preprocess.LogScaler` stores it): the
+        spectra are then those of ``10**(y std + mean)`` over ``10**mean``
+        (the maps in the field's units, divided by a typical value of each
+        channel so that the numbers stay moderate; a transform's ``offset``
+        only shifts the mean mode, which the term leaves out). The pixel MSE
+        stays in the transformed space.
 
     Returns
     -------
@@ -84,6 +95,18 @@ def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
     weights = np.atleast_1d(np.asarray(weight, dtype=np.float32))
     if weights.ndim != 1 or not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError(f"power-spectrum weights must be finite and >= 0, got {weight}")
+
+    if physical is not None:
+        log10 = np.float32(np.log(10.0))
+        std = tf.constant(np.asarray(physical["std"], np.float32))
+
+        def spectral_maps(y):  # 10**(y std) = 10**(y std + mean) / 10**mean
+            return tf.exp(y * std * log10)
+
+    else:
+
+        def spectral_maps(y):
+            return y
 
     def loss(y_true, y_pred):
         y_true = tf.cast(y_true, tf.float32)
@@ -101,8 +124,8 @@ def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
             power = tf.reshape(power, (shape[0], shape[3], shape[1] * shape[2]))
             return tf.einsum("bcm,mk->bck", power, bins)  # (batch, C, bins)
 
-        log_ratio = tf.math.log(binned_power(y_pred) + eps) - tf.math.log(
-            binned_power(y_true) + eps
+        log_ratio = tf.math.log(binned_power(spectral_maps(y_pred)) + eps) - tf.math.log(
+            binned_power(spectral_maps(y_true)) + eps
         )
         # per channel, the mean over the bins that hold modes (the lowest bin is
         # empty when the fundamental mode lies above it); then the weighted mean
@@ -113,5 +136,6 @@ def power_spectrum_loss(weight, n_bins: int = 16, eps: float = 1e-8):
         return mse + spectral
 
     label = ",".join(f"{w:g}" for w in weights)
-    loss.__name__ = f"mse_plus_{label}_power_spectrum" if np.any(weights) else "mse"
+    space = "_physical" if physical is not None else ""
+    loss.__name__ = f"mse_plus_{label}{space}_power_spectrum" if np.any(weights) else "mse"
     return loss

@@ -83,8 +83,8 @@ class PaintTask(Task):
     augmentation = "d4"
     spatial_targets = True
     supports_tta = True
-    target_options = ("power_loss_weight", "log_offset")
-    loss_options = ("power_loss_weight",)
+    target_options = ("power_loss_weight", "power_loss_space", "log_offset")
+    loss_options = ("power_loss_weight", "power_loss_space")
     fitted_target_keys = ("target_transform",)
     image_outputs = ("maps",)
     map_outputs = True
@@ -144,12 +144,17 @@ class PaintTask(Task):
             raise CatalogError(f"{source}: no target maps")
         return np.stack(maps), names, units
 
-    def fit_targets(self, table, source, power_loss_weight=None, log_offset=None):
+    def fit_targets(
+        self, table, source, power_loss_weight=None, power_loss_space=None, log_offset=None
+    ):
         """Channels, units, transforms and periodicity of the training targets.
 
         ``power_loss_weight`` (>= 0, default 0; one, or one per output
         channel): weight of the power-spectrum term of the loss
-        (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`).
+        (:func:`~astrocnn.models.spectral_loss.power_spectrum_loss`), on the
+        spectra of the maps in physical units (``power_loss_space``
+        ``'physical'``, the default) or in the transformed space
+        (``'transformed'``; bundles from before the choice existed).
         ``log_offset`` (>= 0, default 0; one, or one per output channel, in the
         channel's units): each channel is modelled as ``log10(y + offset)``
         instead of ``log10(y)``.
@@ -158,6 +163,11 @@ class PaintTask(Task):
 
         maps, names, units = self.read_targets(table, source)
         weights = _per_channel(power_loss_weight, names, "--power-loss-weight", "weight")
+        space = power_loss_space[0] if isinstance(power_loss_space, list) else power_loss_space
+        if space not in (None, "physical", "transformed"):
+            raise CatalogError(
+                f"--power-loss-space must be 'physical' or 'transformed', got {space!r}"
+            )
         offsets = _per_channel(log_offset, names, "--log-offset", "offset")
         if not any(offsets):
             offsets = None  # a plain log10, as bundles before offsets existed
@@ -166,6 +176,7 @@ class PaintTask(Task):
         periodic = str(table.meta.get("PERIODIC", "T")).upper() in ("T", "TRUE", "1")
         return {
             "power_loss_weight": weights[0] if len(weights) == 1 else weights,
+            "power_loss_space": space or "physical",
             "log_offset": offsets,
             "output_channels": list(names),
             "output_units": list(units),
@@ -205,6 +216,9 @@ class PaintTask(Task):
             return "mean_squared_error"
         from astrocnn.models.spectral_loss import power_spectrum_loss
 
+        # bundles from before the choice matched the transformed maps' spectra
+        if meta.get("power_loss_space", "transformed") == "physical":
+            return power_spectrum_loss(weight, physical=meta["target_transform"])
         return power_spectrum_loss(weight)
 
     def tile_network(self, bundle):
