@@ -204,7 +204,7 @@ def predict_field(
         Progress messages.
     """
     options = dict(batch_size=batch_size, overwrite=overwrite, tile=tile, thresh=thresh, tta=tta)
-    return _predict_stamps(task, bundle, path, out_dir, log=log, **options).finish()
+    return _predict_stamps(task, bundle, path, out_dir, options, log).finish()
 
 
 def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
@@ -240,7 +240,7 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocnn-field") as writer:
         for path in paths:
             try:
-                run = _predict_stamps(task, bundle, path, out_dir, log=log, **options)
+                run = _predict_stamps(task, bundle, path, out_dir, options, log)
                 pending = writer.submit(run.finish)
             except AstrocnnError as exc:
                 pending = exc
@@ -273,22 +273,19 @@ class _FieldRun:
             self.field.close()
 
 
-def _predict_stamps(
-    task,
-    bundle,
-    path,
-    out_dir,
-    *,
-    batch_size=256,
-    overwrite=False,
-    tile=2048,
-    thresh=DETECT_THRESH,
-    tta=False,
-    log=print,
-) -> _FieldRun:
+def _predict_stamps(task, bundle, path, out_dir, options, log) -> _FieldRun:
     """Detect and predict a field's sources (filling its stamp cubes); the rest is
-    left to the returned run's ``finish``."""
+    left to the returned run's ``finish``. ``options``: those of `predict_field`."""
     from astropy.table import Table
+
+    unknown = set(options) - {"batch_size", "overwrite", "tile", "thresh", "tta"}
+    if unknown:
+        raise TypeError(f"unknown field option(s): {', '.join(sorted(unknown))}")
+    batch_size = options.get("batch_size", 256)
+    overwrite = options.get("overwrite", False)
+    thresh = options.get("thresh", DETECT_THRESH)
+    tta = options.get("tta", False)
+    tile = options.get("tile", 2048)
 
     meta = bundle.meta
     bands = list(meta["bands"])
