@@ -47,6 +47,7 @@ def test_bundle_stores_the_transforms_and_channels(model):
     assert meta["output_units"][1] == "K" and meta["periodic"] is True
     assert meta["preprocessing"]["kind"] == "log10"
     assert meta["target_transform"]["kind"] == "log10"
+    assert meta["architecture"] == meta["model_options"]["architecture"] == "unet"
 
 
 def test_predict_catalog_writes_one_fits_per_map(sim, model, tmp_path):

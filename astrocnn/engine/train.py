@@ -332,7 +332,7 @@ def _train(task, data, out, config, policy, log):
             sample = np.sort(rng.choice(train_idx, 2048, replace=False))
         scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
     options = {
-        "architecture": config.architecture,
+        "architecture": task.architecture_name or config.architecture,
         "widths": tuple(config.widths),
         "convs_per_block": config.convs_per_block,
         **config.model_options,
