@@ -183,6 +183,16 @@ def test_several_fields_written_while_the_next_is_predicted(field, model, tmp_pa
     assert written == sorted(
         f"{n}_{kind}.fits" for n in "ac" for kind in ("catalog", "stamps", "segmentation")
     )
+    # a second field of the same name (another folder) would overwrite the first's
+    # products while they are written: refused, the first's products kept
+    (tmp_path / "again").mkdir()
+    shutil.copy(path, tmp_path / "again" / "a.fits")
+    twice = run("predict", "deblend", fields[0], tmp_path / "again" / "a.fits", "--model", model,
+                "--out", tmp_path / "twice", "--quiet", ok=False)  # fmt: skip
+    assert twice.exit_code == 1 and "rename one of the two fields" in twice.output
+    np.testing.assert_array_equal(
+        Table.read(tmp_path / "twice" / "a_catalog.fits")["flux_g"], reference["flux_g"]
+    )
 
 
 def test_evaluate_reports_network_and_sep_baseline(sim, model, tmp_path):

@@ -224,9 +224,17 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
     ------
     (path, FieldSummary or AstrocnnError)
         One per field, in order; a field that fails yields its error and the
-        others go on.
+        others go on. A field whose products would have the same names as an
+        earlier field's of the run (same file name in another folder) fails.
+
+    Notes
+    -----
+    Up to two fields' products (catalogue columns, field maps) are in memory at
+    once: the one being written and the one being predicted.
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    claimed = {}
 
     def outcome(path, pending):
         if isinstance(pending, AstrocnnError):
@@ -239,8 +247,15 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
     previous = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocnn-field") as writer:
         for path in paths:
+            stem = Path(path).name.split(".")[0]
             try:
+                if stem in claimed:
+                    raise AstrocnnError(
+                        f"{path}: its products would be named like those of {claimed[stem]} "
+                        f"({stem}_*.fits); rename one of the two fields"
+                    )
                 run = _predict_stamps(task, bundle, path, out_dir, options, log)
+                claimed[stem] = path
                 pending = writer.submit(run.finish)
             except AstrocnnError as exc:
                 pending = exc
