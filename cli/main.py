@@ -156,9 +156,16 @@ def main():
     help="Image format of the simulated cutouts (jpeg/png: 8-bit colour composites; "
     "morphology only).",
 )
+@click.option(
+    "--depth",
+    type=click.FloatRange(0, 25, min_open=True),
+    default=None,
+    help="Paint: projection depth of each map [Mpc/h] in the 25 Mpc/h boxes "
+    "(default 5, as the CAMELS maps; 25 projects whole boxes).",
+)
 @QUIET
 @friendly_errors
-def simulate(task, n, seed, out, image_format, quiet):
+def simulate(task, n, seed, out, image_format, depth, quiet):
     """Simulate a labelled training set for TASK (cutouts + catalog.fits)."""
     from pathlib import Path
 
@@ -171,8 +178,14 @@ def simulate(task, n, seed, out, image_format, quiet):
             f"the {task} simulator writes {', '.join(task_obj.simulate_formats)}, "
             f"not {image_format}"
         )
+    options = {"depth": depth} if depth is not None else {}
+    for name in options:
+        if name not in task_obj.simulate_options:
+            raise AstrocnnError(f"--{name} does not apply to task {task!r}")
     outdir = prepare_output_dir(Path(out))
-    table = task_obj.simulate(n, seed, outdir, progress=not quiet, image_format=image_format)
+    table = task_obj.simulate(
+        n, seed, outdir, progress=not quiet, image_format=image_format, **options
+    )
     _log_to(quiet)(f"wrote {len(table)} objects to {outdir / 'catalog.fits'}")
 
 

@@ -37,6 +37,17 @@ def test_simulate_contract(tmp_path):
     with fits.open(tmp_path / "s" / table["target_file"][0]) as hdul:
         assert [h.header["EXTNAME"] for h in hdul] == ["GAS_DENSITY", "TEMPERATURE", "HI_DENSITY"]
         assert hdul["TEMPERATURE"].header["BUNIT"] == "K"
+    # 5 Mpc/h slabs by default (5 maps per 25 Mpc/h box); --depth 25: whole boxes
+    assert table.meta["DEPTH"] == 4.6875 and list(table["box"]) == [0, 0]
+    run("simulate", "paint", "--n", 2, "--seed", 3, "--depth", 25, "--out", tmp_path / "w",
+        "--quiet")  # fmt: skip
+    whole = Table.read(tmp_path / "w" / "catalog.fits")
+    assert whole.meta["DEPTH"] == 25.0 and list(whole["box"]) == [0, 1]
+    other = run("simulate", "lens", "--n", 1, "--depth", 5, "--out", tmp_path / "l", ok=False)
+    assert other.exit_code != 0 and "does not apply to task 'lens'" in other.output
+    assert not (tmp_path / "l").exists()
+    deep = run("simulate", "paint", "--n", 1, "--depth", 30, "--out", tmp_path / "d", ok=False)
+    assert deep.exit_code != 0 and "--depth" in deep.output
 
 
 def test_bundle_stores_the_transforms_and_channels(model):

@@ -34,6 +34,8 @@ class Task:
         the input, outputs combined by :meth:`combine_views`) is meaningful.
     simulate_formats : tuple of str
         Image formats the simulator writes.
+    simulate_options : tuple of str
+        Names of the keyword options :meth:`simulate` accepts beyond the common ones.
     target_options : tuple of str
         Names of the keyword options :meth:`fit_targets` accepts.
     loss_options : tuple of str
@@ -95,6 +97,7 @@ class Task:
     architecture_name: str | None = None
     summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
+    simulate_options: tuple[str, ...] = ()
 
     # --- targets and model -------------------------------------------------
     def truth_columns(self, meta: dict) -> tuple:
@@ -236,10 +239,18 @@ class Task:
         return []
 
     def simulate(
-        self, n: int, seed: int, outdir: Path, *, progress: bool = False, image_format="fits"
+        self,
+        n: int,
+        seed: int,
+        outdir: Path,
+        *,
+        progress: bool = False,
+        image_format="fits",
+        **options,
     ):
         """Simulate a training set in ``image_format`` (one of
-        :attr:`simulate_formats`); return its catalogue."""
+        :attr:`simulate_formats`); return its catalogue. ``options``: those named
+        in :attr:`simulate_options`."""
         raise NotImplementedError
 
     # --- default model ------------------------------------------------------

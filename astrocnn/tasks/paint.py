@@ -83,6 +83,7 @@ class PaintTask(Task):
     augmentation = "d4"
     spatial_targets = True
     supports_tta = True
+    simulate_options = ("depth",)
     target_options = ("power_loss_weight", "power_loss_space", "log_offset")
     loss_options = ("power_loss_weight", "power_loss_space")
     fitted_target_keys = ("target_transform",)
@@ -366,7 +367,12 @@ class PaintTask(Task):
         return written
 
     # --- simulation -------------------------------------------------------------
-    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
-        from astrocnn.sim.paint import simulate_paint
+    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits", depth=None):
+        """Maps of 25 Mpc/h boxes at the training size; ``depth``: slab depth [Mpc/h]
+        (default `astrocnn.sim.paint.DEFAULT_DEPTH`, 5, as CAMELS; 25: whole boxes)."""
+        from astrocnn.sim.paint import DEFAULT_DEPTH, simulate_paint
 
-        return simulate_paint(n, seed, outdir, size=self.input_size[0], progress=progress)
+        depth = DEFAULT_DEPTH if depth is None else float(depth)
+        return simulate_paint(
+            n, seed, outdir, size=self.input_size[0], depth=depth, progress=progress
+        )
