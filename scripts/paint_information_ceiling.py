@@ -26,17 +26,6 @@ from astrocnn import spectra
 from astrocnn.sim import paint as sim
 
 
-def _gas_fields(painter, dm):
-    """Gas density, temperature and HI of a 3-D DM density, with the simulator's recipe."""
-    dm_k = fft.rfftn(dm)
-    gas = np.maximum(fft.irfftn(dm_k * painter.gas_filter, s=dm.shape), sim.GAS_FLOOR)
-    env = np.maximum(fft.irfftn(dm_k * painter.shock_filter, s=dm.shape), sim.GAS_FLOOR)
-    hot = 1.0 / (1.0 + (sim.SHOCK_DENSITY / env) ** sim.SHOCK_SHARPNESS)
-    t_hot = np.minimum(sim.T_SHOCK * (env / sim.SHOCK_DENSITY) ** sim.SHOCK_SLOPE, sim.T_MAX)
-    temp = sim.T0 * gas ** (sim.GAMMA - 1.0) + hot * t_hot
-    return gas, temp, gas**2 * (temp / sim.T0) ** sim.HI_SLOPE
-
-
 def _project(gas, temp, hi, z):
     g = gas[:, :, z]
     return np.stack(
@@ -62,13 +51,14 @@ def main():
         white = np.random.default_rng(seed).standard_normal((n,) * 3, dtype=np.float32)
         delta_k = fft.rfftn(white) * painter.amp
         dm = painter._deposit([fft.irfftn(delta_k * d, s=(n,) * 3) for d in painter.disp])
-        fields = _gas_fields(painter, dm)
+        gas, _, temp, hi = painter.gas_fields(dm)
         for j in range(slabs):
             z = slice(j * cells, (j + 1) * cells)
             inside = np.ones_like(dm)  # the mean density where the slab cannot see
             inside[:, :, z] = dm[:, :, z]
-            truth.append(_project(*fields, z))
-            oracle.append(_project(*_gas_fields(painter, inside), z))
+            truth.append(_project(gas, temp, hi, z))
+            seen_gas, _, seen_temp, seen_hi = painter.gas_fields(inside)
+            oracle.append(_project(seen_gas, seen_temp, seen_hi, z))
     names = list(sim.CHANNELS)
     report = spectra.paint_report(
         np.array(oracle), np.array(truth), args.box_size, channel_names=names,

@@ -38,6 +38,13 @@ from astrocnn.io.stamp_cubes import StampCubes
 
 DETECT_THRESH = 1.5  # sigma above the background, on the band sum
 DETECT_MINAREA = 5
+DETECT_TILE = 2048  # pixels, side of the detection tiles
+STAMP_BATCH = 256  # stamps per network call
+
+
+def _field_stem(path) -> str:
+    """The name a field's products start with: its file name up to the first dot."""
+    return Path(path).name.split(".")[0]
 
 
 @dataclass
@@ -139,7 +146,7 @@ class FieldImage:
         self._hdul.close()
 
 
-def detect(field: FieldImage, *, tile=2048, margin=32, thresh=DETECT_THRESH):
+def detect(field: FieldImage, *, tile=DETECT_TILE, margin=32, thresh=DETECT_THRESH):
     """Detect sources tile by tile; returns 0-based (x, y) arrays sorted by y then x."""
     from astrocnn.deblend_baseline import detect_sources
 
@@ -170,9 +177,9 @@ def predict_field(
     path,
     out_dir,
     *,
-    batch_size=256,
+    batch_size=STAMP_BATCH,
     overwrite=False,
-    tile=2048,
+    tile=DETECT_TILE,
     thresh=DETECT_THRESH,
     tta=False,
     log=print,
@@ -247,7 +254,7 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
     previous = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="astrocnn-field") as writer:
         for path in paths:
-            stem = Path(path).name.split(".")[0]
+            stem = _field_stem(path)
             try:
                 if stem in claimed:
                     raise AstrocnnError(
@@ -296,17 +303,17 @@ def _predict_stamps(task, bundle, path, out_dir, options, log) -> _FieldRun:
     unknown = set(options) - {"batch_size", "overwrite", "tile", "thresh", "tta"}
     if unknown:
         raise TypeError(f"unknown field option(s): {', '.join(sorted(unknown))}")
-    batch_size = options.get("batch_size", 256)
+    batch_size = options.get("batch_size", STAMP_BATCH)
     overwrite = options.get("overwrite", False)
     thresh = options.get("thresh", DETECT_THRESH)
     tta = options.get("tta", False)
-    tile = options.get("tile", 2048)
+    tile = options.get("tile", DETECT_TILE)
 
     meta = bundle.meta
     bands = list(meta["bands"])
     size_y, size_x = (int(s) for s in meta["input_shape"][:2])
     field = FieldImage(path, len(bands))
-    stem = field.path.name.split(".")[0]
+    stem = _field_stem(field.path)
     out_dir = Path(out_dir)
     catalog_path = out_dir / f"{stem}_catalog.fits"
     stamps_path = out_dir / f"{stem}_stamps.fits"

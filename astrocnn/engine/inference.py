@@ -182,6 +182,12 @@ def _undo_view(tf, output, *, flipped, quarter_turns):
     return tf.reverse(output, axis=[2]) if flipped else output
 
 
+def require_tta_support(task):
+    """Refuse test-time augmentation for a task where it is not meaningful."""
+    if not task.supports_tta:
+        raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
+
+
 def compiled_model(
     bundle, batch_size, *, tta=False, jit=False, model=None, task=None
 ) -> CompiledModel:
@@ -276,8 +282,8 @@ def predict_paths(
     """
     meta = bundle.meta
     spec = cutout_spec(meta, size_mode, missing_band)
-    if tta and not task.supports_tta:
-        raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
+    if tta:
+        require_tta_support(task)
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
     compiled = compiled_model(bundle, batch_size, tta=tta, jit=jit, task=task)

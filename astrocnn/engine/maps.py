@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.data.preprocess import scaler_from_dict
-from astrocnn.engine.inference import CompiledModel, compiled_model
+from astrocnn.engine.inference import CompiledModel, compiled_model, require_tta_support
 from astrocnn.errors import AstrocnnError, CutoutError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
@@ -273,8 +273,8 @@ def predict_map_items(
     """
     from astropy.table import Table
 
-    if tta and not task.supports_tta:
-        raise AstrocnnError(f"task {task.name!r} does not support test-time augmentation")
+    if tta:
+        require_tta_support(task)
     meta = bundle.meta
     out_dir = Path(out_dir)
     tile = int(meta["input_shape"][0])

@@ -238,6 +238,18 @@ class _Painter:
                     rho += np.bincount(ixyz, wxyz, minlength=n**3)
         return rho.reshape(x.shape).astype(np.float32)
 
+    def gas_fields(self, dm):
+        """The gas model on a 3-D DM density [mean 1]: gas density, hot fraction,
+        temperature [K] and HI, per cell (see `simulate_paint`)."""
+        dm_k = fft.rfftn(dm)
+        gas = np.maximum(fft.irfftn(dm_k * self.gas_filter, s=dm.shape), GAS_FLOOR)
+        env = np.maximum(fft.irfftn(dm_k * self.shock_filter, s=dm.shape), GAS_FLOOR)
+        hot = 1.0 / (1.0 + (SHOCK_DENSITY / env) ** SHOCK_SHARPNESS)
+        t_hot = np.minimum(T_SHOCK * (env / SHOCK_DENSITY) ** SHOCK_SLOPE, T_MAX)
+        temp = T0 * gas ** (GAMMA - 1.0) + hot * t_hot
+        hi = gas**2 * (temp / T0) ** HI_SLOPE
+        return gas, hot, temp, hi
+
     def paint(self, rng, slabs=1):
         """One box, projected in ``slabs`` slabs along z.
 
@@ -252,13 +264,7 @@ class _Painter:
         delta_k = fft.rfftn(white) * self.amp
         psi = [fft.irfftn(delta_k * d, s=shape) for d in self.disp]
         dm = self._deposit(psi)
-        dm_k = fft.rfftn(dm)
-        gas = np.maximum(fft.irfftn(dm_k * self.gas_filter, s=shape), GAS_FLOOR)
-        env = np.maximum(fft.irfftn(dm_k * self.shock_filter, s=shape), GAS_FLOOR)
-        hot = 1.0 / (1.0 + (SHOCK_DENSITY / env) ** SHOCK_SHARPNESS)
-        t_hot = np.minimum(T_SHOCK * (env / SHOCK_DENSITY) ** SHOCK_SLOPE, T_MAX)
-        temp = T0 * gas ** (GAMMA - 1.0) + hot * t_hot
-        hi = gas**2 * (temp / T0) ** HI_SLOPE
+        gas, hot, temp, hi = self.gas_fields(dm)
         sigma_lin = _rms(delta_k, n)
         cells = n // slabs
         out = []
