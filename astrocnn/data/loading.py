@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
-from astrocnn.io.cutouts import CutoutSpec, read_cutout
+from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout, read_simple_into
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -86,16 +86,47 @@ def _read_one(paths, spec, row_label):
 
 
 def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
-    """Read ``rows`` of a block straight into its arrays (runs in a reader thread)."""
+    """Read ``rows`` of a block straight into its arrays (runs in a reader thread).
+
+    The commonest cutout (one uncompressed FITS cube of exactly the model's
+    shape) is read by :func:`~astrocnn.io.cutouts.read_simple_into` and its
+    pixels screened for the whole chunk at once; a row that is declined or
+    fails the screen (NaN/inf pixels, an empty band, a float32 overflow) is
+    read again by :func:`~astrocnn.io.cutouts.read_cutout`, which decides
+    and words its status exactly as for every other file.
+    """
+    fast = spec.hdus is None and spec.image_kind != "raster"
+    screened = []
     for i in rows:
-        data, n_bad, reason = _read_one(paths[block.start + i], spec, labels[block.start + i])
-        if data is None:
-            block.images[i] = 0.0
-            block.reasons[i] = reason
+        row_paths = paths[block.start + i]
+        if fast and len(row_paths) == 1 and read_simple_into(row_paths[0], block.images[i]):
+            screened.append(i)
         else:
-            block.images[i] = data
+            _fill_row(block, i, row_paths, spec, labels[block.start + i])
+    if not screened:
+        return
+    chunk = block.images[rows.start : rows.stop]
+    energy = band_energy(chunk)[np.asarray(screened) - rows.start]
+    clean = np.isfinite(energy).all(axis=1) & (energy > 0).all(axis=1)
+    for i, ok in zip(screened, clean):
+        if ok:
             block.ok[i] = True
-            block.n_nonfinite[i], block.n_missing_bands[i] = n_bad
+            block.n_nonfinite[i] = block.n_missing_bands[i] = 0
+        else:
+            _fill_row(block, i, paths[block.start + i], spec, labels[block.start + i])
+
+
+def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
+    """Read one row with the full reader and record its status."""
+    data, n_bad, reason = _read_one(row_paths, spec, label)
+    if data is None:
+        block.images[i] = 0.0
+        block.ok[i] = False
+        block.reasons[i] = reason
+    else:
+        block.images[i] = data
+        block.ok[i] = True
+        block.n_nonfinite[i], block.n_missing_bands[i] = n_bad
 
 
 def iter_blocks(

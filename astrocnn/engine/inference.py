@@ -9,6 +9,7 @@ is bounded by the block size, not by the catalogue length.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -294,31 +295,9 @@ def predict_paths(
     reasons = [""] * n
     nonfinite = np.zeros(n, dtype=np.int64)
     missing = np.zeros(n, dtype=np.int64)
-    for block in iter_blocks(
-        paths,
-        spec,
-        block_size=max(batch_size * 4, 512),
-        workers=workers,
-        row_labels=labels,
-        progress=progress,
-        reuse_buffers=True,
-    ):
-        rows = np.arange(block.start, block.start + len(block.ok))
-        block_ok = block.ok.copy()
-        block_reasons = list(block.reasons)
-        if scalars is not None:
-            for i, r in enumerate(rows):
-                if block_ok[i] and scalar_reasons[r]:
-                    block_ok[i], block_reasons[i] = False, scalar_reasons[r]
-        ok[rows] = block_ok
-        nonfinite[rows] = block.n_nonfinite
-        missing[rows] = block.n_missing_bands
-        reasons[block.start : block.start + len(block_ok)] = block_reasons
-        good = rows[block_ok]
-        if good.size == 0:
-            continue
-        images = block.images if good.size == len(block_ok) else block.images[block_ok]
-        raw = compiled(images, None if scalars is None else scalars[good])
+
+    def finish(good, raw, images):
+        """Decode one block's raw outputs, hand over its images, store its columns."""
         inputs = {"inputs": images} if task.decode_uses_inputs else {}
         decoded = task.decode(raw, meta, **inputs, **(decode_options or {}))
         products = {k: decoded[k] for k in task.image_outputs if k in decoded}
@@ -333,6 +312,46 @@ def predict_paths(
                     (n, *values.shape[1:]), _missing(values.dtype), dtype=values.dtype
                 )
             columns[name][good] = values
+
+    # a block is decoded (and its images written) on a second thread while the
+    # next block is on the network; one block at a time, in order
+    with ThreadPoolExecutor(max_workers=1) as decoder:
+        decoding = None
+        for block in iter_blocks(
+            paths,
+            spec,
+            block_size=max(batch_size * 4, 512),
+            workers=workers,
+            row_labels=labels,
+            progress=progress,
+            reuse_buffers=True,
+        ):
+            rows = np.arange(block.start, block.start + len(block.ok))
+            block_ok = block.ok.copy()
+            block_reasons = list(block.reasons)
+            if scalars is not None:
+                for i, r in enumerate(rows):
+                    if block_ok[i] and scalar_reasons[r]:
+                        block_ok[i], block_reasons[i] = False, scalar_reasons[r]
+            ok[rows] = block_ok
+            nonfinite[rows] = block.n_nonfinite
+            missing[rows] = block.n_missing_bands
+            reasons[block.start : block.start + len(block_ok)] = block_reasons
+            good = rows[block_ok]
+            if good.size == 0:
+                continue
+            # the reader recycles the block's buffer two blocks later: a decoder
+            # that reads the inputs gets its own copy
+            if good.size == len(block_ok):
+                images = block.images.copy() if task.decode_uses_inputs else block.images
+            else:
+                images = block.images[block_ok]
+            raw = compiled(images, None if scalars is None else scalars[good])
+            if decoding is not None:
+                decoding.result()
+            decoding = decoder.submit(finish, good, raw, images)
+        if decoding is not None:
+            decoding.result()
     for name in task.output_columns(meta, **(decode_options or {})):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
     return Predictions(columns, ok, reasons, nonfinite, tta, missing)

@@ -25,6 +25,7 @@ Three readers, fastest first:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -176,9 +177,29 @@ def _read_hdus_astropy(path: str, hdus):
 
 _BLOCK = 2880
 _FAST_MAX_BYTES = 64 << 20
-_CARD = re.compile(rb"(SIMPLE  |BITPIX  |NAXIS   |NAXIS[123]  |BSCALE  |BZERO   )= +([^ /]+)")
-_END = re.compile(rb"END {77}")
+_END_CARD = b"END" + b" " * 77
+_SCALING = re.compile(rb"(BSCALE  |BZERO   )=")
 _DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+def _card_value(raw: bytes, index: int, keyword: bytes) -> bytes:
+    """The value of header card ``index`` (0-based), which must be ``keyword = value``."""
+    card = raw[80 * index : 80 * index + 80]
+    if card[:8] != keyword or card[8:10] != b"= ":
+        raise KeyError(keyword)
+    return card[10:].split(b"/", 1)[0].strip()
+
+
+def _read_file(path: str) -> bytes | None:
+    """The whole file in one system call, or None if it exceeds the fast path's limit."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size > _FAST_MAX_BYTES:
+            return None
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
 
 
 def _read_simple_primary(path: str) -> np.ndarray | None:
@@ -188,41 +209,100 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
     standard BITPIX, NAXIS 2 or 3, no BSCALE/BZERO other than 1/0), with no
     extension after it and a complete data block, is read here, in one system
     call; every other file (extensions, compression, scaling, truncation,
-    garbage, anything over 64 MB) goes to fitsio/astropy.
+    garbage, anything over 64 MB) goes to fitsio/astropy.  The array is a
+    read-only view of the file's bytes, in the file's (big-endian) byte order.
     """
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size > _FAST_MAX_BYTES:
-            return None
-        raw = handle.read()
-    end = _END.search(raw, 0, 8 * _BLOCK)
-    while end is not None and end.start() % 80:
-        end = _END.search(raw, end.start() + 1, 8 * _BLOCK)
-    if end is None or not raw.startswith(b"SIMPLE  ="):
+    raw = _read_file(path)
+    if raw is None or not raw.startswith(b"SIMPLE  ="):
         return None
-    header_bytes = -(-end.end() // _BLOCK) * _BLOCK
-    cards = {}
-    for match in _CARD.finditer(raw, 0, end.start()):
-        if match.start() % 80 == 0:  # a real card, not text inside another card
-            cards.setdefault(match.group(1).rstrip(), match.group(2))
+    end = raw.find(_END_CARD, 0, 8 * _BLOCK)
+    while end > 0 and end % 80:
+        end = raw.find(_END_CARD, end + 1, 8 * _BLOCK)
+    if end < 0:
+        return None
+    header_bytes = -(-(end + 80) // _BLOCK) * _BLOCK
     try:
-        if cards.get(b"SIMPLE") != b"T" or float(cards.get(b"BSCALE", 1)) != 1.0:
+        # the standard fixes the first cards: SIMPLE, BITPIX, NAXIS, NAXIS1..n
+        if _card_value(raw, 0, b"SIMPLE  ") != b"T":
             return None
-        if float(cards.get(b"BZERO", 0)) != 0.0:
+        dtype = np.dtype(_DTYPES[int(_card_value(raw, 1, b"BITPIX  "))])
+        naxis = int(_card_value(raw, 2, b"NAXIS   "))
+        if naxis not in (2, 3):
             return None
-        naxis = int(cards[b"NAXIS"])
-        dtype = np.dtype(_DTYPES[int(cards[b"BITPIX"])])
-        shape = tuple(int(cards[b"NAXIS%d" % i]) for i in range(naxis, 0, -1))
+        shape = tuple(int(_card_value(raw, 2 + i, b"NAXIS%-3d" % i)) for i in range(naxis, 0, -1))
+        for match in _SCALING.finditer(raw, 0, end):
+            keyword = match.group(1)
+            if match.start() % 80 == 0 and float(
+                _card_value(raw, match.start() // 80, keyword)
+            ) != (1.0 if keyword == b"BSCALE  " else 0.0):
+                return None
     except (KeyError, ValueError):
         return None
     if naxis not in (2, 3) or min(shape) < 1:
         return None
-    count = int(np.prod(shape))
+    count = math.prod(shape)
     padded = -(-count * dtype.itemsize // _BLOCK) * _BLOCK
     if len(raw) != header_bytes + padded and len(raw) < header_bytes + count * dtype.itemsize:
         return None  # truncated
     if len(raw) > header_bytes + padded:
         return None  # extensions follow: let the full readers decide which HDUs are bands
     return np.frombuffer(raw, dtype=dtype, count=count, offset=header_bytes).reshape(shape)
+
+
+def read_simple_into(path: str, out: np.ndarray) -> bool:
+    """Read the commonest cutout straight into ``out``, or decline (False).
+
+    The fast path of catalogue reading: a file that
+    :func:`_read_simple_primary` accepts and whose image is exactly
+    ``out``'s shape (H, W, C), stored as a (C, H, W) cube or, for C = 1, a
+    2-D image, is written into ``out`` as native float32, band by band (no
+    intermediate array).  Nothing else is checked: the caller still tests
+    the pixels (:func:`band_energy`) and sends doubtful rows, and every file
+    declined here, through :func:`read_cutout`, which words the reasons.
+
+    Parameters
+    ----------
+    path : str
+        One FITS file holding every band.
+    out : numpy.ndarray
+        Writable float32 array of shape (H, W, C).
+
+    Returns
+    -------
+    bool
+        Whether ``out`` now holds the cutout.
+    """
+    try:
+        data = _read_simple_primary(path)
+    except (OSError, ValueError):
+        return False
+    h, w, c = out.shape
+    if data is None or data.shape not in ((c, h, w), (h, w) if c == 1 else None):
+        return False
+    flat = out.reshape(h * w, c)
+    for band, plane in enumerate(data.reshape(c, h * w)):
+        flat[:, band] = plane
+    return True
+
+
+def band_energy(images: np.ndarray) -> np.ndarray:
+    """Per-image, per-band sum of squares of (n, H, W, C) float32 images, in float32.
+
+    A cheap screen for many cutouts at once (one batched matrix product):
+    a row whose every value is finite and positive has no NaN/inf pixel and
+    no all-zero band.  A float32 sum can overflow (pixels above ~1e19) or
+    underflow (all pixels below ~1e-23), so a row that fails the screen must
+    be re-checked exactly, as :func:`read_cutout` does in float64.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, C).
+    """
+    n, h, w, c = images.shape
+    bands = images.reshape(n, h * w, c).transpose(0, 2, 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN: the exact check decides
+        return np.matmul(bands[:, :, None, :], bands[:, :, :, None])[:, :, 0, 0]
 
 
 _NAXIS_CARD = re.compile(rb"NAXIS   = *(-?\d+)")
