@@ -231,10 +231,9 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
             return None
         shape = tuple(int(_card_value(raw, 2 + i, b"NAXIS%-3d" % i)) for i in range(naxis, 0, -1))
         for match in _SCALING.finditer(raw, 0, end):
-            keyword = match.group(1)
-            if match.start() % 80 == 0 and float(
-                _card_value(raw, match.start() // 80, keyword)
-            ) != (1.0 if keyword == b"BSCALE  " else 0.0):
+            at, keyword = match.start(), match.group(1)
+            neutral = 1.0 if keyword == b"BSCALE  " else 0.0
+            if at % 80 == 0 and float(_card_value(raw, at // 80, keyword)) != neutral:
                 return None
     except (KeyError, ValueError):
         return None
