@@ -285,7 +285,10 @@ def disk_full(tmp, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
+    import astrocnn.io.catalog
+
     monkeypatch.setattr(AstropyTable, "write", full)
+    monkeypatch.setattr(astrocnn.io.catalog, "write_fits_table", full)  # the fast FITS writer
     (tmp / "out.fits").write_bytes(b"yesterday's run")
     args = lens_file(tmp, good_cube(tmp), "--overwrite")
     return args, Expect(says=("out.fits", "No space left"), untouched=[tmp / "out.fits"])

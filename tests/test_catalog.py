@@ -99,7 +99,10 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     def full(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
+    import astrocnn.io.catalog
+
     monkeypatch.setattr(Table, "write", full)
+    monkeypatch.setattr(astrocnn.io.catalog, "write_fits_table", full)  # the fast FITS writer
     with pytest.raises(OutputError, match="No space left"):
         write_table(make_table(), tmp_path / "out.fits")
     assert list(tmp_path.iterdir()) == []

@@ -372,8 +372,9 @@ def _predict_stamps(task, bundle, path, out_dir, options, log) -> _FieldRun:
             ra, dec = field.wcs.pixel_to_world_values(x, y) if n else (np.zeros(0), np.zeros(0))
             table["ra"], table["dec"] = np.asarray(ra, float), np.asarray(dec, float)
             table["ra"].unit = table["dec"].unit = "deg"
-        for name in task.output_columns(meta):
+        for name, description in task.output_columns(meta).items():
             table[name] = columns.get(name, np.zeros(n, np.float32))
+            table[name].description = description
         table["stamp_x0"], table["stamp_y0"] = x0.astype(np.int64), y0.astype(np.int64)
         table["stamp_x0"].description = "0-based field column of the stamp's pixel (0, 0)"
         table["stamp_y0"].description = "0-based field row of the stamp's pixel (0, 0)"
@@ -393,24 +394,21 @@ def _predict_stamps(task, bundle, path, out_dir, options, log) -> _FieldRun:
             }
         )
         written = write_table(table, catalog_path, overwrite=overwrite)
-        map_paths = [] if maps is None else maps.write(field.header, overwrite=overwrite)
+        map_paths = [] if maps is None else maps.write(field.wcs, overwrite=overwrite)
         return FieldSummary(written, map_paths, n, n, run.cubes and run.cubes.path)
 
     run._write = write_products
     return run
 
 
-def write_map(path, data, header, *, overwrite=False, cards=None) -> Path:
-    """Write a field-sized map with the field's celestial WCS, atomically."""
+def write_map(path, data, wcs, *, overwrite=False, cards=None) -> Path:
+    """Write a field-sized map with the field's celestial WCS (or None), atomically."""
     from astropy.io import fits
-    from astropy.wcs import WCS
 
     path = Path(path)
     if path.exists() and not overwrite:
         raise AstrocnnError(f"{path}: exists (use --overwrite)")
-    with np.errstate(all="ignore"):
-        wcs = WCS(header, relax=True)
-    out_header = wcs.celestial.to_header() if wcs.has_celestial else fits.Header()
+    out_header = wcs.to_header() if wcs is not None else fits.Header()
     for key, value in (cards or {}).items():
         out_header[key] = value
     with atomic_path(path) as tmp:

@@ -191,7 +191,8 @@ class Task:
 
         It must have ``add(source_id, x, y, x0, y0, products)`` (called per
         source with its stamp's image products; ``(x0, y0)`` is the stamp's
-        first pixel in the field) and ``write(header, overwrite=False)``
+        first pixel in the field) and ``write(wcs, overwrite=False)``, given
+        the field's celestial :class:`astropy.wcs.WCS` (or ``None``),
         returning the written paths (named ``<prefix>_<map>.fits``).
         """
         return None

@@ -112,14 +112,15 @@ class FieldSegmentation:
         self.ids[ya:yb, xa:xb][closer] = source_id
         self.distance[ya:yb, xa:xb][closer] = dist[closer]
 
-    def write(self, header, overwrite=False):
+    def write(self, wcs, overwrite=False):
+        """Write the map with the field's celestial WCS (or None); return its path in a list."""
         from astrocnn.engine.fields import write_map
 
         try:
             path = write_map(
                 self.prefix.with_name(self.prefix.name + "_segmentation.fits"),
                 self.ids,
-                header,
+                wcs,
                 overwrite=overwrite,
                 cards={"BUNIT": "", "CONTENT": "source id (0 = background)"},
             )
