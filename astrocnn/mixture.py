@@ -596,7 +596,6 @@ def _refine_mode_newton(w, m, s, t, radius):
     """
     value, d1, d2 = _log_pz_derivatives(w, m, s, t)
     radius = radius.copy()
-    step = np.full_like(t, np.inf)
     for _ in range(_MODE_NEWTON_STEPS):
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = np.where(d2 < 0, -d1 / d2, np.sign(d1) * radius)

@@ -210,8 +210,18 @@ def predict_field(
     log : callable
         Progress messages.
     """
-    options = dict(batch_size=batch_size, overwrite=overwrite, tile=tile, thresh=thresh, tta=tta)
-    return _predict_stamps(task, bundle, path, out_dir, options, log).finish()
+    return _predict_stamps(
+        task,
+        bundle,
+        path,
+        out_dir,
+        log,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        tile=tile,
+        thresh=thresh,
+        tta=tta,
+    ).finish()
 
 
 def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
@@ -261,7 +271,7 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
                         f"{path}: its products would be named like those of {claimed[stem]} "
                         f"({stem}_*.fits); rename one of the two fields"
                     )
-                run = _predict_stamps(task, bundle, path, out_dir, options, log)
+                run = _predict_stamps(task, bundle, path, out_dir, log, **options)
                 claimed[stem] = path
                 pending = writer.submit(run.finish)
             except AstrocnnError as exc:
@@ -295,19 +305,22 @@ class _FieldRun:
             self.field.close()
 
 
-def _predict_stamps(task, bundle, path, out_dir, options, log) -> _FieldRun:
+def _predict_stamps(
+    task,
+    bundle,
+    path,
+    out_dir,
+    log,
+    *,
+    batch_size=STAMP_BATCH,
+    overwrite=False,
+    tile=DETECT_TILE,
+    thresh=DETECT_THRESH,
+    tta=False,
+) -> _FieldRun:
     """Detect and predict a field's sources (filling its stamp cubes); the rest is
-    left to the returned run's ``finish``. ``options``: those of `predict_field`."""
+    left to the returned run's ``finish``. Options: those of `predict_field`."""
     from astropy.table import Table
-
-    unknown = set(options) - {"batch_size", "overwrite", "tile", "thresh", "tta"}
-    if unknown:
-        raise TypeError(f"unknown field option(s): {', '.join(sorted(unknown))}")
-    batch_size = options.get("batch_size", STAMP_BATCH)
-    overwrite = options.get("overwrite", False)
-    thresh = options.get("thresh", DETECT_THRESH)
-    tta = options.get("tta", False)
-    tile = options.get("tile", DETECT_TILE)
 
     meta = bundle.meta
     bands = list(meta["bands"])

@@ -237,7 +237,7 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
                 return None
     except (KeyError, ValueError):
         return None
-    if naxis not in (2, 3) or min(shape) < 1:
+    if min(shape) < 1:
         return None
     count = math.prod(shape)
     padded = -(-count * dtype.itemsize // _BLOCK) * _BLOCK
