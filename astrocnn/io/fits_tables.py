@@ -91,7 +91,7 @@ def _layout_key(table):
     return tuple(columns), meta
 
 
-def _card_offsets(header: bytes, keywords) -> dict:
+def card_offsets(header: bytes, keywords) -> dict:
     """Byte offset of the first card of each keyword in a header."""
     wanted = {k.ljust(8).encode("ascii"): k for k in keywords if len(k) <= 8}
     found = {}
@@ -116,7 +116,7 @@ def _learn_layout(table, written: bytes) -> _Layout | None:
     primary_size, data_offset = info["hdrLoc"], info["datLoc"]
     header = written[primary_size:data_offset]
     keys = [k.upper() for k in table.meta] + ["NAXIS2"]
-    offsets = _card_offsets(header, keys)
+    offsets = card_offsets(header, keys)
     if len(offsets) != len(keys):
         return None
     naxis2_at = offsets.pop("NAXIS2")

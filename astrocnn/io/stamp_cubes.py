@@ -9,20 +9,31 @@ millions of small files are slow to write and to list (writing a small FITS
 file costs milliseconds, more than deblending the stamp in it).
 
 The file is laid out on disk once the number of sources is known (headers
-written, data areas allocated), then filled block by block through
-``numpy.memmap``, so memory stays bounded by one block however many sources
-the field has.  It is written under a temporary name and renamed when
-complete (:func:`astrocnn.io.atomic.atomic_path`).
+written, data areas allocated), then filled block by block with positioned
+writes (``os.pwrite``), so memory stays bounded by one block however many
+sources the field has.  It is written under a temporary name and renamed
+when complete (:func:`astrocnn.io.atomic.atomic_path`).
+
+Building the headers with astropy costs ~2 ms per field, more than the rest
+of the file; all fields of a run share one layout, so after the first field
+the headers astropy wrote are reused with the source count and the card
+values (the field's name) replaced: the bytes are astropy's (:func:`headers`,
+checked when the layout is learned, and tested).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from astrocnn.io.atomic import atomic_path
+from astrocnn.io.fits_tables import card_offsets
 
 FITS_BLOCK = 2880
 
@@ -51,6 +62,134 @@ def _header(name, dtype, shape, cards):
     for key, value in (cards or {}).items():
         header[key] = value
     return header
+
+
+def astropy_headers(n, specs, cards) -> list:
+    """The file's headers as astropy builds them: the primary HDU's, then one per cube.
+
+    Parameters
+    ----------
+    n : int
+        Sources (planes per cube); 0 gives extensions without data.
+    specs : sequence of (name, plane_shape, dtype)
+        The cubes: FITS plane shape ((H, W) or (C, H, W)) and big-endian dtype.
+    cards : dict
+        Header cards for every HDU (``key: value`` or ``key: (value, comment)``).
+
+    Returns
+    -------
+    list of bytes
+        Each header, padded to whole FITS blocks.
+    """
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU().header
+    for key, value in cards.items():
+        primary[key] = value
+    heads = [primary.tostring().encode("ascii")]
+    for name, plane, dtype in specs:
+        full = (n, *plane) if n else ()
+        heads.append(_header(name, np.dtype(dtype), full, cards).tostring().encode("ascii"))
+    return heads
+
+
+@dataclass
+class _Template:
+    """Headers astropy wrote for one layout, and where the cards that change are."""
+
+    heads: list  # bytes of each header
+    card_at: list  # per header: keyword -> byte offset
+    naxis: list  # per header: (keyword, byte offset, comment) of the source axis, or None
+
+
+_TEMPLATES: dict = {}
+_TEMPLATES_LOCK = threading.Lock()  # fields are written on other threads
+_MAX_TEMPLATES = 32
+
+
+def _split(value):
+    """``(value, comment)`` of a card given as a value or as a (value, comment) pair."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
+        return value
+    return value, None
+
+
+@functools.lru_cache(maxsize=1024)
+def _card(key, value, comment):
+    """The 80 bytes of one card, or None if it needs more than one card."""
+    from astropy.io.fits import Card
+
+    image = Card(key, value, comment).image
+    return image.encode("ascii") if len(image) == 80 else None
+
+
+def _patched(template: _Template, n, cards):
+    """The template's headers with ``n`` sources and these card values, or None."""
+    heads = []
+    for head, card_at, naxis in zip(template.heads, template.card_at, template.naxis):
+        head = bytearray(head)
+        changes = [(k, *_split(v)) for k, v in cards.items()]
+        if naxis is not None:
+            changes.append((naxis[0], n, naxis[2]))
+            card_at = {**card_at, naxis[0]: naxis[1]}
+        for key, value, comment in changes:
+            image = _card(key.upper(), value, comment)
+            if image is None:
+                return None
+            at = card_at[key.upper()]
+            head[at : at + 80] = image
+        heads.append(bytes(head))
+    return heads
+
+
+def _learn(specs, cards, heads) -> _Template | None:
+    """Where the changing cards are in headers astropy wrote (None if not found)."""
+    from astropy.io import fits
+
+    keys = [key.upper() for key in cards]
+    card_at, naxis = [], []
+    for i, head in enumerate(heads):
+        axis = f"NAXIS{len(specs[i - 1][1]) + 1}" if i else None
+        wanted = keys + ([axis] if axis else [])
+        found = card_offsets(head, wanted)
+        if len(found) != len(wanted):
+            return None
+        if axis is None:
+            naxis.append(None)
+        else:
+            comment = fits.Header.fromstring(head.decode("ascii")).comments[axis]
+            naxis.append((axis, found.pop(axis), comment))
+        card_at.append(found)
+    return _Template(heads, card_at, naxis)
+
+
+def headers(n, specs, cards) -> list:
+    """The file's headers, byte for byte :func:`astropy_headers`: the first file of a
+    layout (cube names, plane shapes, types and card keywords) goes through astropy;
+    later ones reuse those headers with the source count and card values replaced.
+    Arguments as for :func:`astropy_headers`."""
+    specs = tuple((name, tuple(plane), np.dtype(dtype).str) for name, plane, dtype in specs)
+    try:
+        key = (specs, tuple((k, _split(v)[1]) for k, v in cards.items()))
+        hash(key)
+        hash(tuple(_split(v)[0] for v in cards.values()))
+    except TypeError:
+        key = None
+    if n and key is not None:
+        with _TEMPLATES_LOCK:
+            template = _TEMPLATES.get(key)
+        heads = None if template is None else _patched(template, n, cards)
+        if heads is not None:
+            return heads
+    heads = astropy_headers(n, specs, cards)
+    if n and key is not None:
+        template = _learn(specs, cards, heads)
+        if template is not None and _patched(template, n, cards) == heads:
+            with _TEMPLATES_LOCK:
+                if len(_TEMPLATES) >= _MAX_TEMPLATES:
+                    _TEMPLATES.pop(next(iter(_TEMPLATES)))
+                _TEMPLATES[key] = template
+    return heads
 
 
 class StampCubes:
@@ -84,57 +223,63 @@ class StampCubes:
         self.names = tuple(names)
         self.cards = dict(cards or {})
         self._stack = contextlib.ExitStack()
-        self._arrays = None
+        self._layout = self._file = None
 
     def __enter__(self):
         return self
 
     def _lay_out(self, products: dict):
-        """Write the headers, allocate the data areas and map them."""
-        from astropy.io import fits
-
-        primary = fits.PrimaryHDU().header
-        for key, value in self.cards.items():
-            primary[key] = value
-        heads = [(0, primary.tostring().encode("ascii"))]
-        layout = []
-        offset = len(heads[0][1])
+        """Write the headers and size the file (the data areas read as zeros until filled)."""
+        specs = []
         for name in self.names:
             shape, dtype = products[name]
-            dtype = np.dtype(dtype).newbyteorder(">")
-            full = (self.n, *_cube_shape(shape))
-            head = _header(name, dtype, full if self.n else (), self.cards)
-            head = head.tostring().encode("ascii")
-            heads.append((offset, head))
-            layout.append((name, offset + len(head), full, dtype))
-            offset += len(head) + (_padded(int(np.prod(full)) * dtype.itemsize) if self.n else 0)
+            specs.append((name, _cube_shape(shape), np.dtype(dtype).newbyteorder(">")))
+        heads = headers(self.n, specs, self.cards)
         tmp = self._stack.enter_context(atomic_path(self.path))
-        with open(tmp, "wb") as f:
-            for position, head in heads:
-                f.seek(position)
-                f.write(head)
-            f.truncate(offset)  # the data areas: zeros until filled
-        self._arrays = {}
-        if self.n:
-            self._arrays = {
-                name: np.memmap(tmp, dtype=dtype, mode="r+", offset=data_offset, shape=full)
-                for name, data_offset, full, dtype in layout
-            }
+        self._file = self._stack.enter_context(open(tmp, "wb", buffering=0))
+        self._layout = {}
+        offset = 0
+        for head, (name, plane, dtype) in zip(heads, [(None, (), None), *specs]):
+            self._file.seek(offset)
+            self._file.write(head)
+            offset += len(head)
+            if name is not None:
+                self._layout[name] = (offset, int(np.prod(plane)) * dtype.itemsize, dtype)
+                offset += _padded(self.n * self._layout[name][1]) if self.n else 0
+        self._file.truncate(offset)
 
     def write(self, rows, products: dict):
         """Store ``products[name][j]`` (``(H, W[, C])``) as plane ``rows[j]`` of each cube."""
-        if self._arrays is None:
+        if self._layout is None:
             self._lay_out({k: (np.shape(v)[1:], np.asarray(v).dtype) for k, v in products.items()})
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(rows) == 0:
+            return
+        if rows.min() < 0 or rows.max() >= self.n:
+            raise IndexError(
+                f"{self.path}: planes {rows.min()}..{rows.max()} outside 0..{self.n - 1}"
+            )
+        contiguous = bool(np.all(np.diff(rows) == 1))
         for name in self.names:
+            offset, plane_bytes, dtype = self._layout[name]
             data = np.asarray(products[name])
             if data.ndim == 4:
                 data = np.moveaxis(data, -1, 1)
-            self._arrays[name][np.asarray(rows)] = data
+            data = np.ascontiguousarray(data, dtype=dtype)
+            if contiguous:
+                self._pwrite(data, offset + int(rows[0]) * plane_bytes)
+            else:
+                for plane, row in zip(data, rows):
+                    self._pwrite(plane, offset + int(row) * plane_bytes)
+
+    def _pwrite(self, data, offset):
+        view = memoryview(data.reshape(-1).view(np.uint8))
+        while len(view):
+            written = os.pwrite(self._file.fileno(), view, offset)
+            view, offset = view[written:], offset + written
 
     def __exit__(self, *exc):
-        if self._arrays is None and exc[0] is None:  # no source at all
+        if self._layout is None and exc[0] is None:  # no source at all
             self._lay_out({name: ((), np.float32) for name in self.names})
-        for array in (self._arrays or {}).values():
-            array.flush()
-        self._arrays = None
+        self._layout = self._file = None
         return self._stack.__exit__(*exc)

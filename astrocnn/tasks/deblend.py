@@ -44,6 +44,7 @@ from astrocnn.tasks.base import Task
 SEGMENT_CLASSES = ("background", "central", "other")
 FRACTION_WEIGHT_FLOOR = 0.02  # weight of background pixels in the fraction loss
 FRACTION_LOSS_SCALE = 5.0
+SEGMENTATION_IN_MEMORY = 1 << 23  # field pixels (64 MB of ids + claim distances) held in memory
 
 
 def deblend_loss(y_true, y_pred):
@@ -85,13 +86,20 @@ class FieldSegmentation:
     Each pixel a stamp assigns to its central source gets that source's id;
     where stamps overlap and several sources claim a pixel, the nearest
     source centre wins.  The map and the claim distances live in
-    memory-mapped temporary files, so a field larger than memory works.
+    memory-mapped temporary files when the field has more than
+    ``SEGMENTATION_IN_MEMORY`` pixels (in memory otherwise), so a field
+    larger than memory works.
     """
 
     def __init__(self, height, width, prefix):
         import tempfile
 
         self.prefix = Path(prefix)
+        self._tmp = None
+        if height * width <= SEGMENTATION_IN_MEMORY:
+            self.ids = np.zeros((height, width), np.int32)
+            self.distance = np.full((height, width), np.inf, np.float32)
+            return
         self._tmp = tempfile.TemporaryDirectory(dir=self.prefix.parent, prefix=".segmap")
         tmp = Path(self._tmp.name)
         self.ids = np.memmap(tmp / "ids", np.int32, "w+", shape=(height, width))
@@ -105,8 +113,8 @@ class FieldSegmentation:
         ya, yb, xa, xb = max(y0, 0), min(y0 + h, height), max(x0, 0), min(x0 + w, width)
         if ya >= yb or xa >= xb:
             return
-        yy, xx = np.mgrid[ya:yb, xa:xb]
-        dist = np.hypot(xx - x, yy - y).astype(np.float32)
+        dist = np.hypot(np.arange(xa, xb) - x, (np.arange(ya, yb) - y)[:, None])
+        dist = dist.astype(np.float32)
         claim = central[ya - y0 : yb - y0, xa - x0 : xb - x0]
         closer = claim & (dist < self.distance[ya:yb, xa:xb])
         self.ids[ya:yb, xa:xb][closer] = source_id
@@ -126,7 +134,8 @@ class FieldSegmentation:
             )
         finally:
             del self.ids, self.distance
-            self._tmp.cleanup()
+            if self._tmp is not None:
+                self._tmp.cleanup()
         return [path]
 
 
