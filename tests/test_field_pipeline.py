@@ -223,3 +223,50 @@ def test_stamp_cubes_in_any_row_order(tmp_path):
         with StampCubes(tmp_path / "d.fits", 2, ("label",)) as cubes:
             cubes.write([2], {"label": labels[:1]})
     assert not list(tmp_path.glob(".d*")) and not (tmp_path / "d.fits").exists()
+
+
+def test_deblend_decode_equals_the_plain_numpy_reference():
+    """The decoder's faster class choice and flux sums equal argmax (first maximum
+    on ties) and float64 pixel sums."""
+    from astrocnn.tasks.registry import get_task
+
+    rng = np.random.default_rng(2)
+    raw = rng.random((5, 16, 16, 6)).astype(np.float32)
+    raw[..., :3] = np.round(raw[..., :3] * 4) / 4  # many exact ties between classes
+    inputs = rng.normal(size=(5, 16, 16, 3)).astype(np.float32)
+    decoded = get_task("deblend").decode(raw, {"bands": ["g", "r", "i"]}, inputs=inputs)
+    np.testing.assert_array_equal(decoded["segmentation"], np.argmax(raw[..., :3], axis=-1))
+    deblended = raw[..., 3:] * inputs
+    np.testing.assert_array_equal(decoded["deblended"], deblended)
+    flux = deblended.astype(np.float64).sum(axis=(1, 2))
+    for i, band in enumerate("gri"):
+        np.testing.assert_allclose(decoded[f"flux_{band}"], flux[:, i], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_band_sum_equals_the_sum_of_read_bands(tmp_path, compressed):
+    """Detection's band sum equals ``read(...).sum(axis=-1)`` bit for bit, NaN and
+    infinite pixels counting 0, for memory-mapped and tile-compressed fields."""
+    from astrocnn.engine.fields import FieldImage
+
+    rng = np.random.default_rng(3)
+    cube = rng.normal(size=(3, 40, 50)).astype(">f4")
+    cube[0, 5, 7] = np.nan
+    cube[1, 5, 7] = np.inf
+    cube[2, 9, 9] = -np.inf
+    cube[:, 11, 12] = np.nan
+    path = tmp_path / "f.fits"
+    if compressed:
+        hdu = fits.CompImageHDU(cube, compression_type="GZIP_1", quantize_level=0)
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    else:
+        fits.PrimaryHDU(cube).writeto(path)
+    field = FieldImage(path, 3)
+    try:
+        assert (field._pixels is None) == compressed
+        for box in ((0, 40, 0, 50), (3, 20, 4, 30)):
+            total = field.band_sum(*box)
+            np.testing.assert_array_equal(total, field.read(*box).sum(axis=-1))
+            assert np.isfinite(total).all()
+    finally:
+        field.close()
