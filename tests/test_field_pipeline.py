@@ -191,12 +191,12 @@ def test_stamp_cube_headers_are_astropys(tmp_path):
     """After the first file of a layout, headers are patched copies: byte for byte what
     astropy builds, for other source counts and field names; a value that needs more
     than one card goes through astropy."""
-    from astrocnn.io import stamp_cubes
+    from astrocnn.io import fits_headers, stamp_cubes
 
     specs = [("deblended", (3, 64, 64), ">f4"), ("segmentation", (64, 64), ">i2")]
     cards = {"TASK": "deblend", "MODEL": "m.keras", "FIELD": "a.fits", "DETTHR": (1.5, "sigma")}
     stamp_cubes.headers(19, specs, cards)
-    assert any(key[0][0][0] == "deblended" for key in stamp_cubes._TEMPLATES)
+    assert any(key[0][0][0] == "deblended" for key in fits_headers._TEMPLATES)
     for n, field in ((1, "b.fits"), (7, "c" * 60), (123457, "d"), (3, "e" * 100), (0, "f")):
         changed = dict(cards, FIELD=field, DETTHR=(2.0 + n, "sigma"))
         assert stamp_cubes.headers(n, specs, changed) == stamp_cubes.astropy_headers(
@@ -270,3 +270,15 @@ def test_band_sum_equals_the_sum_of_read_bands(tmp_path, compressed):
             assert np.isfinite(total).all()
     finally:
         field.close()
+
+
+def test_card_images_keep_the_value_type():
+    """Equal-comparing values of other types (True, 1, 1.0) are different cards."""
+    from astropy.io.fits import Card
+
+    from astrocnn.io.fits_headers import card_image
+
+    for value in (1, True, 1.0, 2, 2.0, False, 0):
+        assert card_image("KEY", value) == Card("KEY", value).image.encode()
+    assert card_image("KEY", "x" * 100) is None  # continued over several cards
+    assert card_image("KEY", [1, 2]) is None

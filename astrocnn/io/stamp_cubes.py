@@ -24,16 +24,13 @@ checked when the layout is learned, and tested).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from astrocnn.io.atomic import atomic_path
-from astrocnn.io.fits_tables import card_offsets
+from astrocnn.io.fits_headers import card_image, reuse_headers, split_card
 
 FITS_BLOCK = 2880
 
@@ -93,103 +90,20 @@ def astropy_headers(n, specs, cards) -> list:
     return heads
 
 
-@dataclass
-class _Template:
-    """Headers astropy wrote for one layout, and where the cards that change are."""
-
-    heads: list  # bytes of each header
-    card_at: list  # per header: keyword -> byte offset
-    naxis: list  # per header: (keyword, byte offset, comment) of the source axis, or None
-
-
-_TEMPLATES: dict = {}
-_TEMPLATES_LOCK = threading.Lock()  # fields are written on other threads
-_MAX_TEMPLATES = 32
-
-
-def _split(value):
-    """``(value, comment)`` of a card given as a value or as a (value, comment) pair."""
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
-        return value
-    return value, None
-
-
-@functools.lru_cache(maxsize=1024)
-def _card(key, value, comment):
-    """The 80 bytes of one card, or None if it needs more than one card."""
-    from astropy.io.fits import Card
-
-    image = Card(key, value, comment).image
-    return image.encode("ascii") if len(image) == 80 else None
-
-
-def _patched(template: _Template, n, cards):
-    """The template's headers with ``n`` sources and these card values, or None."""
-    heads = []
-    for head, card_at, naxis in zip(template.heads, template.card_at, template.naxis):
-        head = bytearray(head)
-        changes = [(k, *_split(v)) for k, v in cards.items()]
-        if naxis is not None:
-            changes.append((naxis[0], n, naxis[2]))
-            card_at = {**card_at, naxis[0]: naxis[1]}
-        for key, value, comment in changes:
-            image = _card(key.upper(), value, comment)
-            if image is None:
-                return None
-            at = card_at[key.upper()]
-            head[at : at + 80] = image
-        heads.append(bytes(head))
-    return heads
-
-
-def _learn(specs, cards, heads) -> _Template | None:
-    """Where the changing cards are in headers astropy wrote (None if not found)."""
-    from astropy.io import fits
-
-    keys = [key.upper() for key in cards]
-    card_at, naxis = [], []
-    for i, head in enumerate(heads):
-        axis = f"NAXIS{len(specs[i - 1][1]) + 1}" if i else None
-        wanted = keys + ([axis] if axis else [])
-        found = card_offsets(head, wanted)
-        if len(found) != len(wanted):
-            return None
-        if axis is None:
-            naxis.append(None)
-        else:
-            comment = fits.Header.fromstring(head.decode("ascii")).comments[axis]
-            naxis.append((axis, found.pop(axis), comment))
-        card_at.append(found)
-    return _Template(heads, card_at, naxis)
-
-
 def headers(n, specs, cards) -> list:
     """The file's headers, byte for byte :func:`astropy_headers`: the first file of a
     layout (cube names, plane shapes, types and card keywords) goes through astropy;
-    later ones reuse those headers with the source count and card values replaced.
-    Arguments as for :func:`astropy_headers`."""
-    specs = tuple((name, tuple(plane), np.dtype(dtype).str) for name, plane, dtype in specs)
-    try:
-        key = (specs, tuple((k, _split(v)[1]) for k, v in cards.items()))
-        hash(key)
-        hash(tuple(_split(v)[0] for v in cards.values()))
-    except TypeError:
-        key = None
-    if n and key is not None:
-        with _TEMPLATES_LOCK:
-            template = _TEMPLATES.get(key)
-        heads = None if template is None else _patched(template, n, cards)
-        if heads is not None:
-            return heads
-    heads = astropy_headers(n, specs, cards)
-    if n and key is not None:
-        template = _learn(specs, cards, heads)
-        if template is not None and _patched(template, n, cards) == heads:
-            with _TEMPLATES_LOCK:
-                if len(_TEMPLATES) >= _MAX_TEMPLATES:
-                    _TEMPLATES.pop(next(iter(_TEMPLATES)))
-                _TEMPLATES[key] = template
-    return heads
+    later ones reuse those headers with the source count and card values replaced
+    (:func:`astrocnn.io.fits_headers.reuse_headers`).  Arguments as for
+    :func:`astropy_headers`."""
+    specs = [(name, tuple(plane), np.dtype(dtype).str) for name, plane, dtype in specs]
+    common = {k.upper(): card_image(k.upper(), *split_card(v)) for k, v in cards.items()}
+    changes = [common]
+    for _, plane, _ in specs:
+        axis = f"NAXIS{len(plane) + 1}"
+        changes.append({**common, axis: card_image(axis, int(n))})
+    layout = tuple(specs) if n else None  # no sources: extensions without data, rare
+    return reuse_headers(layout, changes, lambda: astropy_headers(n, specs, cards))
 
 
 class StampCubes:
