@@ -20,6 +20,11 @@ An uncompressed, unscaled field is memory-mapped; a tile-compressed or
 scaled one is read through ``astropy.io.fits`` sections, tile by tile.
 Either way only the pixels in use are in memory, so a field larger than
 memory can be processed.
+
+Over several fields (:func:`predict_fields`, which the CLI and Dask runs use)
+the steps form a pipeline on three threads: steps 1-2 for the next fields,
+step 3 on batches that gather the stamps of several fields, and the
+decoding and step 4 of earlier fields, each at the same time as the others.
 """
 
 from __future__ import annotations
