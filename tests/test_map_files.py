@@ -23,7 +23,7 @@ def _input_header(box, slab, extra=()):
 
 def _astropy_bytes(tmp_path, channels, header, cards):
     arrays = [(n, np.asarray(a, np.float32), u) for n, (a, u) in channels.items()]
-    hdus = maps._map_hdus(arrays, maps._carried_cards(header), cards)
+    hdus = fits_headers._image_hdus(arrays, maps._carried_cards(header), cards)
     reference = tmp_path / "reference.fits"
     fits.HDUList(hdus).writeto(reference, output_verify="silentfix", overwrite=True)
     return reference.read_bytes()
@@ -85,3 +85,37 @@ def test_non_standard_card_formatting_is_left_to_astropy(tmp_path):
     path = maps.write_map_file(tmp_path / "odd.fits", channels, header, cards={})
     assert path.read_bytes() == _astropy_bytes(tmp_path, channels, header, {})
     assert odd.encode() in path.read_bytes()
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int16", "float64", "uint8", "uint16", "int8"])
+def test_image_files_of_any_type_are_astropys(tmp_path, monkeypatch, dtype):
+    """Segmentation maps (integers, a WCS header) and other types: the same bytes as
+    astropy, also when the data are converted in several chunks; types astropy stores
+    with BZERO go through astropy."""
+    from astropy.wcs import WCS
+
+    monkeypatch.setattr(fits_headers, "_WRITE_CHUNK", 100)  # several rows per chunk
+    rng = np.random.default_rng(3)
+    fits_headers._TEMPLATES.clear()
+    for k in range(3):
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        wcs.wcs.crval = [10.0 + k, -5.0 - k]
+        wcs.wcs.cdelt = [-1e-4, 1e-4]
+        wcs.wcs.crpix = [16.5, 12.5 + k]
+        data = (rng.random((25, 33)) * 100).astype(dtype)
+        cards = {"BUNIT": "", "CONTENT": "source id (0 = background)"}
+        # wcslib's own cards ('deg' unpadded) go through astropy; the same cards made
+        # anew (as fields.write_map does) have astropy's formatting and are reused
+        raw = wcs.to_header()
+        carried = fits.Header([(c.keyword, c.value, c.comment) for c in raw.cards])
+        header = raw if k == 0 else carried
+        path = fits_headers.write_image_file(
+            tmp_path / f"s{k}.fits", [(None, data, None)], header, cards
+        )
+        reference = tmp_path / "reference.fits"
+        hdus = fits_headers._image_hdus([(None, data, None)], header, cards)
+        fits.HDUList(hdus).writeto(reference, output_verify="silentfix", overwrite=True)
+        assert path.read_bytes() == reference.read_bytes(), k
+        np.testing.assert_array_equal(fits.getdata(path), data)
+    assert bool(fits_headers._TEMPLATES) == (dtype not in ("uint16", "int8"))

@@ -37,8 +37,8 @@ import numpy as np
 
 from astrocnn.engine.inference import compiled_model
 from astrocnn.errors import AstrocnnError, CutoutError
-from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import write_table
+from astrocnn.io.fits_headers import write_image_file
 from astrocnn.io.stamp_cubes import StampCubes
 
 DETECT_THRESH = 1.5  # sigma above the background, on the band sum
@@ -599,14 +599,10 @@ class _FieldRun:
 
 def write_map(path, data, wcs, *, overwrite=False, cards=None) -> Path:
     """Write a field-sized map with the field's celestial WCS (or None), atomically."""
-    from astropy.io import fits
-
     path = Path(path)
     if path.exists() and not overwrite:
         raise AstrocnnError(f"{path}: exists (use --overwrite)")
-    out_header = wcs.to_header() if wcs is not None else fits.Header()
-    for key, value in (cards or {}).items():
-        out_header[key] = value
-    with atomic_path(path) as tmp:
-        fits.PrimaryHDU(data, out_header).writeto(tmp)
-    return path
+    # the WCS as new cards (astropy's formatting, not wcslib's), so the header can be reused
+    header = {} if wcs is None else {c.keyword: (c.value, c.comment) for c in wcs.to_header().cards}
+    header.update(cards or {})
+    return write_image_file(path, [(None, np.asarray(data), None)], None, header)
