@@ -136,3 +136,18 @@ def test_warm_start_from_a_model_of_the_same_task_keeps_weights_and_scalings(tmp
     # learning rate 0: the weights are exactly the source's (batch-norm statistics aside)
     for a, b in zip(first.model.trainable_weights, second.model.trainable_weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_warm_start_records_the_network_a_task_fixes():
+    """A task with one network records its name even when the source bundle
+    recorded the CLI's default (shipped deblend/paint bundles say ``cnn``);
+    a task with a choice keeps the source's."""
+    from astrocnn.engine.finetune import _model_options
+
+    source = {"model_options": {"architecture": "cnn", "widths": [8, 16]}}
+    assert _model_options(get_task("deblend"), source) == {
+        "architecture": "unet",
+        "widths": (8, 16),
+    }
+    resnet = {"model_options": {"architecture": "resnet"}}
+    assert _model_options(get_task("lens"), resnet) == {"architecture": "resnet"}

@@ -66,10 +66,18 @@ def load_source(path):
     return load_bundle(get_task(str(path)).default_model() if str(path) in task_names() else path)
 
 
-def _model_options(source_meta) -> dict:
-    """The source's architecture options, with lists back to tuples."""
+def _model_options(task, source_meta) -> dict:
+    """The source's architecture options, with lists back to tuples.
+
+    A task with one network (``Task.architecture_name``) records that name,
+    whatever the source recorded (bundles trained before it did kept the
+    CLI's default ``cnn`` there).
+    """
     options = dict(source_meta.get("model_options") or {})
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    if task.architecture_name:
+        options["architecture"] = task.architecture_name
+    return options
 
 
 def can_warm_start(task, source, input_shape, meta, image_kind) -> bool:
@@ -110,7 +118,7 @@ def warm_start(task, source, input_shape, meta, log):
     (keras.Model, dict)
         The model and its options (the source's architecture and widths).
     """
-    options = _model_options(source.meta)
+    options = _model_options(task, source.meta)
     model = task.build_model(tuple(input_shape), meta, options)
     try:
         model.set_weights(source.model.get_weights())
@@ -146,7 +154,7 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, log):
     """
     path = source.path
     src_backbone = _backbone(source.model, str(path))
-    options = _model_options(source.meta)
+    options = _model_options(task, source.meta)
     model = task.build_model(tuple(input_shape), meta, options)
     backbone = _backbone(model, "new model")
     src_layers = {layer.name: layer for layer in src_backbone.layers}
