@@ -112,7 +112,8 @@ def test_a_field_failing_while_stored_fails_alone(deblend, fields, tmp_path, mon
             raise OutputError("f4_stamps.fits: write failed (No space left on device)")
         return decode(self, raw, meta, inputs=inputs, **options)
 
-    from astrocnn.engine.fields import FieldImage, detect
+    from astrocnn.engine.fields import detect
+    from astrocnn.io.field_image import FieldImage
 
     field = FieldImage(paths[1], 3)
     x, y = detect(field, margin=64)
@@ -247,7 +248,7 @@ def test_deblend_decode_equals_the_plain_numpy_reference():
 def test_band_sum_equals_the_sum_of_read_bands(tmp_path, compressed):
     """Detection's band sum equals ``read(...).sum(axis=-1)`` bit for bit, NaN and
     infinite pixels counting 0, for memory-mapped and tile-compressed fields."""
-    from astrocnn.engine.fields import FieldImage
+    from astrocnn.io.field_image import FieldImage
 
     rng = np.random.default_rng(3)
     cube = rng.normal(size=(3, 40, 50)).astype(">f4")
