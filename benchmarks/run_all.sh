@@ -8,6 +8,7 @@ W=${1:-work_runs}
 python benchmarks/bench_predict.py --task lens --n 10000 --workdir "$W/bench_lens"
 python benchmarks/bench_predict.py --task morphology --n 10000 --workdir "$W/bench_morphology"
 python benchmarks/bench_predict.py --task photoz --n 5000 --workdir "$W/bench_photoz"
+python benchmarks/bench_readers.py --task photoz --workdir "$W/bench_photoz"
 python benchmarks/bench_images.py --task deblend --n 16 --workdir "$W/bench_deblend_images"
 python benchmarks/bench_images.py --task paint --n 16 --workdir "$W/bench_paint_images"
 python benchmarks/bench_train.py --n 5000 --epochs 3 --workdir "$W/bench_train"

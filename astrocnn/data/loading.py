@@ -61,6 +61,8 @@ def default_workers() -> int:
     morphology 0.89 against 0.85, photo-z 0.70 with either.  (Before
     :func:`~astrocnn.io.cutouts.read_simple_into`, when a cutout held the GIL
     twice as long, one reader was best: 1,440 images/s against 1,380.)
+    Reader processes writing into shared memory read no faster beside the
+    model than two threads (``benchmarks/bench_readers.py``).
     """
     return max(1, min(8, os.cpu_count() or 2))
 
