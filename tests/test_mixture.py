@@ -128,6 +128,42 @@ def test_two_component_quantiles_match_brute_force_inversion():
         np.testing.assert_allclose(cdf_z(w[i : i + 1], mu[i : i + 1], sigma[i : i + 1], qz[i]), [q])
 
 
+def _quantiles_by_bisection(w, mu, sigma, q, steps=80):
+    """Reference: plain bisection of the mixture CDF in t on [-40, 40]."""
+    lo = np.full((len(w), len(q)), -40.0)
+    hi = np.full((len(w), len(q)), 40.0)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        cdf = np.einsum(
+            "nk,nqk->nq", w, ndtr((mid[:, :, None] - mu[:, None, :]) / sigma[:, None, :])
+        )
+        below = cdf < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("kind", ["broad", "narrow and far apart", "clustered"])
+def test_quantiles_of_random_mixtures_match_bisection(kind):
+    """Newton with its exact bracket agrees with plain bisection to the 1e-9
+    tolerance in t, also for components 1e-4 wide, weights near 0 and levels
+    far in the tails."""
+    rng = np.random.default_rng({"broad": 1, "narrow and far apart": 2, "clustered": 3}[kind])
+    n, k = 4000, 5
+    w = rng.dirichlet(np.full(k, 1.0 if kind == "broad" else 0.2), size=n)
+    w = np.maximum(w, 1e-12)
+    w /= w.sum(axis=1, keepdims=True)
+    mu = rng.normal(0.5, 0.02, (n, k)) if kind == "clustered" else rng.uniform(0, 1.6, (n, k))
+    lowest = -2.5 if kind == "broad" else -4.0
+    sigma = 10 ** rng.uniform(lowest, -0.3, (n, k))
+    # (levels near 1 are ill-posed in float64: F(t) near 1 is resolved to
+    # 1e-16, which a flat tail turns into a range of t wider than 1e-9)
+    q = np.array([1e-30, 0.022750, 0.158655, 0.5, 0.841345, 0.977250, 0.999])
+    t = np.log1p(quantiles_z(w, mu, sigma, q))
+    reference = _quantiles_by_bisection(w, mu, sigma, q)
+    # log1p(expm1(t)) loses a little where z is near -1 (tiny levels)
+    np.testing.assert_allclose(t, reference, atol=3e-9, rtol=1e-12)
+
+
 def test_bimodal_mode_is_the_higher_peak_in_z():
     # In t the heavier component (z = 2) has the higher peak ...
     t = np.linspace(0.0, 1.5, 300_001)
@@ -183,6 +219,21 @@ def test_mode_fallback_grids_agree_with_newton(monkeypatch):
     monkeypatch.setattr(mixture, "_MODE_NEWTON_STEPS", 0)  # nothing converges
     grids = mode_z(w, mu, sigma)
     np.testing.assert_allclose(grids, newton, atol=1e-5)
+
+
+def test_mode_grids_compare_densities_or_their_logarithms_alike():
+    """The grids sum densities directly and fall back to logarithms where those
+    overflow (mixtures shifted to t ~ -720, where exp(-t) > 1e308): the same
+    points either way, and the mode moves exactly with the shift."""
+    w, mu, sigma = _random_mixtures(500, 5, seed=4)
+    rows = np.arange(len(w))
+    grid = np.linspace(-0.5, 2.0, 64)[None, :] + np.zeros((len(w), 1))
+    for shift in (0.0, -720.0):
+        t = grid + shift
+        in_logs = t[rows, np.argmax(mixture._log_pz_t(w, mu + shift, sigma, t), axis=1)]
+        np.testing.assert_array_equal(mixture._best_of(w, mu + shift, sigma, t), in_logs)
+    modes = mixture._mode_t(w, mu, sigma)
+    np.testing.assert_allclose(mixture._mode_t(w, mu - 720.0, sigma), modes - 720.0, atol=1e-9)
 
 
 def test_mean_of_mixture_matches_numerical_integral():
