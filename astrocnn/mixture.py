@@ -451,7 +451,7 @@ def _quantiles_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: np.ndarray) -> 
         rows = np.arange(t.shape[0])
         target = np.broadcast_to(q, t.shape)
         w_over_s = wc / sc
-        result = out[sl]
+        result = out[sl]  # a view: rows are written into out as they settle
         for _ in range(_QUANTILE_MAX_STEPS):
             u = (t[:, :, None] - mc[:, None, :]) / sc[:, None, :]
             f = np.einsum("nk,nqk->nq", wc, ndtr(u)) - target
@@ -483,7 +483,6 @@ def _quantiles_t(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: np.ndarray) -> 
                     break
         else:  # not reached in practice: bisection alone settles in ~40 steps
             result[rows] = t
-        out[sl] = result
     return out
 
 
