@@ -21,7 +21,7 @@ import numpy as np
 
 from astrocnn.io.fits_tables import card_offsets
 
-_FITS_BLOCK = 2880
+FITS_BLOCK = 2880  # bytes: headers and data are padded to whole blocks
 _WRITE_CHUNK = 1 << 24  # bytes of data converted to FITS byte order at a time
 _PLAIN_TYPES = {"f4", "f8", "i2", "i4", "i8", "u1"}  # stored as they are (no BZERO)
 _TEMPLATES: OrderedDict = OrderedDict()
@@ -154,7 +154,7 @@ def write_image_file(path, images, carried=None, cards=None):
             rows = max(1, _WRITE_CHUNK // max(1, data[:1].nbytes))  # bounded memory
             for start in range(0, len(data), rows):
                 handle.write(np.ascontiguousarray(data[start : start + rows], stored).tobytes())
-            handle.write(bytes(-data.nbytes % _FITS_BLOCK))
+            handle.write(bytes(-data.nbytes % FITS_BLOCK))
     return Path(path)
 
 

@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.io.atomic import atomic_path
-from astrocnn.io.fits_headers import card_image, reuse_headers, split_card
-
-FITS_BLOCK = 2880
+from astrocnn.io.fits_headers import FITS_BLOCK, card_image, reuse_headers, split_card
 
 
 def _padded(nbytes: int) -> int:
