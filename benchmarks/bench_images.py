@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cpu_budget import best_of, report_cpu
 
 
 def _fields(workdir: Path, n: int) -> list[Path]:
@@ -69,15 +70,6 @@ def _fresh_outputs(workdir: Path):
         yield workdir / f"out_{k}"
 
 
-def _best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def bench_deblend(args, workdir, task, bundle):
     from astropy.io import fits
     from astropy.table import Table
@@ -105,8 +97,8 @@ def bench_deblend(args, workdir, task, bundle):
     scaler = scaler_from_dict(bundle.meta["preprocessing"])
     compiled = CompiledModel(bundle.model, 256, scaler)
     compiled(stamps[:256])
-    t_e2e = _best(end_to_end, args.repeats)
-    t_model = _best(lambda: compiled(stamps), args.repeats)
+    e2e = best_of(end_to_end, args.repeats)
+    model = best_of(lambda: compiled(stamps), args.repeats)
 
     m = min(args.naive_n, n_stamps)
     t0 = time.perf_counter()
@@ -127,7 +119,7 @@ def bench_deblend(args, workdir, task, bundle):
             bundle.model.predict(scaler.transform(stamp[None]), verbose=0)
             done += 1
     t_naive = (time.perf_counter() - t0) * n_stamps / max(done, 1)
-    return n_stamps, "stamps", f"{len(fields)} fields 256x256x{c}", t_e2e, t_model, t_naive
+    return n_stamps, "stamps", f"{len(fields)} fields 256x256x{c}", e2e, model, t_naive
 
 
 def bench_paint(args, workdir, task, bundle):
@@ -155,8 +147,8 @@ def bench_paint(args, workdir, task, bundle):
 
     end_to_end()
     model_only()
-    t_e2e = _best(end_to_end, args.repeats)
-    t_model = _best(model_only, args.repeats)
+    e2e = best_of(end_to_end, args.repeats)
+    model = best_of(model_only, args.repeats)
     t0 = time.perf_counter()
     for item in items:
         with fits.open(item.path) as hdul:
@@ -166,7 +158,7 @@ def bench_paint(args, workdir, task, bundle):
                 patch = data[y : y + tile, x : x + tile, None]
                 bundle.model.predict(scaler.transform(patch[None]), verbose=0)
     t_naive = time.perf_counter() - t0
-    return len(items), "maps", f"{len(items)} maps 256x256", t_e2e, t_model, t_naive
+    return len(items), "maps", f"{len(items)} maps 256x256", e2e, model, t_naive
 
 
 def main():
@@ -188,7 +180,8 @@ def main():
     workdir.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(args.model or task.default_model(), task=task.name)
     run = bench_deblend if task.name == "deblend" else bench_paint
-    n, unit, what, t_e2e, t_model, t_naive = run(args, workdir, task, bundle)
+    n, unit, what, e2e, model, t_naive = run(args, workdir, task, bundle)
+    t_e2e, t_model = e2e.wall, model.wall
     shape = tuple(bundle.meta["input_shape"])
     if unit == "maps":  # one pass over the whole 256x256 map
         shape = (256, 256, shape[-1])
@@ -204,6 +197,7 @@ def main():
     print(f"  naive loop        : {rate['naive']:8.1f} {unit}/s")
     print(f"  end-to-end / model-only : {rate['e2e'] / rate['model']:.2f}")
     print(f"  end-to-end / naive      : {rate['e2e'] / rate['naive']:.1f}x")
+    report_cpu(model, e2e, n, unit[:-1], width=24)
     print(f"  peak RSS                : {peak:.0f} MiB")
 
 

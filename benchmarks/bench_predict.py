@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cpu_budget import best_of, report_cpu, timed
 
 
 def _ensure_cutouts(task, workdir: Path, n: int) -> Path:
@@ -86,9 +87,7 @@ def main():
 
     # 1. end to end, as the CLI runs it, and 2. model only on in-memory arrays
     # (the same compiled graph, preprocessing included); alternated, best of N
-    t_e2e, t_model = [], []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
+    def end_to_end():
         predict(
             task,
             source,
@@ -98,22 +97,26 @@ def main():
             quiet=True,
             batch_size=args.batch_size,
         )
-        t_e2e.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        compiled(images, scalars)
-        t_model.append(time.perf_counter() - t0)
-    t_e2e, t_model = min(t_e2e), min(t_model)
+
+    runs_e2e, runs_model = [], []
+    for _ in range(args.repeats):
+        runs_e2e.append(timed(end_to_end))
+        runs_model.append(timed(lambda: compiled(images, scalars)))
+    e2e = min(runs_e2e, key=lambda t: t.wall)
+    model = min(runs_model, key=lambda t: t.wall)
+    t_e2e, t_model = e2e.wall, model.wall
 
     # the fixed cost of one run (load the bundle, trace the graph, open the pool, write
     # the table): ``astrocnn predict`` on a one-row slice of the same catalogue
     one = from_catalog(catalog, bundle.meta["bands"], task.default_file_columns or None)
     one.table, one.paths, one.labels = one.table[:1], one.paths[:1], one.labels[:1]
-    t_fixed = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        predict(task, one, workdir / "one.fits", model=bundle.path, overwrite=True, quiet=True)
-        t_fixed.append(time.perf_counter() - t0)
-    t_fixed = min(t_fixed)
+    fixed = best_of(
+        lambda: predict(
+            task, one, workdir / "one.fits", model=bundle.path, overwrite=True, quiet=True
+        ),
+        args.repeats,
+    )
+    t_fixed = fixed.wall
 
     # 3. naive loop: astropy per file, model.predict per file
     from astropy.io import fits
@@ -152,6 +155,7 @@ def main():
     print(f"  ratio end-to-end / model-only : {rate['e2e'] / rate['model']:.2f}")
     print(f"  ratio without start-up        : {steady / rate['model']:.2f}")
     print(f"  ratio end-to-end / naive      : {rate['e2e'] / rate['naive']:.1f}x")
+    report_cpu(model, e2e, n, "image", fixed=fixed)
     print(f"  peak RSS                      : {peak_rss:.0f} MiB")
 
 

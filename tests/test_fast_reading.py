@@ -148,6 +148,41 @@ def test_read_simple_into_declines_what_it_cannot_read_exactly(tmp_path):
     np.testing.assert_array_equal(one[..., 0], data[0])
 
 
+def test_memoised_layouts_follow_every_mandatory_card(tmp_path, monkeypatch):
+    """The fast reader memoises dtype and shape by the bytes of SIMPLE..NAXISn:
+    files that differ in any of those cards are each read as what they are,
+    and the memo stays bounded."""
+    import astrocnn.io.cutouts as cutouts
+
+    monkeypatch.setattr(cutouts, "_LAYOUTS", {})
+    monkeypatch.setattr(cutouts, "_LAYOUTS_MAX", 3)
+    out = np.empty((8, 8, 3), np.float32)
+    data = _cube()[0]
+    variants = {
+        "f32": data,
+        "f64": data.astype(np.float64),
+        "i16": (data * 100).astype(np.int16),
+        "f32_again": data,
+        "wider": RNG.normal(size=(3, 8, 9)).astype(np.float32),
+        "f64_again": data.astype(np.float64),
+    }
+    for name, array in variants.items():
+        path = _write(tmp_path, name, array, {})
+        if array.shape[-1] == 9:
+            assert not read_simple_into(path, out)
+            continue
+        assert read_simple_into(path, out), name
+        np.testing.assert_array_equal(out, np.moveaxis(array.astype(np.float32), 0, -1))
+        assert 1 <= len(cutouts._LAYOUTS) <= 3
+    # SIMPLE = F (not a standard file) is declined even with a known layout's other cards
+    path = _write(tmp_path, "simple_f", data, {})
+    with open(path, "r+b") as handle:
+        assert handle.read(30).endswith(b"T")
+        handle.seek(29)
+        handle.write(b"F")
+    assert not read_simple_into(path, out)
+
+
 def test_band_energy_is_the_per_band_sum_of_squares():
     images = RNG.normal(size=(5, 8, 8, 3)).astype(np.float32)
     expected = np.einsum("nijk,nijk->nk", images, images, dtype=np.float64)

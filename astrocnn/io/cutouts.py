@@ -180,6 +180,32 @@ _FAST_MAX_BYTES = 64 << 20
 _END_CARD = b"END" + b" " * 77
 _SCALING = re.compile(rb"(BSCALE  |BZERO   )=")
 _DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_LAYOUTS: dict[bytes, tuple[np.dtype, tuple[int, ...]]] = {}
+_LAYOUTS_MAX = 256
+
+
+def _layout(raw: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """Data type and shape from the mandatory first cards, or None if they do not fit.
+
+    The standard fixes the first cards of a primary header: SIMPLE, BITPIX,
+    NAXIS, NAXIS1..n.  Their bytes alone decide the result, so it is
+    memoised by them (the cutouts of one survey share them); raises
+    KeyError/ValueError for malformed cards.
+    """
+    naxis = int(_card_value(raw, 2, b"NAXIS   "))
+    if naxis not in (2, 3):
+        return None
+    key = raw[: 80 * (3 + naxis)]
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if _card_value(raw, 0, b"SIMPLE  ") != b"T":
+            return None
+        dtype = np.dtype(_DTYPES[int(_card_value(raw, 1, b"BITPIX  "))])
+        shape = tuple(int(_card_value(raw, 2 + i, b"NAXIS%-3d" % i)) for i in range(naxis, 0, -1))
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[key] = (dtype, shape)
+    return layout
 
 
 def _card_value(raw: bytes, index: int, keyword: bytes) -> bytes:
@@ -222,14 +248,10 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
         return None
     header_bytes = -(-(end + 80) // _BLOCK) * _BLOCK
     try:
-        # the standard fixes the first cards: SIMPLE, BITPIX, NAXIS, NAXIS1..n
-        if _card_value(raw, 0, b"SIMPLE  ") != b"T":
+        layout = _layout(raw)
+        if layout is None:
             return None
-        dtype = np.dtype(_DTYPES[int(_card_value(raw, 1, b"BITPIX  "))])
-        naxis = int(_card_value(raw, 2, b"NAXIS   "))
-        if naxis not in (2, 3):
-            return None
-        shape = tuple(int(_card_value(raw, 2 + i, b"NAXIS%-3d" % i)) for i in range(naxis, 0, -1))
+        dtype, shape = layout
         for match in _SCALING.finditer(raw, 0, end):
             at, keyword = match.start(), match.group(1)
             neutral = 1.0 if keyword == b"BSCALE  " else 0.0
