@@ -268,6 +268,14 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
+@click.option(
+    "--split-by",
+    default=None,
+    metavar="COLUMN",
+    help="Keep the rows sharing a value of this catalogue column on one side of the "
+    "validation split (e.g. maps of one simulated box); default: the task's grouping "
+    "column when the catalogue has it (paint: box), else by row; 'none': by row.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True
@@ -404,6 +412,7 @@ def train(
     epochs,
     batch_size,
     val_fraction,
+    split_by,
     seed,
     learning_rate,
     arch,
@@ -474,6 +483,7 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         val_fraction=val_fraction,
+        split_by=split_by,
         seed=seed,
         learning_rate=learning_rate,
         architecture=arch,

@@ -59,6 +59,8 @@ def test_bundle_stores_the_transforms_and_channels(model):
     assert meta["preprocessing"]["kind"] == "log10"
     assert meta["target_transform"]["kind"] == "log10"
     assert meta["architecture"] == meta["model_options"]["architecture"] == "unet"
+    # the slabs of one simulated box stay on one side of the validation split
+    assert meta["provenance"]["split_by"] == "box" and meta["provenance"]["n_val"] > 0
 
 
 def test_predict_catalog_writes_one_fits_per_map(sim, model, tmp_path):
@@ -127,6 +129,15 @@ def test_training_refuses_mismatched_shapes(sim, tmp_path):
     result = run("train", "paint", "--catalog", tmp_path / "mixed.fits", "--out",
                  tmp_path / "m.keras", "--epochs", 1, *TINY, ok=False)  # fmt: skip
     assert result.exit_code == 1 and "64x64" in result.output and "32x32" in result.output
+
+
+def test_split_by_an_unknown_column_is_one_line(sim, tmp_path):
+    catalog = sim / "train" / "catalog.fits"
+    result = run("train", "paint", "--catalog", catalog, "--out", tmp_path / "m.keras",
+                 "--epochs", 1, "--split-by", "halo", *TINY, ok=False)  # fmt: skip
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{catalog}: --split-by halo: no such column" in result.output
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_tiled_prediction_has_no_seams(model, tmp_path):

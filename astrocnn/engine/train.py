@@ -31,6 +31,7 @@ from astrocnn import __version__
 from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
 from astrocnn.data.scalars import fit_scalar_inputs, read_columns
+from astrocnn.data.split import group_column, validation_split
 from astrocnn.engine.finetune import (
     can_warm_start,
     fine_tune_start,
@@ -72,6 +73,7 @@ class TrainConfig:
     freeze_backbone: bool = False
     head_epochs: int | None = None
     extra_inputs: tuple = ()
+    split_by: str | None = None  # None: the task's split_groups column when present
 
 
 @dataclass
@@ -120,15 +122,9 @@ def training_set_from_packed(packed) -> TrainingSet:
     )
 
 
-def _split(n, val_fraction, seed):
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
-    if val_fraction > 0 and n_val == 0:
-        n_val = 1
-    if n - n_val < 1:
-        raise AstrocnnError(f"only {n} usable object(s): too few to train with a validation split")
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def _groups_in(groups, rows) -> int:
+    """How many distinct groups ``rows`` hold."""
+    return len(np.unique(groups[rows])) if len(rows) else 0
 
 
 def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, augment, extra=None):
@@ -243,6 +239,7 @@ def _guard_checkpoint(ckpt: Path, run_key: dict, resume: bool):
         raise AstrocnnError(f"{ckpt}: no checkpoint to resume from")
     if resume:
         saved = json.loads(marker.read_text())
+        saved.setdefault("split_by", "row")  # checkpoints from before grouped splits
         changed = sorted(k for k in run_key if saved.get(k) != run_key[k])
         if changed:
             raise AstrocnnError(
@@ -315,7 +312,9 @@ def _train(task, data, out, config, policy, log):
             f"{data.name}: target images are {targets.shape[1]}x{targets.shape[2]} but the "
             f"inputs are {data.images.shape[1]}x{data.images.shape[2]}"
         )
-    train_idx, val_idx = _split(n, config.val_fraction, config.seed)
+    split_by = group_column(data.table, task.split_groups, config.split_by, data.name)
+    groups = None if split_by is None else np.asarray(data.table[split_by])
+    train_idx, val_idx = validation_split(n, config.val_fraction, config.seed, groups)
     if warm is not None:  # the network must see its inputs exactly as before
         from astrocnn.data.preprocess import scaler_from_dict
 
@@ -344,6 +343,7 @@ def _train(task, data, out, config, policy, log):
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "extra_inputs": list(config.extra_inputs),
+        "split_by": split_by or "row",
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
     keras.utils.set_random_seed(config.seed)
@@ -399,8 +399,11 @@ def _train(task, data, out, config, policy, log):
     )
     weights = task.class_weights(targets[train_idx], meta)
     verbose = 0 if config.quiet else 2
+    kept = ""
+    if groups is not None:
+        kept = f" ({_groups_in(groups, val_idx)} whole group(s) of {split_by!r})"
     log(
-        f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)} "
+        f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)}{kept} "
         f"({model.count_params():,} parameters, {config.epochs} epochs)"
     )
     steps = int(np.ceil(len(train_idx) / config.batch_size))
@@ -490,6 +493,7 @@ def _train(task, data, out, config, policy, log):
                 "data": data.name,
                 "n_train": int(len(train_idx)),
                 "n_val": int(len(val_idx)),
+                "split_by": split_by or "row",
                 "seed": config.seed,
                 "epochs": config.epochs,
                 "batch_size": config.batch_size,

@@ -74,6 +74,11 @@ class Task:
     accepts_extra_inputs : bool
         Whether the network can take extra scalar inputs from catalogue
         columns beside the image (:mod:`astrocnn.data.scalars`).
+    split_groups : str or None
+        Catalogue column whose rows are not independent (e.g. maps cut from
+        one simulated box): when the training catalogue has it, rows with
+        equal values stay on one side of the validation split
+        (:mod:`astrocnn.data.split`; ``train --split-by`` overrides).
     """
 
     name = ""
@@ -95,6 +100,7 @@ class Task:
     default_file_columns: tuple[str, ...] = ()
     size_from_data = False
     architecture_name: str | None = None
+    split_groups: str | None = None
     summary_metrics: tuple[str, ...] = ()
     simulate_formats: tuple[str, ...] = ("fits",)
     simulate_options: tuple[str, ...] = ()

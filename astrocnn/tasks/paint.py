@@ -92,6 +92,7 @@ class PaintTask(Task):
     size_from_data = True
     architecture_name = "unet"
     default_file_columns = ("input_file",)
+    split_groups = "box"  # the slabs of one simulated box share its structures
     summary_metrics = ("mse_mean", "worst_abs_transfer_minus_1", "worst_r")
     target_column = "target_file"
 
