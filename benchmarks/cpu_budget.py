@@ -12,6 +12,16 @@ is then the highest end-to-end / model-only ratio any scheduling of the same
 work could reach on this machine; only doing less work outside the network
 (or more cores than the network uses) raises it.  Both times come from the
 same run, as the ratios do.
+
+The *displacement estimate*
+
+    model-only wall / (model-only wall + CPU outside the network / cores)
+
+is what the ratio comes to if every core-second spent outside the network
+delays the network by 1/cores of a second (as it would if the network's
+threads, which share out each layer between them, always waited for the one
+whose core was taken).  The ratios measured on a 2-core machine fall at or
+a little below it (2026-12-01: within 0.01-0.08 for every task).
 """
 
 from __future__ import annotations
@@ -55,6 +65,13 @@ def cpu_ceiling(model: Timing, e2e: Timing, n_cores: int | None = None) -> float
     return model.wall / max(model.wall, e2e.cpu / n_cores)
 
 
+def displacement_estimate(model: Timing, e2e: Timing, n_cores: int | None = None) -> float:
+    """The ratio if CPU time outside the network delays the network core for core."""
+    n_cores = n_cores or cores()
+    outside = max(e2e.cpu - model.cpu, 0.0)
+    return model.wall / (model.wall + outside / n_cores)
+
+
 def report_cpu(model: Timing, e2e: Timing, n_items: int, unit: str, width=30, fixed=None) -> None:
     """Print the CPU time of both runs per item and the CPU ceiling of the ratio
     (also without the start-up run ``fixed``, when given)."""
@@ -70,9 +87,15 @@ def report_cpu(model: Timing, e2e: Timing, n_items: int, unit: str, width=30, fi
         f"  {'CPU ceiling of the ratio':<{width}}: {cpu_ceiling(model, e2e, n_cores):.2f}"
         f"   (model-only wall / end-to-end CPU spread over {n_cores} cores)"
     )
+    print(
+        f"  {'displacement estimate':<{width}}: "
+        f"{displacement_estimate(model, e2e, n_cores):.2f}"
+        f"   (outside CPU taken from the network's {n_cores} cores)"
+    )
     if fixed is not None:
         steady = Timing(e2e.wall - fixed.wall, e2e.cpu - fixed.cpu)
         print(
             f"  {'CPU ceiling without start-up':<{width}}: "
-            f"{cpu_ceiling(model, steady, n_cores):.2f}"
+            f"{cpu_ceiling(model, steady, n_cores):.2f}; displacement estimate "
+            f"{displacement_estimate(model, steady, n_cores):.2f}"
         )

@@ -33,6 +33,7 @@ import numpy as np
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import table_format, write_table
+from astrocnn.io.fits_standard import FITS_BLOCK
 
 MANIFEST = "manifest.json"
 MERGED = "merged.sha256"  # checksum of the merged output, written just before its rename
@@ -323,7 +324,7 @@ def _merge_fits(parts, out):
             start = len(fits.PrimaryHDU().header.tostring()) + len(hdu.header.tostring())
             f.write(buffer.getvalue()[start : start + hdu.header["NAXIS2"] * row_bytes])
         size = total * (row_bytes or 0)
-        f.write(b"\0" * (-size % 2880))
+        f.write(b"\0" * (-size % FITS_BLOCK))
 
 
 def _merge_csv(parts, out):

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import CutoutError
+from astrocnn.io.fits_standard import FITS_BLOCK
 
 try:  # optional fast path
     import fitsio as _fitsio
@@ -175,7 +176,6 @@ def _read_hdus_astropy(path: str, hdus):
             return out
 
 
-_BLOCK = 2880
 _FAST_MAX_BYTES = 64 << 20
 _END_CARD = b"END" + b" " * 77
 _SCALING = re.compile(rb"(BSCALE  |BZERO   )=")
@@ -241,12 +241,12 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
     raw = _read_file(path)
     if raw is None or not raw.startswith(b"SIMPLE  ="):
         return None
-    end = raw.find(_END_CARD, 0, 8 * _BLOCK)
+    end = raw.find(_END_CARD, 0, 8 * FITS_BLOCK)
     while end > 0 and end % 80:
-        end = raw.find(_END_CARD, end + 1, 8 * _BLOCK)
+        end = raw.find(_END_CARD, end + 1, 8 * FITS_BLOCK)
     if end < 0:
         return None
-    header_bytes = -(-(end + 80) // _BLOCK) * _BLOCK
+    header_bytes = -(-(end + 80) // FITS_BLOCK) * FITS_BLOCK
     try:
         layout = _layout(raw)
         if layout is None:
@@ -262,7 +262,7 @@ def _read_simple_primary(path: str) -> np.ndarray | None:
     if min(shape) < 1:
         return None
     count = math.prod(shape)
-    padded = -(-count * dtype.itemsize // _BLOCK) * _BLOCK
+    padded = -(-count * dtype.itemsize // FITS_BLOCK) * FITS_BLOCK
     if len(raw) != header_bytes + padded and len(raw) < header_bytes + count * dtype.itemsize:
         return None  # truncated
     if len(raw) > header_bytes + padded:

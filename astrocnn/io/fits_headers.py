@@ -19,9 +19,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from astrocnn.io.fits_standard import FITS_BLOCK
 from astrocnn.io.fits_tables import card_offsets
 
-FITS_BLOCK = 2880  # bytes: headers and data are padded to whole blocks
 _WRITE_CHUNK = 1 << 24  # bytes of data converted to FITS byte order at a time
 _PLAIN_TYPES = {"f4", "f8", "i2", "i4", "i8", "u1"}  # stored as they are (no BZERO)
 _TEMPLATES: OrderedDict = OrderedDict()

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_BLOCK = 2880
+from astrocnn.io.fits_standard import FITS_BLOCK
+
 _MAX_LAYOUTS = 32
 _SCALAR_TYPES = (str, bool, int, float, np.bool_, np.integer, np.floating)
 
@@ -157,7 +158,7 @@ def _fast_bytes(table, layout: _Layout) -> bytes | None:
         at = layout.meta_at[key.upper()]
         header[at : at + 80] = image.encode("ascii")
     data = _rows(table, layout.dtype)
-    padding = b"\0" * (-len(data) % _BLOCK)
+    padding = b"\0" * (-len(data) % FITS_BLOCK)
     return b"".join((layout.primary, bytes(header), data, padding))
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.io.atomic import atomic_path
-from astrocnn.io.fits_headers import FITS_BLOCK, card_image, reuse_headers, split_card
+from astrocnn.io.fits_headers import card_image, reuse_headers, split_card
+from astrocnn.io.fits_standard import FITS_BLOCK
 
 
 def _padded(nbytes: int) -> int:

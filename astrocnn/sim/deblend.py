@@ -28,6 +28,7 @@ from astropy.wcs import WCS
 from tqdm import tqdm
 
 from astrocnn.io.catalog import write_table
+from astrocnn.io.fits_standard import FITS_BLOCK
 from astrocnn.sim.morphology import _Renderer
 from astrocnn.sim.photoz import (
     ALL_BANDS,
@@ -216,7 +217,6 @@ def _scene(rng, ren, bidx, sky, gain, threshold):
 
 # A minimal FITS writer for the per-scene files: astropy spends ~7 ms per file on header
 # bookkeeping, ten times the rendering of a galaxy. Static cards come from astropy once.
-_BLOCK = 2880
 _BITPIX = {np.dtype(np.float32): -32, np.dtype(np.int16): 16}
 
 
@@ -254,10 +254,10 @@ def _hdu_bytes(data, cards, extname=None):
     else:
         head += [_card("PCOUNT", 0), _card("GCOUNT", 1), _card("EXTNAME", extname)]
     text = ("".join(head + cards) + "END".ljust(80)).encode("ascii")
-    out = [text, b" " * (-len(text) % _BLOCK)]
+    out = [text, b" " * (-len(text) % FITS_BLOCK)]
     if data is not None:
         raw = np.ascontiguousarray(data, data.dtype.newbyteorder(">")).tobytes()
-        out += [raw, b"\0" * (-len(raw) % _BLOCK)]
+        out += [raw, b"\0" * (-len(raw) % FITS_BLOCK)]
     return b"".join(out)
 
 
