@@ -21,7 +21,7 @@ is what the ratio comes to if every core-second spent outside the network
 delays the network by 1/cores of a second (as it would if the network's
 threads, which share out each layer between them, always waited for the one
 whose core was taken).  The ratios measured on a 2-core machine fall at or
-a little below it (2026-12-01: within 0.01-0.08 for every task).
+a little below it (2026-12-01: 0.00-0.08 below it, every task).
 """
 
 from __future__ import annotations
