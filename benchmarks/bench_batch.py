@@ -48,7 +48,8 @@ def _catalogue(workdir: Path, pool: int, n: int) -> Path:
         table = Table(
             {
                 "id": np.arange(n, dtype=np.int64),
-                "file": [str(base.parent / files[i % len(files)]) for i in range(n)],
+                # relative to this catalogue's folder, where astrocnn resolves them
+                "file": [f"pool/{files[i % len(files)]}" for i in range(n)],
             }
         )
         table.write(path)

@@ -16,8 +16,10 @@ Inputs 4x the network's stamp/tile side (256x256 pixels for the shipped
   prediction on in-memory maps; the naive loop predicts non-overlapping 64x64
   tiles one ``model.predict`` call each.
 
-Prints items/s and pixels/s, the ratios end-to-end / model-only and
-end-to-end / naive, FLOPs per item, GFLOP/s, and the peak RSS.
+Prints items/s, the ratios end-to-end / model-only and end-to-end / naive,
+FLOPs per item, GFLOP/s, the CPU time per item of both runs with the CPU
+ceiling and displacement estimate of the ratio (``cpu_budget.py``), and the
+peak RSS.
 
 Usage::
 

@@ -13,6 +13,8 @@ end-to-end / naive, plus the peak RSS of the process.  The fixed start-up of
 a run (loading the bundle, tracing the graph, writing the table) is measured
 as the time of the same command on a one-row catalogue and also reported
 subtracted: that is the throughput a catalogue of millions of rows sees.
+Last, the CPU time per image of both runs, and what it allows: the CPU
+ceiling and the displacement estimate of the ratio (``cpu_budget.py``).
 
 Usage::
 

@@ -86,3 +86,15 @@ def test_meta_readable_without_tensorflow_model_load(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert json.loads(archive.read(META_MEMBER))["x"] == 1
     assert read_meta(path)["x"] == 1
+
+
+@pytest.mark.parametrize("name", ["lens", "morphology", "photoz", "deblend", "paint"])
+def test_shipped_bundles_are_intact_and_consistent(name):
+    from astrocnn.tasks.registry import get_task
+
+    task = get_task(name)
+    meta = read_meta(task.default_model())  # verifies the checksum of the Keras members
+    assert meta["task"] == name
+    assert meta["architecture"] == meta["model_options"]["architecture"]
+    if task.architecture_name:
+        assert meta["architecture"] == task.architecture_name
