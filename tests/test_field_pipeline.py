@@ -2,6 +2,8 @@
 gather several fields' stamps, products written on another thread; and the
 stamp-cube file and segmentation map it writes."""
 
+import threading
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -80,10 +82,22 @@ def test_pipeline_equals_one_field_at_a_time(deblend, fields, tmp_path, batch_si
     missing = tmp_path / "missing.fits"
     order = [paths[0], missing, paths[1], empty, paths[2]]
     out = tmp_path / "piped"
+    logged = []
     results = list(
-        predict_fields(task, bundle, order, out, log=lambda m: None, batch_size=batch_size)
+        predict_fields(
+            task,
+            bundle,
+            order,
+            out,
+            log=lambda m: logged.append((threading.current_thread(), m)),
+            batch_size=batch_size,
+        )
     )
     assert [path for path, _ in results] == order
+    # progress lines come from the calling thread only (never interleaved), in field order
+    assert {thread for thread, _ in logged} == {threading.current_thread()}
+    detected = [m.split(":")[0] for _, m in logged if m.endswith("source(s) detected")]
+    assert detected == [p.name for p in order if p != missing]
     assert isinstance(results[1][1], AstrocnnError) and "not found" in str(results[1][1])
     for path, summary in results:
         if path == missing:

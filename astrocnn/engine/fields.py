@@ -131,13 +131,13 @@ def predict_field(
         bundle,
         path,
         out_dir,
-        log,
         batch_size=batch_size,
         overwrite=overwrite,
         tile=tile,
         thresh=thresh,
         tta=tta,
     )
+    log(run.detection_summary())
     try:
         compiled = compiled_model(bundle, batch_size, tta=tta, task=task)
         for rows, stamps in run.blocks():
@@ -216,7 +216,7 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
                             f"{path}: its products would be named like those of "
                             f"{claimed[stem]} ({stem}_*.fits); rename one of the two fields"
                         )
-                    run = _FieldRun(task, bundle, path, out_dir, log, **options)
+                    run = _FieldRun(task, bundle, path, out_dir, **options)
                 except AstrocnnError as exc:
                     put(("error", path, exc))
                     continue
@@ -279,6 +279,7 @@ def predict_fields(task, bundle, paths, out_dir, *, log=print, **options):
                     while len(stores) > FIELDS_AHEAD:  # the writer is behind: wait for it
                         stores.popleft().result()
                 elif kind == "start":
+                    log(value.detection_summary())  # here, so only this thread logs
                     entries[value] = [key, None]
                     order.append(entries[value])
                 elif kind == "end":
@@ -340,7 +341,6 @@ class _FieldRun:
         bundle,
         path,
         out_dir,
-        log,
         *,
         batch_size=STAMP_BATCH,
         overwrite=False,
@@ -367,7 +367,6 @@ class _FieldRun:
                     raise AstrocnnError(f"{product}: exists (use --overwrite)")
             field = self.field
             x, y = detect(field, tile=tile, margin=max(self.size_x, self.size_y), thresh=thresh)
-            log(f"{field.path.name}: {len(x)} source(s) detected")
             self.x, self.y, self.n = x, y, len(x)
             ix, iy = np.round(x).astype(int), np.round(y).astype(int)
             self.x0, self.y0 = ix - self.size_x // 2, iy - self.size_y // 2
@@ -390,6 +389,10 @@ class _FieldRun:
         except BaseException as exc:
             self.abort(exc)
             raise
+
+    def detection_summary(self) -> str:
+        """The progress line of the detection step."""
+        return f"{self.field.path.name}: {self.n} source(s) detected"
 
     def blocks(self):
         """Yield ``(rows, stamps)``: the sources' stamps, at most ``batch_size`` at a time."""
