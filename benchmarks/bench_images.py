@@ -3,7 +3,9 @@
 Inputs 4x the network's stamp/tile side (256x256 pixels for the shipped
 64x64 models), simulated once into ``--workdir``:
 
-- ``deblend``: ``--n`` fields of 256x256x3 with 25 galaxies each.  End to end
+- ``deblend``: ``--n`` fields of 256x256x3 with 25 galaxies each (or
+  ``--field-size`` pixels a side with the same density of galaxies, e.g.
+  ``--field-size 1024`` for 400 each).  End to end
   is :func:`astrocnn.engine.fields.predict_fields` as ``astrocnn predict deblend
   FIELD1.fits FIELD2.fits ...`` runs it (sep detection, stamps, U-Net, the
   field's stamp cubes, segmentation map, catalogue; a field's files are written
@@ -37,14 +39,17 @@ import numpy as np
 from cpu_budget import best_of, report_cpu
 
 
-def _fields(workdir: Path, n: int) -> list[Path]:
+def _fields(workdir: Path, n: int, side: int = 256) -> list[Path]:
+    """``n`` simulated fields ``side`` pixels a side, 25 galaxies per 256x256 pixels."""
     from astrocnn.sim.deblend import simulate_field
 
+    galaxies = round(25 * (side / 256) ** 2)
+    stem = "field" if side == 256 else f"field{side}"
     paths = []
     for i in range(n):
-        path = workdir / f"field_{i:03d}.fits"
+        path = workdir / f"{stem}_{i:03d}.fits"
         if not path.exists():
-            simulate_field(9000 + i, path, shape=(256, 256), n_galaxies=25)
+            simulate_field(9000 + i, path, shape=(side, side), n_galaxies=galaxies)
         paths.append(path)
     return paths
 
@@ -80,7 +85,7 @@ def bench_deblend(args, workdir, task, bundle):
     from astrocnn.engine.fields import predict_fields
     from astrocnn.engine.inference import CompiledModel
 
-    fields = _fields(workdir, args.n)
+    fields = _fields(workdir, args.n, args.field_size)
     out = _fresh_outputs(workdir)
 
     def end_to_end():
@@ -121,7 +126,8 @@ def bench_deblend(args, workdir, task, bundle):
             bundle.model.predict(scaler.transform(stamp[None]), verbose=0)
             done += 1
     t_naive = (time.perf_counter() - t0) * n_stamps / max(done, 1)
-    return n_stamps, "stamps", f"{len(fields)} fields 256x256x{c}", e2e, model, t_naive
+    side = args.field_size
+    return n_stamps, "stamps", f"{len(fields)} fields {side}x{side}x{c}", e2e, model, t_naive
 
 
 def bench_paint(args, workdir, task, bundle):
@@ -167,6 +173,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True, choices=["deblend", "paint"])
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--field-size", type=int, default=256, help="deblend: field side in pixels")
     parser.add_argument("--workdir", default=None, help="default: work_runs/bench_<task>_images")
     parser.add_argument("--model", default=None)
     parser.add_argument("--naive-n", type=int, default=100, help="stamps timed in the naive loop")

@@ -10,6 +10,7 @@ python benchmarks/bench_predict.py --task morphology --n 10000 --workdir "$W/ben
 python benchmarks/bench_predict.py --task photoz --n 5000 --workdir "$W/bench_photoz"
 python benchmarks/bench_readers.py --task photoz --workdir "$W/bench_photoz"
 python benchmarks/bench_images.py --task deblend --n 16 --workdir "$W/bench_deblend_images"
+python benchmarks/bench_images.py --task deblend --n 3 --field-size 1024 --workdir "$W/bench_deblend_images"
 python benchmarks/bench_images.py --task paint --n 16 --workdir "$W/bench_paint_images"
 python benchmarks/bench_train.py --n 5000 --epochs 3 --workdir "$W/bench_train"
 python benchmarks/bench_batch.py --sizes 10000,100000 --workdir "$W/bench_batch"
