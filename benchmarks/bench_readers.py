@@ -26,10 +26,10 @@ The workdir is one of ``bench_predict.py``'s (its cutouts are reused).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
+from cpu_budget import best_of
 
 _WORKER: dict = {}
 
@@ -139,12 +139,7 @@ def main():
     compiled(images[: args.batch_size], None if scalars is None else scalars[: args.batch_size])
 
     def best(fn):
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return best_of(fn, args.repeats).wall
 
     nbytes = block_size * int(np.prod(spec.size)) * spec.n_bands * 4
     shms = [shared_memory.SharedMemory(create=True, size=nbytes) for _ in range(2)]

@@ -55,3 +55,5 @@ def test_group_column_choice():
     table["field"] = MaskedColumn([1, 2, 3], mask=[False, True, False])
     with pytest.raises(AstrocnnError, match=r"cat.fits: row 1: .*'field' is empty"):
         group_column(table, None, "field", "cat.fits")
+    with pytest.raises(AstrocnnError, match=r"cat.fits: row 1: .*'field' is empty"):
+        group_column(table, "field", None, "cat.fits")  # the task's column is checked too

@@ -36,17 +36,19 @@ def group_column(table, task_default: str | None, requested: str | None, source:
     if requested == NO_GROUPS:
         return None
     if requested is None:
-        return task_default if task_default and task_default in table.colnames else None
-    if requested not in table.colnames:
+        name = task_default if task_default and task_default in table.colnames else None
+    elif requested not in table.colnames:
         raise AstrocnnError(
             f"{source}: --split-by {requested}: no such column "
             f"(columns: {', '.join(table.colnames)})"
         )
-    column = table[requested]
-    if getattr(column, "mask", None) is not None and np.any(column.mask):
-        row = int(np.flatnonzero(column.mask)[0])
-        raise AstrocnnError(f"{source}: row {row}: --split-by column {requested!r} is empty")
-    return requested
+    else:
+        name = requested
+    mask = None if name is None else getattr(table[name], "mask", None)
+    if mask is not None and np.any(mask):  # the task's column or the user's alike
+        row = int(np.flatnonzero(mask)[0])
+        raise AstrocnnError(f"{source}: row {row}: --split-by column {name!r} is empty")
+    return name
 
 
 def validation_split(n: int, val_fraction: float, seed: int, groups=None):

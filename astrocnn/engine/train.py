@@ -314,6 +314,7 @@ def _train(task, data, out, config, policy, log):
         )
     split_by = group_column(data.table, task.split_groups, config.split_by, data.name)
     groups = None if split_by is None else np.asarray(data.table[split_by])
+    split_name = split_by or "row"
     train_idx, val_idx = validation_split(n, config.val_fraction, config.seed, groups)
     if warm is not None:  # the network must see its inputs exactly as before
         from astrocnn.data.preprocess import scaler_from_dict
@@ -343,7 +344,7 @@ def _train(task, data, out, config, policy, log):
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "extra_inputs": list(config.extra_inputs),
-        "split_by": split_by or "row",
+        "split_by": split_name,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
     keras.utils.set_random_seed(config.seed)
@@ -493,7 +494,7 @@ def _train(task, data, out, config, policy, log):
                 "data": data.name,
                 "n_train": int(len(train_idx)),
                 "n_val": int(len(val_idx)),
-                "split_by": split_by or "row",
+                "split_by": split_name,
                 "seed": config.seed,
                 "epochs": config.epochs,
                 "batch_size": config.batch_size,
