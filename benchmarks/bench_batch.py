@@ -38,7 +38,7 @@ def _catalogue(workdir: Path, pool: int, n: int) -> Path:
 
     base = workdir / "pool" / "catalog.fits"
     if not base.exists():
-        from astrocnn.sim.lens import simulate_lens
+        from astrocnn.tasks.lens.simulate import simulate_lens
 
         print(f"simulating {pool} cutouts into {base.parent} (once) ...", flush=True)
         simulate_lens(pool, 4242, base.parent, progress=False)

@@ -41,7 +41,7 @@ from cpu_budget import best_of, report_cpu
 
 def _fields(workdir: Path, n: int, side: int = 256) -> list[Path]:
     """``n`` simulated fields ``side`` pixels a side, 25 galaxies per 256x256 pixels."""
-    from astrocnn.sim.deblend import simulate_field
+    from astrocnn.tasks.deblend.simulate import simulate_field
 
     galaxies = round(25 * (side / 256) ** 2)
     stem = "field" if side == 256 else f"field{side}"
@@ -59,7 +59,7 @@ def _maps(workdir: Path, n: int):
 
     catalog = workdir / "catalog.fits"
     if not catalog.exists():
-        from astrocnn.sim.paint import simulate_paint
+        from astrocnn.tasks.paint.simulate import simulate_paint
 
         print(f"simulating {n} 256x256 maps into {workdir} (once) ...", flush=True)
         simulate_paint(n, 9100, workdir, size=256)

@@ -1,13 +1,13 @@
 """How much of a slab's gas maps the dark matter *inside* the slab determines.
 
-The painting simulator (:mod:`astrocnn.sim.paint`) heats gas according to the dark
+The painting simulator (:mod:`astrocnn.tasks.paint.simulate`) heats gas according to the dark
 matter smoothed over 1 Mpc/h in 3-D and smooths the gas over 0.42 Mpc/h, before the
 maps are projected through slabs 5 Mpc/h deep. Near a slab's faces, structures outside
 the slab (which no map of the slab shows) heat and feed its gas. This script measures
 that loss of information with an oracle that knows the full 3-D dark matter inside the
 slab (not only its projection) and the mean density outside it: its gas, temperature
 and HI maps are painted with the simulator's own recipe and compared with the true maps
-through T(k) and r(k) (:func:`astrocnn.spectra.paint_report`), the statistics
+through T(k) and r(k) (:func:`astrocnn.tasks.paint.spectra.paint_report`), the statistics
 ``astrocnn evaluate paint`` reports.  No network sees more than this oracle (a map is a
 projection of what it knows), so its r(k) is an optimistic ceiling for any painter of
 these maps.
@@ -22,8 +22,8 @@ import argparse
 import numpy as np
 from scipy import fft
 
-from astrocnn import spectra
-from astrocnn.sim import paint as sim
+from astrocnn.tasks.paint import simulate as sim
+from astrocnn.tasks.paint import spectra
 
 
 def _project(gas, temp, hi, z):

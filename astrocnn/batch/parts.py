@@ -33,7 +33,7 @@ import numpy as np
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import table_format, write_table
-from astrocnn.io.fits_standard import FITS_BLOCK
+from astrocnn.io.fits.cards import FITS_BLOCK
 
 MANIFEST = "manifest.json"
 MERGED = "merged.sha256"  # checksum of the merged output, written just before its rename

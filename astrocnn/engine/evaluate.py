@@ -21,8 +21,8 @@ from astrocnn.io.atomic import atomic_path
 from astrocnn.io.bundle import load_bundle
 from astrocnn.io.catalog import read_catalog, require_columns, write_table
 from astrocnn.io.cutouts import read_cutout
-from astrocnn.metrics import json_safe
 from astrocnn.tasks.base import Task
+from astrocnn.tasks.classification.metrics import json_safe
 
 
 def _prepare_report_dir(report: Path, overwrite: bool) -> Path:

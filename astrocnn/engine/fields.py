@@ -12,7 +12,7 @@ For tasks that work on stamps centred on a source (``Task.accepts_fields``):
    pixels, ``ra``/``dec`` when the field has a celestial WCS, the task's
    columns, ``stamp_x0``/``stamp_y0``, ``edge``, ``status``), the image
    products of every source as cubes in one file ``DIR/<field>_stamps.fits``
-   (plane ``id - 1``; :mod:`astrocnn.io.stamp_cubes`), and the task's field
+   (plane ``id - 1``; :mod:`astrocnn.io.fits.stamp_cubes`), and the task's field
    maps (for deblending the segmentation map of the whole field, with the
    field's WCS) as ``DIR/<field>_<map>.fits``.
 
@@ -36,8 +36,8 @@ from astrocnn.engine.inference import compiled_model
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.catalog import write_table
 from astrocnn.io.field_image import FieldImage
-from astrocnn.io.fits_headers import write_image_file
-from astrocnn.io.stamp_cubes import StampCubes
+from astrocnn.io.fits.headers import write_image_file
+from astrocnn.io.fits.stamp_cubes import StampCubes
 
 DETECT_THRESH = 1.5  # sigma above the background, on the band sum
 DETECT_MINAREA = 5
@@ -64,7 +64,7 @@ class FieldSummary:
 
 def detect(field: FieldImage, *, tile=DETECT_TILE, margin=32, thresh=DETECT_THRESH):
     """Detect sources tile by tile; returns 0-based (x, y) arrays sorted by y then x."""
-    from astrocnn.deblend_baseline import detect_sources
+    from astrocnn.tasks.deblend.baseline import detect_sources
 
     xs, ys = [], []
     for ty in range(0, field.height, tile):

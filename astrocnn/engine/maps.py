@@ -8,7 +8,7 @@ gas onto dark matter), each input map is
    giving one row per map);
 2. predicted tile by tile at the network's training size with overlapping
    tiles blended by a smooth window (periodic wrap-around for periodic maps;
-   :mod:`astrocnn.tiling`), so any size is possible and memory is bounded;
+   :mod:`astrocnn.engine.tiling`), so any size is possible and memory is bounded;
 3. written as ``OUTDIR/<id>.fits``, one HDU per output channel with its name
    and unit, keeping the input's header cards that still apply (WCS, box
    size, ...);
@@ -31,7 +31,7 @@ from astrocnn.engine.inference import CompiledModel, compiled_model, require_tta
 from astrocnn.errors import AstrocnnError, CutoutError, OutputError
 from astrocnn.io.catalog import write_table
 from astrocnn.io.cutouts import read_cutout
-from astrocnn.io.fits_headers import write_image_file
+from astrocnn.io.fits.headers import write_image_file
 from astrocnn.io.products import unique_file_names
 
 # header cards describing the data array or its layout: never copied to outputs
@@ -147,7 +147,7 @@ def write_map_file(path, channels: dict, header=None, cards=None) -> Path:
     Every HDU carries the input ``header``'s cards that still apply and
     ``cards``; the file is byte for byte what ``astropy.io.fits`` writes, with
     the headers of a repeated layout reused
-    (:func:`astrocnn.io.fits_headers.write_image_file`: ~6 ms -> ~0.5 ms a map).
+    (:func:`astrocnn.io.fits.headers.write_image_file`: ~6 ms -> ~0.5 ms a map).
     """
     images = [(name, np.asarray(a, np.float32), unit) for name, (a, unit) in channels.items()]
     return write_image_file(path, images, _carried_cards(header), cards)
@@ -174,7 +174,7 @@ def predict_map(
     (fully convolutional) network in one pass, which for a periodic map wraps
     around exactly.  Larger maps, or other sizes, are predicted in tiles of
     ``tile`` pixels overlapping by ``tile // 2`` and blended with a smooth
-    window (:func:`astrocnn.tiling.predict_tiled`), with ``tile_model``
+    window (:func:`astrocnn.engine.tiling.predict_tiled`), with ``tile_model``
     (default ``model``); memory is then bounded by ``batch_size`` tiles.
     With ``bundle`` (whose network ``model`` is), the compiled graphs are
     kept in the bundle and reused from map to map. With ``tta`` (and
@@ -182,7 +182,7 @@ def predict_map(
     of its 8 flips/90-degree rotations, each turned back first; a non-square
     map is then predicted in (square) tiles.
     """
-    from astrocnn.tiling import predict_tiled
+    from astrocnn.engine.tiling import predict_tiled
 
     def compiled(network, size):
         if bundle is not None:

@@ -44,7 +44,7 @@ from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.atomic import check_writable
 from astrocnn.io.bundle import save_bundle
-from astrocnn.metrics import json_safe
+from astrocnn.tasks.classification.metrics import json_safe
 
 
 @dataclass

@@ -154,7 +154,7 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
 
     keras = import_keras()
     import astrocnn.models.layers  # noqa: F401  (registers astrocnn's custom layers)
-    import astrocnn.models.mdn  # noqa: F401
+    import astrocnn.tasks.photoz.mdn  # noqa: F401
 
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)

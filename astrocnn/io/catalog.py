@@ -14,7 +14,7 @@ import numpy as np
 
 from astrocnn.errors import CatalogError, OutputError
 from astrocnn.io.atomic import atomic_path, check_writable
-from astrocnn.io.fits_tables import write_fits_table
+from astrocnn.io.fits.tables import write_fits_table
 
 _FORMATS = {
     ".fits": "fits",

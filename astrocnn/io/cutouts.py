@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import CutoutError
-from astrocnn.io.fits_standard import FITS_BLOCK
+from astrocnn.io.fits.cards import FITS_BLOCK
 
 try:  # optional fast path
     import fitsio as _fitsio

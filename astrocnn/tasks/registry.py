@@ -10,11 +10,11 @@ import importlib
 from astrocnn.errors import AstrocnnError
 
 TASKS = {
-    "lens": ("astrocnn.tasks.lens", "LensTask"),
-    "morphology": ("astrocnn.tasks.morphology", "MorphologyTask"),
-    "photoz": ("astrocnn.tasks.photoz", "PhotozTask"),
-    "deblend": ("astrocnn.tasks.deblend", "DeblendTask"),
-    "paint": ("astrocnn.tasks.paint", "PaintTask"),
+    "lens": ("astrocnn.tasks.lens.task", "LensTask"),
+    "morphology": ("astrocnn.tasks.morphology.task", "MorphologyTask"),
+    "photoz": ("astrocnn.tasks.photoz.task", "PhotozTask"),
+    "deblend": ("astrocnn.tasks.deblend.task", "DeblendTask"),
+    "paint": ("astrocnn.tasks.paint.task", "PaintTask"),
 }
 
 

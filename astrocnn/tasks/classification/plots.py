@@ -1,0 +1,922 @@
+"""Diagnostic plots: ROC curves, histograms, confusion matrices, reliability, galleries.
+
+Every function writes one PNG file and returns its path.  Figures are built
+with :class:`matplotlib.figure.Figure` and the Agg canvas directly, so
+nothing here touches :mod:`matplotlib.pyplot` or its global state (safe in
+scripts, tests and worker threads), and matplotlib is imported only inside
+the functions, so ``import astrocnn.tasks.classification.plots`` is cheap.
+
+Files are written atomically with :func:`astrocnn.io.atomic.atomic_path`:
+the PNG goes to a temporary file in the target folder, which is then renamed
+onto ``path``, so a reader never sees a half-written image and a failed save
+leaves an existing file untouched.  The target folder must already exist;
+otherwise :class:`astrocnn.errors.OutputError` is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from astrocnn.io.atomic import atomic_path
+from astrocnn.tasks.classification.metrics import (
+    _check_binary,
+    auroc,
+    roc_curve,
+    tpr_at_false_positives,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_gallery",
+    "plot_reliability",
+    "plot_roc",
+    "plot_score_histograms",
+]
+
+#: Resolution of the saved PNG files, in dots per inch.
+DPI = 120
+
+#: Effective wavelengths (nm, approximate) of common band names, used by
+#: :func:`plot_gallery` to order named bands from blue to red.
+_BAND_WAVELENGTH_NM = {
+    "u": 355.0,
+    "g": 475.0,
+    "r": 620.0,
+    "i": 765.0,
+    "z": 900.0,
+    "y": 1000.0,
+    "vis": 715.0,
+    "j": 1250.0,
+    "h": 1650.0,
+    "k": 2200.0,
+    "ks": 2150.0,
+}
+
+#: Softening parameter Q of the asinh (Lupton et al. 2004) stretch.
+_LUPTON_Q = 8.0
+
+#: Percentile of the background-subtracted intensity mapped to full scale.
+_STRETCH_PERCENTILE = 99.5
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    """Create a pyplot-free figure with an Agg canvas attached.
+
+    Parameters
+    ----------
+    width_in, height_in : float
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, using the constrained layout engine.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Save a figure as PNG atomically.
+
+    The image is written to a hidden temporary file in the same folder as
+    ``path`` and then renamed onto it (:func:`astrocnn.io.atomic.atomic_path`);
+    if saving fails the temporary file is removed and an existing ``path``
+    is left untouched.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to save (at :data:`DPI` dots per inch, PNG format whatever
+        the file name's suffix).
+    path : str or os.PathLike
+        Destination file.  Its folder must exist.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or is not writable, or
+        writing or renaming the file fails with an :class:`OSError`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return path
+
+
+def plot_roc(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    label: str | None = None,
+) -> Path:
+    """Plot the ROC curve of a binary classifier and save it as PNG.
+
+    Two panels: the ROC curve on linear axes with the chance diagonal, and
+    the same curve with a logarithmic false-positive-rate axis, which shows
+    the low-FPR regime that matters for rare objects such as strong lenses.
+    The legend gives the AUROC, TPR0 and TPR10
+    (:func:`astrocnn.tasks.classification.metrics.tpr_at_false_positives`).
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True classes: booleans, or 0 (negative) / 1 (positive).
+    score : array_like, shape (n,)
+        Finite scores; larger means more likely positive.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    title : str, optional
+        Figure title.
+    label : str, optional
+        Name of the classifier, shown in the legend.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If only one class is present or the inputs are invalid (see
+        :func:`astrocnn.tasks.classification.metrics.roc_curve`).
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+    """
+    y, s = _check_binary(y_true, score)
+    fpr, tpr, _ = roc_curve(y, s)
+    area = auroc(y, s)
+    tpr0 = tpr_at_false_positives(y, s, 0)
+    tpr10 = tpr_at_false_positives(y, s, 10)
+    n_pos = int(np.count_nonzero(y))
+    n_neg = int(y.size - n_pos)
+
+    legend = f"AUROC = {area:.4f}\nTPR0 = {tpr0:.3f}, TPR10 = {tpr10:.3f}"
+    if label:
+        legend = f"{label}\n{legend}"
+
+    fig = _new_figure(10.0, 4.6)
+    ax_lin, ax_log = fig.subplots(1, 2)
+
+    ax_lin.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="chance")
+    ax_lin.plot(fpr, tpr, color="C0", lw=1.8, label=legend, drawstyle="default")
+    ax_lin.set_xlim(-0.01, 1.01)
+    ax_lin.set_ylim(-0.01, 1.01)
+    ax_lin.set_aspect("equal")
+    ax_lin.set_xlabel("false-positive rate")
+    ax_lin.set_ylabel("true-positive rate")
+    ax_lin.grid(alpha=0.3)
+    ax_lin.legend(loc="lower right", fontsize=8)
+
+    # Log-FPR panel: FPR = 0 cannot be drawn; start half a negative below the
+    # smallest non-zero FPR, 1 / n_neg.
+    fpr_min = 0.5 / n_neg
+    fpr_plot = np.maximum(fpr, fpr_min)
+    ax_log.plot(fpr_plot, tpr, color="C0", lw=1.8)
+    diag = np.geomspace(fpr_min, 1.0, 100)
+    ax_log.plot(diag, diag, color="0.6", lw=1, ls="--")
+    ax_log.set_xscale("log")
+    ax_log.set_xlim(fpr_min, 1.0)
+    ax_log.set_ylim(-0.01, 1.01)
+    ax_log.set_xlabel("false-positive rate (log)")
+    ax_log.set_ylabel("true-positive rate")
+    ax_log.grid(alpha=0.3, which="both")
+    ax_log.set_title(f"n_pos = {n_pos}, n_neg = {n_neg}", fontsize=9)
+
+    if title:
+        fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def plot_score_histograms(
+    y_true: ArrayLike,
+    score: ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    class_names: Sequence[str] = ("non-lens", "lens"),
+    threshold: float | None = None,
+) -> Path:
+    """Plot histograms of the scores of each class and save them as PNG.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n,)
+        True classes: booleans, or 0 (negative) / 1 (positive).  A single
+        class, or no object at all, is accepted.
+    score : array_like, shape (n,)
+        Finite scores.  If they all lie in [0, 1] the histogram spans
+        [0, 1]; otherwise it spans the range of the scores.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    class_names : sequence of two str, optional
+        Names of the negative and positive classes, in that order.
+    threshold : float, optional
+        If given, a vertical line marks this decision threshold.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``class_names`` does not have two entries or the inputs are
+        invalid (see :func:`astrocnn.tasks.classification.metrics.roc_curve`).
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    The y axis is logarithmic (counts per bin), so a handful of positives
+    remains visible next to many negatives.
+    """
+    if isinstance(class_names, str) or len(class_names) != 2:
+        raise ValueError(f"class_names must hold two names, got {class_names!r}")
+    y, s = _check_binary(y_true, score, require_both=False)
+
+    fig = _new_figure(6.4, 4.4)
+    ax = fig.subplots()
+    if s.size == 0:
+        ax.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        lo, hi = float(s.min()), float(s.max())
+        if lo >= 0.0 and hi <= 1.0:
+            lo, hi = 0.0, 1.0
+        elif lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, 51)
+        for cls, name, color in (
+            (False, class_names[0], "C0"),
+            (True, class_names[1], "C3"),
+        ):
+            values = s[y == cls]
+            if values.size == 0:
+                continue
+            counts, _ = np.histogram(values, bins=edges)
+            ax.stairs(counts, edges, fill=True, alpha=0.25, color=color)
+            ax.stairs(counts, edges, color=color, lw=1.5, label=f"{name} (N = {values.size})")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)
+        ax.set_xlim(lo, hi)
+        if threshold is not None:
+            ax.axvline(
+                float(threshold),
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"threshold = {threshold:g}",
+            )
+        ax.set_xlabel("score")
+        ax.set_ylabel("number of objects per bin")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save_figure(fig, path)
+
+
+def plot_confusion_matrix(
+    cm: ArrayLike,
+    class_names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    normalize: bool = True,
+    title: str | None = None,
+) -> Path:
+    """Plot the confusion matrix of a multi-class classifier and save it as PNG.
+
+    Parameters
+    ----------
+    cm : array_like, shape (k, k)
+        Confusion matrix of counts, rows = true class, columns = predicted
+        class, as from :func:`astrocnn.tasks.classification.metrics.confusion_matrix` or the
+        ``"confusion_matrix"`` entry of
+        :func:`astrocnn.tasks.classification.metrics.multiclass_report` (a list of lists).
+    class_names : sequence of str
+        The ``k`` class names, in row / column order.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    normalize : bool, optional
+        If True (default) the colours show the row-normalised fractions (the
+        fraction of each true class predicted as each class; the diagonal is
+        the per-class recall), on a fixed 0 to 1 scale; if False they show
+        the counts.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``cm`` is not a square matrix of finite, non-negative, integer
+        counts with at least one class, or ``class_names`` does not hold
+        ``k`` names.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Every cell is annotated with its count and, below it, its row fraction
+    in per cent (whatever ``normalize``).  A true class with no objects has
+    no fractions: its row is drawn in light grey (white with
+    ``normalize=False``) with a dash instead of the fractions.  The y tick
+    labels give each class's support ``N``, the panel title the total and
+    the accuracy (trace / total).
+
+    The figure is ``2.6 + 0.6 m`` inches wide and ``1.6 + 0.6 m`` inches
+    high with ``m = max(k, 3)``, and the annotation font shrinks with ``k``:
+    readable up to about 12 classes.
+    """
+    arr = np.asarray(cm)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
+        raise ValueError(f"cm must be a square (k, k) matrix with k >= 1, got shape {arr.shape}")
+    if arr.dtype != bool and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+        raise ValueError(f"cm must hold counts, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr)):
+        raise ValueError("cm must hold finite, non-negative integer counts")
+    k = arr.shape[0]
+    if isinstance(class_names, str) or len(class_names) != k:
+        raise ValueError(
+            f"class_names must hold {k} names (one per row of cm), got {class_names!r}"
+        )
+    names = [str(c) for c in class_names]
+    counts = arr.astype(np.int64)
+    support = counts.sum(axis=1)
+    total = int(counts.sum())
+    frac = np.full((k, k), np.nan)
+    filled = support > 0
+    frac[filled] = counts[filled] / support[filled, None]
+
+    from matplotlib import colormaps
+    from matplotlib.ticker import MaxNLocator
+
+    cmap = colormaps["Blues"].with_extremes(bad="0.92")
+    if normalize:
+        shown, vmax, bar_label = frac, 1.0, "fraction of the true class"
+    else:
+        shown, vmax, bar_label = counts.astype(np.float64), max(float(counts.max()), 1.0), "count"
+
+    m = max(k, 3)
+    fig = _new_figure(2.6 + 0.6 * m, 1.6 + 0.6 * m)
+    ax = fig.subplots()
+    image = ax.imshow(
+        np.ma.masked_invalid(shown),
+        cmap=cmap,
+        vmin=0.0,
+        vmax=vmax,
+        interpolation="nearest",
+        # Not "equal", which can defeat the constrained layout (clipped labels);
+        # the figure size keeps the cells about square.
+        aspect="auto",
+    )
+    fontsize = 9 if k <= 5 else (8 if k <= 8 else 7)
+    for i in range(k):
+        for j in range(k):
+            if math.isnan(frac[i, j]):
+                text, color = f"{counts[i, j]}\n\N{EN DASH}", "0.35"
+            else:
+                text = f"{counts[i, j]}\n{100.0 * frac[i, j]:.1f}%"
+                color = "white" if shown[i, j] / vmax > 0.55 else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=color)
+    ax.set_xticks(range(k), names)
+    ax.set_yticks(range(k), [f"{name}  (N = {n})" for name, n in zip(names, support)])
+    if k > 2 or max(len(name) for name in names) > 8:
+        ax.tick_params(axis="x", labelrotation=40)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.tick_params(which="major", length=0, labelsize=fontsize + 1)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if total:
+        accuracy = float(np.trace(counts)) / total
+        ax.set_title(f"N = {total}, accuracy = {accuracy:.3f}", fontsize=9)
+    else:
+        ax.set_title("N = 0 (no objects)", fontsize=9)
+    # Counts: integer ticks only.
+    ticks = None if normalize else MaxNLocator(integer=True)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.85, aspect=25, ticks=ticks)
+    colorbar.set_label(bar_label)
+    colorbar.outline.set_linewidth(0.5)
+    if title:
+        fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def _float_array(values: object, key: str) -> np.ndarray:
+    """Convert a list of numbers (``None`` meaning NaN) to a 1-D float array."""
+    try:
+        arr = np.array(
+            [np.nan if v is None else float(v) for v in values],
+            dtype=np.float64,
+        )
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a list of numbers, got {values!r}") from None
+    return arr
+
+
+def plot_reliability(
+    report_or_calibration: Mapping[str, object],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Plot a reliability diagram of a multi-class classifier and save it as PNG.
+
+    Upper panel: for each confidence bin, a bar up to the accuracy of the
+    objects in the bin, the gap between that accuracy and their mean
+    confidence shaded, the mean (confidence, accuracy) of the bin as a dot,
+    and the diagonal of perfect calibration; the legend gives the expected
+    and maximum calibration errors (ECE, MCE).  Lower panel: the number of
+    objects in each bin, with the overall accuracy and mean confidence
+    marked (Guo et al. 2017, ICML).
+
+    Parameters
+    ----------
+    report_or_calibration : mapping
+        Either the dict of :func:`astrocnn.tasks.classification.metrics.multiclass_report` (its
+        ``"reliability"`` entry holds the bins) or that of
+        :func:`astrocnn.tasks.classification.metrics.calibration`; possibly after
+        :func:`astrocnn.tasks.classification.metrics.json_safe` and a JSON round trip (``None``
+        is read as NaN).  Keys used: ``bin_confidence``, ``bin_accuracy``,
+        ``bin_count`` and, if present, ``bin_edges`` (else ``n_bins`` equal
+        bins on [0, 1]), ``ece`` and ``mce`` (else computed from the bins).
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a bin list is missing, the lists differ in length, are empty, or
+        hold something other than numbers (or None), or a count is negative.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Empty bins (count 0, NaN or None means) get no bar.  If every bin is
+    empty the diagram shows only the diagonal and ECE "n/a".  The figure is
+    5.0 by 6.2 inches.
+    """
+    if not isinstance(report_or_calibration, Mapping):
+        raise ValueError(
+            "report_or_calibration must be the dict of multiclass_report or calibration, "
+            f"got {type(report_or_calibration).__name__}"
+        )
+    bins = report_or_calibration.get("reliability", report_or_calibration)
+    if not isinstance(bins, Mapping):
+        raise ValueError(f"'reliability' must be a dict of bin lists, got {bins!r}")
+    missing = [key for key in ("bin_confidence", "bin_accuracy", "bin_count") if key not in bins]
+    if missing:
+        raise ValueError(f"report_or_calibration lacks the key(s) {missing}")
+    conf = _float_array(bins["bin_confidence"], "bin_confidence")
+    acc = _float_array(bins["bin_accuracy"], "bin_accuracy")
+    count = _float_array(bins["bin_count"], "bin_count")
+    n_bins = count.size
+    if n_bins == 0 or conf.size != n_bins or acc.size != n_bins:
+        raise ValueError(
+            "bin_confidence, bin_accuracy and bin_count must be non-empty lists of one length, "
+            f"got lengths {conf.size}, {acc.size}, {count.size}"
+        )
+    count = np.nan_to_num(count, nan=0.0)
+    if np.any(count < 0):
+        raise ValueError("bin_count must not be negative")
+    if bins.get("bin_edges") is not None:
+        edges = _float_array(bins["bin_edges"], "bin_edges")
+        if edges.size != n_bins + 1:
+            raise ValueError(f"bin_edges must hold {n_bins + 1} values, got {edges.size}")
+    else:
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+
+    filled = (count > 0) & np.isfinite(conf) & np.isfinite(acc)
+    n = float(count.sum())
+    n_used = float(count[filled].sum())
+    gap = np.abs(acc - conf)
+
+    def _stat(key: str, fallback: float) -> float:
+        value = report_or_calibration.get(key)
+        return fallback if value is None else float(value)
+
+    if n_used > 0:
+        ece = _stat("ece", float(np.sum(count[filled] * gap[filled]) / n_used))
+        mce = _stat("mce", float(gap[filled].max()))
+        mean_conf = float(np.sum(count[filled] * conf[filled]) / n_used)
+        mean_acc = float(np.sum(count[filled] * acc[filled]) / n_used)
+    else:
+        ece = mce = mean_conf = mean_acc = float("nan")
+
+    def _fmt(value: float) -> str:
+        return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+    fig = _new_figure(5.0, 6.2)
+    ax, ax_hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    lefts = edges[:-1]
+    widths = np.diff(edges)
+    ax.plot([0, 1], [0, 1], color="0.45", ls="--", lw=1, label="perfect calibration", zorder=3)
+    ax.bar(
+        lefts[filled],
+        acc[filled],
+        width=widths[filled],
+        align="edge",
+        color="C0",
+        alpha=0.8,
+        edgecolor="#1f3f66",
+        lw=0.6,
+        label="accuracy",
+        zorder=1,
+    )
+    ax.bar(
+        lefts[filled],
+        gap[filled],
+        bottom=np.minimum(acc, conf)[filled],
+        width=widths[filled],
+        align="edge",
+        facecolor=(0.84, 0.15, 0.16, 0.25),
+        edgecolor="C3",
+        hatch="///",
+        lw=0.6,
+        label="gap to mean confidence",
+        zorder=2,
+    )
+    ax.plot(
+        conf[filled],
+        acc[filled],
+        "o",
+        ms=3.5,
+        color="k",
+        label="bin (mean confidence, accuracy)",
+        zorder=4,
+        clip_on=False,
+    )
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(
+        loc="upper left",
+        fontsize=8,
+        title=f"ECE = {_fmt(ece)}, MCE = {_fmt(mce)}",
+        title_fontsize=9,
+    )
+    ax.set_title(f"N = {int(n)}, {n_bins} bins", fontsize=9)
+
+    ax_hist.bar(lefts, count, width=widths, align="edge", color="0.6", edgecolor="0.25", lw=0.6)
+    if n_used > 0:
+        ax_hist.axvline(mean_acc, color="C0", lw=1.5, label=f"accuracy = {mean_acc:.3f}")
+        ax_hist.axvline(
+            mean_conf, color="C3", lw=1.5, ls="--", label=f"mean confidence = {mean_conf:.3f}"
+        )
+        ax_hist.legend(loc="upper left", fontsize=7)
+    else:
+        ax_hist.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax_hist.transAxes)
+    ax_hist.set_ylim(bottom=0.0)
+    ax_hist.set_xlabel("confidence (largest class probability)")
+    ax_hist.set_ylabel("objects per bin")
+    ax_hist.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return _save_figure(fig, path)
+
+
+def _band_key(name: str) -> str:
+    """Normalise a band name for look-up in the wavelength table."""
+    key = name.strip().lower()
+    for prefix in ("hsc-", "hsc_", "des-", "des_", "lsst-", "lsst_", "sdss-", "sdss_"):
+        key = key.removeprefix(prefix)
+    if key.endswith("band") and len(key) > 4:
+        key = key[: -len("band")].rstrip("-_ ")
+    return key
+
+
+def _rgb_channel_indices(n_channels: int, bands: Sequence[str] | None) -> tuple[int, int, int]:
+    """Choose which channels of an image become red, green and blue.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of channels, at least 3.
+    bands : sequence of str, optional
+        Band name of each channel (e.g. ``("g", "r", "i", "z")``).
+
+    Returns
+    -------
+    tuple of int
+        Channel indices for (R, G, B).
+
+    Notes
+    -----
+    Rules, first match wins:
+
+    1. ``bands`` contains ``g``, ``r`` and ``i`` (case-insensitive): (i, r, g)
+       -> (R, G, B), the usual optical composite.
+    2. Every name in ``bands`` is a known band (u g r i z y VIS J H K Ks):
+       the three longest-wavelength bands, the reddest as R.
+    3. Otherwise (no names, or unknown names): channels are assumed to be
+       ordered from blue to red, and the last three become R = ``C-1``,
+       G = ``C-2``, B = ``C-3``.
+    """
+    if bands is not None:
+        keys = [_band_key(b) for b in bands]
+        if {"g", "r", "i"} <= set(keys):
+            return keys.index("i"), keys.index("r"), keys.index("g")
+        if all(k in _BAND_WAVELENGTH_NM for k in keys):
+            by_wavelength = sorted(range(n_channels), key=lambda c: _BAND_WAVELENGTH_NM[keys[c]])
+            red, green, blue = by_wavelength[-1], by_wavelength[-2], by_wavelength[-3]
+            return red, green, blue
+    return n_channels - 1, n_channels - 2, n_channels - 3
+
+
+def _asinh_stretch(channels: np.ndarray) -> np.ndarray:
+    """Lupton-style asinh stretch of a gallery with one robust scale.
+
+    Parameters
+    ----------
+    channels : numpy.ndarray, shape (N, H, W, K)
+        The K (1 or 3) channels to display, for the whole gallery.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (N, H, W, K)
+        Values in [0, 1].
+
+    Notes
+    -----
+    Following Lupton et al. (2004, PASP 116, 133), with one scale for the
+    whole gallery so that objects can be compared by eye:
+
+    * each channel has its background (median over the gallery) subtracted;
+    * the intensity ``I`` (mean over channels) is mapped to
+      ``asinh(Q I / stretch) / asinh(Q)`` with ``Q = 8`` and ``stretch`` the
+      99.5th percentile of ``I`` over the gallery, and every channel is
+      multiplied by that factor divided by ``I``, which preserves colours;
+    * pixels where a channel exceeds 1 are scaled down so the largest
+      channel is 1 (colour-preserving saturation).
+
+    Non-finite pixels are shown as background.
+    """
+    x = np.array(channels, dtype=np.float64)
+    finite = np.isfinite(x)
+    for c in range(x.shape[-1]):
+        vals = x[..., c][finite[..., c]]
+        background = float(np.median(vals)) if vals.size else 0.0
+        x[..., c] -= background
+    x[~finite] = 0.0
+    intensity = x.mean(axis=-1)
+    positive = intensity[intensity > 0]
+    stretch = float(np.percentile(positive, _STRETCH_PERCENTILE)) if positive.size else 0.0
+    if not (math.isfinite(stretch) and stretch > 0):
+        stretch = 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(
+            intensity > 0,
+            np.arcsinh(_LUPTON_Q * intensity / stretch) / (math.asinh(_LUPTON_Q) * intensity),
+            0.0,
+        )
+    out = np.clip(x * factor[..., None], 0.0, None)
+    peak = out.max(axis=-1, keepdims=True)
+    out = np.where(peak > 1.0, out / np.maximum(peak, 1e-300), out)
+    return np.clip(out, 0.0, 1.0)
+
+
+def plot_gallery(
+    images: ArrayLike,
+    titles: Sequence[str] | None,
+    path: str | os.PathLike[str],
+    *,
+    bands: Sequence[str] | None = None,
+    ncols: int = 6,
+    suptitle: str | None = None,
+) -> Path:
+    """Plot a gallery of multi-band image cut-outs and save it as PNG.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W, C) or (N, H, W)
+        Image cut-outs (channels last); (N, H, W) is treated as ``C = 1``.
+        ``N = 0`` gives a figure saying "no objects".
+    titles : sequence of str, optional
+        One caption per image, written under it (e.g. ``"id 123  p=0.97"``);
+        None for no captions.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    bands : sequence of str, optional
+        Band name of each of the ``C`` channels, e.g. ``("g", "r", "i", "z")``;
+        used to choose the colour composite.
+    ncols : int, optional
+        Maximum number of images per row (default 6).
+    suptitle : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` does not have 3 or 4 dimensions, ``titles`` or
+        ``bands`` has the wrong length, or ``ncols < 1``.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Display by number of channels ``C``:
+
+    * ``C >= 3``: an RGB composite of three channels chosen as follows
+      (first rule that applies): if ``bands`` contains g, r and i, then
+      (R, G, B) = (i, r, g) -- so g, r, i, z gives (i, r, g); if every band
+      name is known (u g r i z y VIS J H K Ks), the three reddest bands with
+      the reddest as R; otherwise (no or unknown names) the channels are
+      taken as ordered blue to red and (R, G, B) = channels (C-1, C-2, C-3).
+    * ``C == 2``: the first channel in grey.
+    * ``C == 1``: that channel in grey.
+
+    All images share one Lupton et al. (2004) asinh stretch: per-channel
+    background = gallery median, full scale = 99.5th percentile of the
+    gallery intensity, softening Q = 8.  Images are drawn with
+    ``origin="lower"`` (row 0 at the bottom, the FITS convention).  Each
+    panel is about 2 inches wide at 120 dpi; keep galleries to a few
+    hundred images (Agg limits images to 65536 pixels a side).
+    """
+    if isinstance(ncols, bool) or int(ncols) != ncols or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = int(ncols)
+    arr = np.asarray(images, dtype=np.float64)
+    if arr.size == 0 and arr.ndim < 3:
+        arr = arr.reshape(0, 0, 0, 1)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C) or (N, H, W), got {arr.shape}")
+    n_img, _, _, n_chan = arr.shape
+    if titles is not None:
+        titles = list(titles)
+        if len(titles) != n_img:
+            raise ValueError(f"got {len(titles)} titles for {n_img} images")
+    if bands is not None:
+        bands = [str(b) for b in bands]
+        if len(bands) != n_chan:
+            raise ValueError(f"got {len(bands)} band names for {n_chan} channels")
+
+    if n_img == 0:
+        fig = _new_figure(4.0, 2.5)
+        ax = fig.subplots()
+        ax.text(
+            0.5,
+            0.5,
+            "no objects",
+            ha="center",
+            va="center",
+            fontsize=14,
+            transform=ax.transAxes,
+        )
+        ax.set_axis_off()
+        if suptitle:
+            fig.suptitle(suptitle)
+        return _save_figure(fig, path)
+
+    if n_chan >= 3:
+        red, green, blue = _rgb_channel_indices(n_chan, bands)
+        display = _asinh_stretch(arr[..., [red, green, blue]])
+        rgb_label = None
+        if bands is not None:
+            rgb_label = f"RGB = ({bands[red]}, {bands[green]}, {bands[blue]})"
+    else:
+        display = _asinh_stretch(arr[..., :1])[..., 0]
+        rgb_label = f"band {bands[0]}" if bands is not None else None
+
+    ncols_eff = min(ncols, n_img)
+    nrows = math.ceil(n_img / ncols_eff)
+    panel_w = 2.0
+    panel_h = 2.3 if titles is not None else 2.05
+    extra_h = 0.4 if (suptitle or rgb_label) else 0.0
+    fig = _new_figure(panel_w * ncols_eff, panel_h * nrows + extra_h)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols_eff, squeeze=False)).ravel()
+    for k, ax in enumerate(axes):
+        if k >= n_img:
+            ax.set_axis_off()
+            continue
+        if display.ndim == 4:
+            ax.imshow(display[k], origin="lower", interpolation="nearest")
+        else:
+            ax.imshow(
+                display[k],
+                origin="lower",
+                interpolation="nearest",
+                cmap="gray",
+                vmin=0.0,
+                vmax=1.0,
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_linewidth(0.5)
+        if titles is not None:
+            ax.set_xlabel(str(titles[k]), fontsize=8)
+    heading = " -- ".join(t for t in (suptitle, rgb_label) if t)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
+    return _save_figure(fig, path)
+
+
+def plot_predicted_vs_true(
+    truth: ArrayLike,
+    predicted: ArrayLike,
+    names: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Predicted against true value per output column (2-D histograms), as PNG.
+
+    Parameters
+    ----------
+    truth, predicted : array_like, shape (n, k)
+        True and predicted values (e.g. vote fractions), one column per name.
+    names : sequence of str
+        Column names, used as panel titles.
+    path : str or os.PathLike
+        Output PNG file.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    t = np.asarray(truth, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    k = len(names)
+    ncols = min(k, 4)
+    nrows = math.ceil(k / ncols)
+    fig = _new_figure(3.2 * ncols, 3.2 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    lo = float(min(t.min(), p.min(), 0.0))
+    hi = float(max(t.max(), p.max(), 1.0))
+    for i, ax in enumerate(axes):
+        if i >= k:
+            ax.set_axis_off()
+            continue
+        ax.hist2d(t[:, i], p[:, i], bins=40, range=[[lo, hi], [lo, hi]], cmap="Blues", cmin=1)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        rmse = float(np.sqrt(np.mean((p[:, i] - t[:, i]) ** 2)))
+        ax.set_title(f"{names[i]}  RMSE {rmse:.3f}", fontsize=9)
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_figure(fig, path)

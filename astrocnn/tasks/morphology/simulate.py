@@ -1,0 +1,539 @@
+"""Galaxy Zoo 1 style morphology simulator for a ground-based imaging survey.
+
+Labelled multi-band cutouts of four classes (``CLASSES``) for a DECaLS-like
+survey (0.262"/px, seeing FWHM 1.0-1.5", sky-limited noise); see
+`simulate_morphology` for the models. Galaxy profiles and PSFs are GalSim
+objects; each is evaluated once per object in Fourier space on a fixed grid
+(``drawKImage``), and the per-band images are assembled there (component
+colours, per-band PSF, pixel response) with one inverse FFT per band. Point-like
+structure (spiral arms, star-forming knots, tidal tails) is splatted onto the
+same grid and smoothed in Fourier space. Images are sky-subtracted fluxes in
+nanomaggies (AB zero point ``MAGZP`` = 22.5, as in the Legacy Surveys).
+"""
+
+import os
+import sys
+
+import astropy.units as u
+import galsim
+import numpy as np
+from astropy.io import fits
+from astropy.visualization import make_lupton_rgb
+from tqdm import tqdm
+
+from astrocnn.sim.common import catalogue, stamp_header, write_atomic
+
+CLASSES = ("elliptical", "spiral", "edge_on", "merger")
+MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy
+ALL_BANDS = ("g", "r", "i", "z")
+DEPTH_5SIGMA = np.array([24.7, 23.9, 23.4, 23.0])  # point source, at REF_FWHM (DECaLS-like)
+SKY_MAG = np.array([22.0, 20.9, 20.2, 18.5])  # mag / arcsec^2
+REF_FWHM = 1.2  # arcsec, seeing at which DEPTH_5SIGMA holds
+SEEING_SCALE = np.array([1.055, 1.0, 0.96, 0.926])  # FWHM_band / FWHM_r ~ (lambda)^-0.2
+PSF_FWHM_R = (1.0, 1.5)  # arcsec, r-band seeing range
+MOFFAT_BETA = 3.5
+MAG_RANGE = (15.0, 18.0)  # r-band magnitude of the whole object
+R_HALF_RANGE = (1.0, 4.0)  # arcsec
+SERSIC_N = (3.0, 4.0, 5.0)  # elliptical indices: a fixed set so GalSim reuses its tables
+BULGE_N = (2.0, 3.0, 4.0)
+# Colour composite (SDSS / Galaxy Zoo style): fixed for the whole data set so that
+# brightness and colour are comparable between images.
+RGB_SCALES = {"i": 1.0, "r": 1.25, "g": 2.2}  # nanomaggy multipliers -> (R, G, B)
+RGB_STRETCH = 0.4
+RGB_Q = 8.0
+JPEG_QUALITY = 90
+
+_COLOURS = {  # uniform ranges of (g-r, r-i, i-z); N(0, 0.02) scatter is added to each
+    "red": ((0.75, 0.35, 0.18), (0.90, 0.45, 0.28)),
+    "bulge": ((0.70, 0.33, 0.15), (0.85, 0.43, 0.25)),
+    "edge": ((0.55, 0.28, 0.12), (0.75, 0.40, 0.22)),
+    "disk": ((0.35, 0.15, 0.05), (0.55, 0.30, 0.18)),
+    "tidal": ((0.35, 0.15, 0.05), (0.65, 0.35, 0.20)),
+    "knot": ((0.00, -0.05, -0.10), (0.25, 0.15, 0.10)),
+}
+
+
+def _colour(rng, kind):
+    """Per-band magnitude offsets ``m_band - m_r`` for g, r, i, z."""
+    lo, hi = _COLOURS[kind]
+    gr, ri, iz = rng.uniform(lo, hi) + rng.normal(0.0, 0.02, 3)
+    return np.array([gr, 0.0, -ri, -ri - iz])
+
+
+def _flux(mag_r, colour=0.0):
+    """Nanomaggies per band for an r-band magnitude and colour offsets."""
+    return 10.0 ** (-0.4 * (mag_r + colour - MAGZP))
+
+
+def _r_half(rng, mag_r, factor=1.0, lo=R_HALF_RANGE[0], hi=R_HALF_RANGE[1]):
+    """Half-light radius [arcsec] from a size-magnitude relation with 0.1 dex scatter."""
+    log_r = np.log10(2.8 * factor) - 0.15 * (mag_r - MAG_RANGE[0]) + rng.normal(0.0, 0.1)
+    return float(np.clip(10.0**log_r, lo, hi))
+
+
+def _fast_len(n):
+    """Smallest even 2**a * 3**b >= n."""
+    best = 2 ** int(np.ceil(np.log2(n)))
+    p3 = 1
+    while p3 < best:
+        m = p3 * 2 ** max(1, int(np.ceil(np.log2(n / p3))))
+        best = min(best, m)
+        p3 *= 3
+    return best
+
+
+class _Renderer:
+    """Fourier-space assembly of GalSim profiles and splatted structure.
+
+    The grid has ``nf >= 2 * size`` pixels a side; the stamp is its central
+    ``size x size`` block, and position (0, 0) [arcsec] is the stamp centre (between
+    pixels for an even ``size``, as GalSim's ``true_center`` and the FITS ``CRPIX``).
+    """
+
+    def __init__(self, size, pixel_scale):
+        self.size, self.ps = size, pixel_scale
+        self.nf = nf = _fast_len(2 * size)
+        self.off = (nf - size) // 2
+        self.c = self.off + (size - 1) / 2  # grid index of position (0, 0)
+        kx = 2 * np.pi * np.fft.rfftfreq(nf, pixel_scale)
+        ky = 2 * np.pi * np.fft.fftfreq(nf, pixel_scale)
+        self.kx, self.ky = kx[None, :], ky[:, None]
+        self.k2 = self.kx**2 + self.ky**2
+        # GalSim profiles are centred on the grid origin: move them to (c, c), and
+        # integrate over pixels (splatted structure is already pixel-sampled)
+        self._phase_pix = (
+            np.exp(-1j * (self.kx + self.ky) * self.c * pixel_scale)
+            * np.sinc(self.kx * pixel_scale / (2 * np.pi))
+            * np.sinc(self.ky * pixel_scale / (2 * np.pi))
+        )
+        self._kimage = galsim.ImageCD(
+            galsim.BoundsI(0, nf // 2, -nf // 2, nf // 2 - 1), scale=2 * np.pi / (nf * pixel_scale)
+        )
+
+    def kimage(self, obj):
+        """Half-plane Fourier transform of a GalSim profile in numpy ``rfft2`` layout."""
+        obj.drawKImage(image=self._kimage, recenter=False)
+        return np.fft.ifftshift(self._kimage.array, axes=0)
+
+    def splat(self, x, y, w, sigma):
+        """Fourier transform of unit-flux points at (x, y) [arcsec] with weights ``w``,
+        bilinearly splatted onto the grid and smoothed by a Gaussian of ``sigma`` arcsec."""
+        nf = self.nf
+        gx, gy = np.asarray(x) / self.ps + self.c, np.asarray(y) / self.ps + self.c
+        ok = (gx >= 0) & (gx < nf - 1) & (gy >= 0) & (gy < nf - 1)
+        gx, gy, w = gx[ok], gy[ok], np.asarray(w, float)[ok]
+        ix, iy = np.floor(gx).astype(np.intp), np.floor(gy).astype(np.intp)
+        fx, fy = gx - ix, gy - iy
+        idx = np.concatenate(
+            [iy * nf + ix, iy * nf + ix + 1, (iy + 1) * nf + ix, (iy + 1) * nf + ix + 1]
+        )
+        wts = np.concatenate([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+        grid = np.bincount(idx, weights=wts * np.tile(w, 4), minlength=nf * nf)
+        total = w.sum()
+        if total <= 0:
+            return np.zeros(self.k2.shape, complex)
+        k = np.fft.rfft2(grid.reshape(nf, nf) / total)
+        return k * np.exp(-0.5 * self.k2 * sigma**2)
+
+    def psf(self, fwhm):
+        """Fourier transform of the Moffat PSF (real, symmetric)."""
+        return self.kimage(galsim.Moffat(beta=MOFFAT_BETA, fwhm=fwhm)).real
+
+    def render(self, smooth, points, psf_k):
+        """Noiseless stamps (nband, size, size) from components.
+
+        ``smooth`` and ``points`` are lists of (Fourier image, flux per band); ``psf_k``
+        is (nband, nf, nf//2+1).
+        """
+        total = np.zeros(psf_k.shape, complex)
+        for k, f in smooth:  # (a loop: np.tensordot goes through BLAS threads, 20x slower)
+            total += f[:, None, None] * k
+        total *= self._phase_pix
+        for k, f in points:
+            total += f[:, None, None] * k
+        img = np.fft.irfft2(total * psf_k, s=(self.nf, self.nf))
+        o, s = self.off, self.size
+        return img[:, o : o + s, o : o + s]
+
+
+def _rot(u_, v_, q, beta):
+    """Face-on galaxy-frame coordinates -> sky offsets for axis ratio q (area-preserving,
+    as GalSim's ``shear(q=, beta=)``) and major-axis angle beta [rad] from +x."""
+    u_, v_ = u_ / np.sqrt(q), v_ * np.sqrt(q)
+    cb, sb = np.cos(beta), np.sin(beta)
+    return u_ * cb - v_ * sb, u_ * sb + v_ * cb
+
+
+def _sersic(n, r_half, q, beta, x0, y0):
+    return (
+        galsim.Sersic(n=n, half_light_radius=r_half)
+        .shear(q=q, beta=beta * galsim.radians)
+        .shift(x0, y0)
+    )
+
+
+def _elliptical(rng, ren, mag, r_half, q, beta, x0, y0):
+    """Smooth high-n Sérsic, red."""
+    n = float(rng.choice(SERSIC_N))
+    smooth = [(ren.kimage(_sersic(n, r_half, q, beta, x0, y0)), _flux(mag, _colour(rng, "red")))]
+    return smooth, []
+
+
+def _bulge(rng, ren, mag, r_half, q, beta, x0, y0):
+    r_b = max(0.3, rng.uniform(0.1, 0.25) * r_half)
+    q_b = rng.uniform(max(q, 0.6), 1.0)
+    n = float(rng.choice(BULGE_N))
+    return ren.kimage(_sersic(n, r_b, q_b, beta, x0, y0)), _flux(mag, _colour(rng, "bulge"))
+
+
+def _spiral(rng, ren, mag, r_half, q, beta, x0, y0, arms=True, bulge=(0.05, 0.3)):
+    """Exponential disk + small red bulge + 2-3 log-spiral arms + blue knots on the arms."""
+    f_b = rng.uniform(*bulge)
+    f_a = rng.uniform(0.25, 0.45) if arms else 0.0
+    f_k = rng.uniform(0.04, 0.12) if arms else rng.uniform(0.0, 0.05)
+    disk_col = _colour(rng, "disk")
+    disk = galsim.Exponential(half_light_radius=r_half)
+    disk = disk.shear(q=q, beta=beta * galsim.radians).shift(x0, y0)
+    smooth = [
+        (ren.kimage(disk), (1 - f_b - f_a - f_k) * _flux(mag, disk_col)),
+        _bulge(rng, ren, mag, r_half, q, beta, x0, y0),
+    ]
+    smooth[1] = (smooth[1][0], f_b * smooth[1][1])
+    r_d = r_half / 1.678
+    n_arms = int(rng.choice([2, 2, 2, 3]))
+    pitch = np.radians(rng.uniform(12.0, 30.0))
+    theta0 = rng.uniform(0, 2 * np.pi)
+    sense = rng.choice([-1.0, 1.0])
+    r = np.linspace(0.5 * r_d, 4.0 * r_d, 160)
+    w = r * np.exp(-r / r_d) * (1 - np.exp(-((r / r_d) ** 2)))
+    r, w = np.tile(r, n_arms), np.tile(w, n_arms)
+    arm = np.repeat(np.arange(n_arms), 160)
+    theta = theta0 + 2 * np.pi * arm / n_arms + sense * np.log(r / r_d) / np.tan(pitch)
+    theta = theta + rng.normal(0, 0.05, r.size)
+    w = w * rng.lognormal(0.0, 0.3, r.size)
+    ax, ay = _rot(r * np.cos(theta), r * np.sin(theta), q, beta)
+    points = []
+    if f_a > 0:
+        sig_a = rng.uniform(0.12, 0.2) * r_half
+        points.append((ren.splat(ax + x0, ay + y0, w, sig_a), f_a * _flux(mag, disk_col)))
+    n_k = int(rng.integers(8, 25))
+    pick = rng.choice(r.size, n_k, p=w / w.sum())
+    dth = rng.normal(0, 0.15, n_k)
+    kx, ky = _rot(r[pick] * np.cos(theta[pick] + dth), r[pick] * np.sin(theta[pick] + dth), q, beta)
+    kw = rng.lognormal(0.0, 0.5, n_k)
+    points.append((ren.splat(kx + x0, ky + y0, kw, 0.15), f_k * _flux(mag, _colour(rng, "knot"))))
+    return smooth, points
+
+
+def _edge_on(rng, ren, mag, r_half, beta, x0, y0):
+    """Nearly edge-on thick exponential disk (inclination 80-90 deg), maybe a bulge."""
+    incl = rng.uniform(80.0, 90.0)
+    h_r = rng.uniform(0.07, 0.14)
+    f_b = rng.uniform(0.05, 0.3) if rng.random() < 0.6 else 0.0
+    disk = galsim.InclinedExponential(
+        incl * galsim.degrees, half_light_radius=r_half, scale_h_over_r=h_r
+    )
+    disk = disk.rotate(beta * galsim.radians).shift(x0, y0)
+    smooth = [(ren.kimage(disk), (1 - f_b) * _flux(mag, _colour(rng, "edge")))]
+    if f_b > 0:
+        k, f = _bulge(rng, ren, mag, r_half, 0.6, beta, x0, y0)
+        smooth.append((k, f_b * f))
+    q_app = float(np.hypot(np.cos(np.radians(incl)), h_r * np.sin(np.radians(incl))))
+    return smooth, [], q_app
+
+
+def _tail(rng, ren, x0, y0, phi0, length, sense, mag):
+    """A curved, diffuse tidal tail of magnitude ``mag`` from (x0, y0); 0-5 star-forming
+    knots along it carry 10-30% of its light."""
+    t = np.linspace(0.0, 1.0, 120)
+    curv = rng.uniform(0.6, 1.6)
+    phi = phi0 + sense * curv * t
+    rad = length * (0.15 + t)
+    x, y = x0 + rad * np.cos(phi), y0 + rad * np.sin(phi)
+    w = np.exp(-1.5 * t) * (1 - np.exp(-((t / 0.15) ** 2)))
+    sig = rng.uniform(0.3, 0.55)
+    n_k = int(rng.integers(0, 6))
+    f_k = rng.uniform(0.1, 0.3) if n_k else 0.0
+    points = [(ren.splat(x, y, w, sig), (1 - f_k) * _flux(mag, _colour(rng, "tidal")))]
+    if n_k:
+        j = rng.choice(t.size, n_k, p=w / w.sum())
+        kx, ky = x[j] + rng.normal(0, 0.2, n_k), y[j] + rng.normal(0, 0.2, n_k)
+        knots = ren.splat(kx, ky, rng.lognormal(0, 0.4, n_k), 0.15)
+        points.append((knots, f_k * _flux(mag, _colour(rng, "knot"))))
+    return points
+
+
+def _galaxy(rng, ren, kind, mag, r_half, q, beta, x0, y0):
+    if kind == "elliptical":
+        return _elliptical(rng, ren, mag, r_half, q, beta, x0, y0)
+    # merging disks: more prominent bulges, so that both nuclei show
+    return _spiral(rng, ren, mag, r_half, q, beta, x0, y0, rng.random() < 0.5, (0.15, 0.4))
+
+
+def _merger(rng, ren, mag, fwhm_r, x0, y0, beta, half_field):
+    """Two overlapping galaxies (flux ratio 1:1-1:4) with curved tidal tails."""
+    f_t = rng.uniform(0.12, 0.25)
+    ratio = rng.uniform(0.25, 1.0)
+    m1 = mag - 2.5 * np.log10((1 - f_t) / (1 + ratio))
+    m2 = m1 - 2.5 * np.log10(ratio)
+    kinds = rng.choice(["elliptical", "disk"], 2, p=[0.4, 0.6])
+    r1 = _r_half(rng, m1, 0.9 if kinds[0] == "elliptical" else 1.1)
+    r2 = _r_half(rng, m2, 0.9 if kinds[1] == "elliptical" else 1.1)
+    sep = max(rng.uniform(0.5, 2.0) * r1, rng.uniform(1.6, 2.4) * fwhm_r)
+    sep = min(sep, 0.7 * half_field)
+    a = rng.uniform(0, 2 * np.pi)
+    ux, uy = np.cos(a), np.sin(a)
+    x1, y1 = x0 - sep * ratio / (1 + ratio) * ux, y0 - sep * ratio / (1 + ratio) * uy
+    x2, y2 = x1 + sep * ux, y1 + sep * uy
+    q1 = rng.uniform(0.6, 1.0) if kinds[0] == "elliptical" else rng.uniform(0.35, 1.0)
+    q2 = rng.uniform(0.6, 1.0) if kinds[1] == "elliptical" else rng.uniform(0.35, 1.0)
+    s1, p1 = _galaxy(rng, ren, kinds[0], m1, r1, q1, beta, x1, y1)
+    s2, p2 = _galaxy(rng, ren, kinds[1], m2, r2, q2, rng.uniform(0, np.pi), x2, y2)
+    smooth, points = s1 + s2, p1 + p2
+    # tails leave each galaxy roughly away from the other, both curving the same way
+    sense = rng.choice([-1.0, 1.0])
+    both = rng.random() < 0.6
+    m_t = mag - 2.5 * np.log10(f_t / (2 if both else 1))
+    starts = [(x1, y1, a + np.pi, r1), (x2, y2, a, r2)]
+    for j in [0, 1] if both else [int(rng.integers(0, 2))]:
+        xs, ys, phi0, rr = starts[j]
+        phi0 += sense * rng.uniform(0.3, 1.2)
+        length = min(rng.uniform(1.0, 2.0) * max(sep, 2 * rr), 0.8 * half_field)
+        points += _tail(rng, ren, xs, ys, phi0, length, sense, m_t)
+    return smooth, points, r1, q1
+
+
+def _simulate_one(rng, ren, label, bidx, sky, gain):
+    """One object: returns (float32 cube, psf fwhm per band [4], catalogue row dict)."""
+    fwhm = rng.uniform(*PSF_FWHM_R) * SEEING_SCALE + rng.normal(0, 0.02, 4)
+    mag = rng.uniform(*MAG_RANGE)
+    beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
+    x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
+    half_field = ren.size * ren.ps / 2
+    if label == "elliptical":
+        r_half, q = _r_half(rng, mag, 0.9), rng.uniform(0.6, 1.0)
+        smooth, points = _elliptical(rng, ren, mag, r_half, q, beta, x0, y0)
+    elif label == "spiral":
+        # big enough for the arms to be resolved, as for Galaxy Zoo's spirals
+        r_half, q = _r_half(rng, mag, 1.3, lo=1.5), rng.uniform(0.45, 1.0)
+        smooth, points = _spiral(rng, ren, mag, r_half, q, beta, x0, y0)
+    elif label == "edge_on":
+        r_half = _r_half(rng, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
+        smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0)
+    else:
+        smooth, points, r_half, q = _merger(rng, ren, mag, fwhm[1], x0, y0, beta, half_field)
+    psf_k = np.array([ren.psf(fwhm[b]) for b in bidx])
+    img = ren.render([(k, f[bidx]) for k, f in smooth], [(k, f[bidx]) for k, f in points], psf_k)
+    var = (sky + np.clip(img, 0, None)) / gain
+    img = img + np.sqrt(var) * rng.standard_normal(img.shape)
+    # position angle: east of north, with north = +y and east = -x (FITS WCS below)
+    pa = (np.degrees(beta) - 90.0) % 180.0
+    row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa, psf_fwhm_r=fwhm[1])
+    return img.astype(np.float32), fwhm, row
+
+
+def _noise_model(pixel_scale):
+    """Sky level (nanomaggies/pixel) and effective gain (e-/nanomaggy) per band."""
+    sky = 10.0 ** (-0.4 * (SKY_MAG - MAGZP)) * pixel_scale**2
+    sigma_pix = REF_FWHM / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
+    # matched-filter S/N = 5 for a point source: var = F^2 * sum(psf^2) / 25
+    var_sky = _flux(DEPTH_5SIGMA) ** 2 / (4 * np.pi * sigma_pix**2) / 25.0
+    return sky, sky / var_sky
+
+
+def _check_args(n, seed, size, pixel_scale, bands, image_format):
+    def is_int(v, lo):
+        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
+
+    checks = [
+        (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
+        (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
+        (is_int(size, 16), f"size must be an integer >= 16, got {size!r}"),
+        (
+            isinstance(pixel_scale, int | float | np.number)
+            and not isinstance(pixel_scale, bool)
+            and bool(np.isfinite(pixel_scale))
+            and pixel_scale > 0,
+            f"pixel_scale must be a positive number, got {pixel_scale!r}",
+        ),
+        (
+            0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
+            f"bands must be distinct names from {ALL_BANDS}, got {bands!r}",
+        ),
+        (
+            image_format in ("fits", "jpeg", "png"),
+            f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
+        ),
+        (
+            image_format == "fits" or {"g", "r", "i"} <= set(bands),
+            f"image_format={image_format!r} needs bands g, r and i, got {bands!r}",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def to_rgb(cube, bands):
+    """8-bit RGB composite (size, size, 3) of a cube: Lupton asinh, (i, r, g) -> (R, G, B),
+    with the fixed data-set-wide ``RGB_SCALES``, ``RGB_STRETCH`` and ``RGB_Q``."""
+    b = list(bands)
+    i, r, g = (np.asarray(cube[b.index(x)], float) * RGB_SCALES[x] for x in "irg")
+    return make_lupton_rgb(i, r, g, minimum=0.0, stretch=RGB_STRETCH, Q=RGB_Q)
+
+
+def simulate_morphology(
+    n,
+    seed,
+    outdir,
+    *,
+    size=64,
+    pixel_scale=0.262,
+    bands=("g", "r", "i"),
+    image_format="fits",
+    progress=False,
+):
+    """Simulate labelled Galaxy Zoo 1 style galaxy cutouts and write them to disk.
+
+    Parameters
+    ----------
+    n : int
+        Number of objects (>= 1). The four classes have equal counts (the first
+        ``n % 4`` classes of ``CLASSES`` get one more), in an order shuffled by ``seed``.
+    seed : int
+        Seed for ``numpy.random.default_rng``; same ``(n, seed)`` (and keywords)
+        gives bit-identical files and catalogue.
+    outdir : str or os.PathLike
+        Output directory; created if needed.
+    size : int, optional
+        Stamp side in pixels (>= 16).
+    pixel_scale : float, optional
+        Arcsec per pixel (DECaLS: 0.262).
+    bands : sequence of str, optional
+        Subset of ``("g", "r", "i", "z")``, in cube order.
+    image_format : {"fits", "jpeg", "png"}, optional
+        ``"fits"``: ``outdir/cutouts/morph_{id:06d}.fits``, a float32 cube
+        (nband, size, size) in nanomaggies with a 2-D TAN WCS and header cards
+        ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``OBJECT``, ``LABEL``, ``PSF_<BAND>``.
+        ``"jpeg"`` / ``"png"``: ``outdir/images/morph_{id:06d}.jpg|.png`` only, an
+        8-bit RGB composite like the SDSS images Galaxy Zoo showed (see `to_rgb`;
+        one fixed stretch for the whole data set). Needs bands g, r and i.
+    progress : bool, optional
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    astropy.table.Table
+        Catalogue (also written to ``outdir/catalog.fits``) with columns ``id``,
+        ``file`` (relative to ``outdir``), ``label`` (a name from ``CLASSES``),
+        ``mag_r`` (whole object, r band), ``r_half`` [arcsec], ``axis_ratio`` and
+        ``position_angle`` [deg, east of north, north = +y, east = -x] of the main
+        galaxy, ``psf_fwhm_r`` [arcsec], ``ra``, ``dec`` [deg].
+
+    Notes
+    -----
+    All objects: r = 15-18 (uniform), centred within ~0.25" (clipped at 0.75"),
+    random position angle, half-light radius from a size-magnitude relation
+    (2.8" at r = 15 to 1" at r = 18, 0.1 dex scatter, times a class factor:
+    elliptical 0.9, spiral 1.3, edge-on 1.15, merging disks 1.1; clipped to 1-4",
+    spirals to 1.5-4" so that the arms are resolved, edge-on disks to 1-3.2").
+    ``r_half`` is GalSim's: of the area-preserving (circularised) profile, before
+    the PSF; for edge-on disks, of the disk seen face-on.
+
+    - elliptical: Sérsic n in {3, 4, 5}, axis ratio 0.6-1, g-r 0.75-0.9,
+      r-i 0.35-0.45.
+    - spiral: exponential disk (axis ratio 0.45-1, g-r 0.35-0.55) + red Sérsic
+      bulge (5-30% of the light) + 2-3 logarithmic spiral arms (pitch 12-30 deg,
+      25-45%) + 8-24 blue star-forming knots on the arms (4-12%).
+    - edge_on: ``galsim.InclinedExponential``, inclination 80-90 deg, scale
+      height / scale length 0.07-0.14, a bulge in 60% of cases, g-r 0.55-0.75;
+      ``axis_ratio`` is sqrt(cos^2 i + (h/r)^2 sin^2 i).
+    - merger: two galaxies (each elliptical or disk, with or without arms),
+      flux ratio 1:1-1:4, separation 0.5-2 r_half of the main one but at least
+      1.6-2.4 PSF FWHM (so both nuclei are resolved), flux-weighted centre at
+      the stamp centre; one or two curved, diffuse tidal tails with a few knots
+      carry 6-15% of the light.
+
+    PSF: Moffat (beta = 3.5), r-band FWHM 1.0-1.5" per object, other bands scaled
+    as lambda^-0.2 with 0.02" scatter. Noise: sky + photon noise (Gaussian
+    approximation) for DECaLS-like depths (5 sigma point source g, r, i, z =
+    24.7, 23.9, 23.4, 23.0 at 1.2" seeing); images are sky-subtracted.
+    """
+    bands = (bands,) if isinstance(bands, str) else tuple(bands)
+    _check_args(n, seed, size, pixel_scale, bands, image_format)
+    bidx = [ALL_BANDS.index(b) for b in bands]
+    outdir = os.fspath(outdir)
+    sub = "cutouts" if image_format == "fits" else "images"
+    ext = {"fits": "fits", "jpeg": "jpg", "png": "png"}[image_format]
+    os.makedirs(os.path.join(outdir, sub), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    labels = np.resize(np.array(CLASSES), n)[rng.permutation(n)]
+    obj_seeds = rng.integers(0, 2**63, n)
+    ren = _Renderer(size, float(pixel_scale))
+    sky, gain = _noise_model(pixel_scale)
+    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    template = stamp_header(size, pixel_scale, bands, MAGZP, "nanomaggy")
+    # one HDU reused for all cutouts: building headers is the slow part of astropy
+    hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
+    rows = []
+    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_morphology"):
+        orng = np.random.default_rng(obj_seeds[i])
+        ra, dec = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
+        cube, fwhm, row = _simulate_one(orng, ren, str(labels[i]), bidx, sky, gain)
+        rel = f"{sub}/morph_{i:06d}.{ext}"
+        path = os.path.join(outdir, rel)
+        if image_format == "fits":
+            hdu.data, hdr = cube, hdu.header
+            hdr.update(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(labels[i]))
+            for b in bands:
+                hdr[f"PSF_{b.upper()}"] = (
+                    round(float(fwhm[ALL_BANDS.index(b)]), 4),
+                    "PSF FWHM [arcsec]",
+                )
+            write_atomic(path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
+        else:
+            rgb = to_rgb(cube, bands)
+            kw = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
+            write_atomic(path, lambda t, rgb=rgb, kw=kw: _imsave(t, rgb, **kw))
+        rows.append(dict(row, id=i, file=rel, label=str(labels[i]), ra=ra, dec=dec))
+    table = catalogue(
+        rows,
+        [
+            "id",
+            "file",
+            "label",
+            "mag_r",
+            "r_half",
+            "axis_ratio",
+            "position_angle",
+            "psf_fwhm_r",
+            "ra",
+            "dec",
+        ],
+        {
+            "mag_r": u.mag,
+            "r_half": u.arcsec,
+            "position_angle": u.deg,
+            "psf_fwhm_r": u.arcsec,
+            "ra": u.deg,
+            "dec": u.deg,
+        },
+        dict(
+            SIMULATR="astrocnn.tasks.morphology.simulate",
+            SEED=int(seed),
+            PIXSCALE=float(pixel_scale),
+            BANDS=",".join(bands),
+            MAGZP=MAGZP,
+            CLASSES=",".join(CLASSES),
+            FORMAT=image_format,
+        ),
+        outdir,
+    )
+    return table
+
+
+def _imsave(path, rgb, **kw):
+    # imageio (what skimage.io.imsave calls) directly: skimage deprecates passing `quality`
+    import imageio.v3 as iio
+
+    iio.imwrite(path, rgb, **kw)

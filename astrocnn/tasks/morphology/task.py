@@ -1,0 +1,186 @@
+"""Galaxy morphology: Galaxy Zoo style classes from FITS or JPEG/PNG cutouts.
+
+Multi-class classification with class names taken from the training
+catalogue's ``label`` column (strings or integers), balanced class weights,
+and rotation invariance learnt from D4 + small-rotation + zoom augmentation
+(Dieleman et al. 2015), optionally enforced at prediction time by averaging
+over the 8 D4 views (``--tta``).  Outputs ``class`` (the predicted name) and
+``p_<class>`` per class.  Evaluation: accuracy, balanced accuracy, per-class
+precision/recall/F1, confusion matrix and calibration (Guo et al. 2017).
+
+With ``fraction_columns`` (``astrocnn train morphology --fraction-columns
+P_EL,P_CS,...``) the network instead regresses the volunteers' vote fractions,
+one output per column, with a mean-squared-error loss and the RMSE as the
+score, as Dieleman et al. (2015) did for the Galaxy Zoo challenge.  A softmax
+output is used when the fractions of every row sum to one (one question, as
+in Galaxy Zoo 1), independent sigmoids otherwise.  Outputs are then
+``frac_<column>`` and ``class`` (the column with the largest fraction).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from astrocnn.tasks.classification import metrics
+from astrocnn.tasks.classification.task import ClassifierTask
+
+
+def probability_column(class_name: str) -> str:
+    """Column name of a class probability: ``p_`` + the name made identifier-safe."""
+    return "p_" + re.sub(r"\W+", "_", str(class_name)).strip("_")
+
+
+def _fractions(table, columns, source):
+    """Vote fractions (n, k) from catalogue columns, checked to lie in [0, 1]."""
+    from astrocnn.errors import CatalogError
+    from astrocnn.io.catalog import require_columns
+
+    require_columns(table, columns, source)
+    values = np.stack(
+        [np.ma.filled(np.asarray(table[c], dtype=float), np.nan) for c in columns], axis=1
+    )
+    bad = np.flatnonzero(~np.all(np.isfinite(values) & (values >= 0) & (values <= 1), axis=1))
+    if bad.size:
+        raise CatalogError(
+            f"{source}: row {bad[0]}: vote fractions must be numbers in [0, 1] "
+            f"(got {', '.join(f'{v:g}' for v in values[bad[0]])})"
+        )
+    return values.astype(np.float32)
+
+
+class MorphologyTask(ClassifierTask):
+    """Galaxy Zoo style morphology classification (user-defined classes)."""
+
+    name = "morphology"
+    summary = "galaxy morphology: Galaxy Zoo style classes, rotation invariant"
+    bands = ("g", "r", "i")
+    input_size = (64, 64)
+    augmentation = "d4-rotzoom"
+    simulate_formats = ("fits", "jpeg", "png")
+    target_options = ("class_names", "fraction_columns")
+    summary_metrics = ("accuracy", "balanced_accuracy", "rmse")
+
+    # --- vote-fraction mode -------------------------------------------------
+    def fit_targets(self, table, source, class_names=None, fraction_columns=None):
+        if not fraction_columns:
+            return super().fit_targets(table, source, class_names=class_names)
+        fractions = _fractions(table, fraction_columns, source)
+        sums_to_one = bool(np.allclose(fractions.sum(axis=1), 1.0, atol=0.02))
+        return {
+            "mode": "fractions",
+            "class_names": list(fraction_columns),
+            "fraction_activation": "softmax" if sums_to_one else "sigmoid",
+        }
+
+    def targets(self, table, meta, source):
+        if meta.get("mode") != "fractions":
+            return super().targets(table, meta, source)
+        return _fractions(table, meta["class_names"], source)
+
+    def class_weights(self, targets, meta):
+        return None if meta.get("mode") == "fractions" else super().class_weights(targets, meta)
+
+    def build_model(self, input_shape, meta, options):
+        if meta.get("mode") != "fractions":
+            return super().build_model(input_shape, meta, options)
+        from astrocnn.models.cnn import build_classifier
+
+        return build_classifier(
+            input_shape,
+            len(meta["class_names"]),
+            activation=meta["fraction_activation"],
+            **options,
+        )
+
+    def loss(self, meta):
+        return "mean_squared_error" if meta.get("mode") == "fractions" else super().loss(meta)
+
+    def train_metrics(self, meta):
+        if meta.get("mode") == "fractions":
+            from astrocnn._tf import import_keras
+
+            return [import_keras().metrics.RootMeanSquaredError(name="rmse")]
+        return super().train_metrics(meta)
+
+    # --- outputs --------------------------------------------------------------
+    def _column(self, name, meta):
+        if meta.get("mode") == "fractions":
+            return "frac_" + probability_column(name)[2:]
+        return probability_column(name)
+
+    def output_columns(self, meta, **options):
+        what = "vote fraction" if meta.get("mode") == "fractions" else "probability of class"
+        columns = {"class": "predicted class (highest output)"}
+        for name in meta["class_names"]:
+            columns[self._column(name, meta)] = f"{what} {name!r}"
+        return columns
+
+    def decode(self, raw, meta, **options):
+        proba = np.asarray(raw, dtype=np.float32)
+        names = np.asarray(meta["class_names"])
+        decoded = {"class": names[np.argmax(proba, axis=1)]}
+        for i, name in enumerate(meta["class_names"]):
+            decoded[self._column(name, meta)] = proba[:, i]
+        return decoded
+
+    def _proba(self, decoded, meta):
+        return np.stack([decoded[self._column(n, meta)] for n in meta["class_names"]], axis=1)
+
+    def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
+        if meta.get("mode") == "fractions":
+            return metrics.fraction_report(truth, self._proba(decoded, meta), meta["class_names"])
+        return metrics.multiclass_report(truth, self._proba(decoded, meta), meta["class_names"])
+
+    def headline_metric(self):
+        return "accuracy"
+
+    def plots(
+        self, truth, decoded, table, load_images, outdir, meta, *, baseline=None, scores=None
+    ):
+        from astrocnn.tasks.classification import plots
+
+        names = meta["class_names"]
+        proba = self._proba(decoded, meta)
+        if meta.get("mode") == "fractions":
+            path = outdir / "fractions_predicted_vs_true.png"
+            plots.plot_predicted_vs_true(truth, proba, names, path)
+            return [path]
+        report = scores if scores is not None else self.evaluate(truth, decoded, meta)
+        written = [outdir / "confusion_matrix.png", outdir / "reliability.png"]
+        plots.plot_confusion_matrix(
+            np.asarray(report["confusion_matrix"]), names, written[0], title="Morphology"
+        )
+        plots.plot_reliability(report, written[1], title="Morphology: calibration")
+        predicted = np.argmax(proba, axis=1)
+        wrong = np.flatnonzero(predicted != truth)
+        wrong = wrong[np.argsort(-proba[wrong, predicted[wrong]], kind="stable")][:24]
+        ids = np.asarray(table["id"])
+        titles = [
+            f"id {ids[r]}: {names[truth[r]]}→{names[predicted[r]]} {proba[r, predicted[r]]:.2f}"
+            for r in wrong
+        ]
+        path = outdir / "gallery_confident_mistakes.png"
+        plots.plot_gallery(
+            load_images(wrong),
+            titles,
+            path,
+            bands=meta.get("bands"),
+            suptitle="most confident mistakes (true→predicted p)",
+        )
+        written.append(path)
+        return written
+
+    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+        from astrocnn.tasks.morphology.simulate import simulate_morphology
+
+        return simulate_morphology(
+            n,
+            seed,
+            outdir,
+            size=self.input_size[0],
+            bands=self.bands,
+            image_format=image_format,
+            progress=progress,
+        )
