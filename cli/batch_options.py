@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
-_OPTIONS = [
+from astrocnn_cli.task_commands import params_of
+
+_DECORATORS = [
     click.option(
         "--scheduler",
         default=None,
@@ -76,6 +76,8 @@ _OPTIONS = [
     ),
 ]
 
+BATCH_OPTIONS = params_of(*_DECORATORS)
+
 _NAMES = (
     "scheduler", "workers", "partition_size", "resume", "cluster_config", "queue", "account",
     "walltime", "job_cores", "job_memory", "gpus_per_job", "job_directives", "job_setup",
@@ -93,17 +95,9 @@ _JOB = {
 }
 
 
-def batch_options(command):
-    """Add the batch options to ``command``; it receives them as one ``batch`` dict."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        kwargs["batch"] = {name: kwargs.pop(name) for name in _NAMES}
-        return command(*args, **kwargs)
-
-    for option in reversed(_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
+def batch_values(given: dict) -> dict:
+    """The batch options' values out of a command's keyword arguments (all of them)."""
+    return {name: given.pop(name) for name in _NAMES}
 
 
 def wants_batch(batch: dict) -> bool:

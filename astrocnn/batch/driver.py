@@ -27,7 +27,8 @@ from pathlib import Path
 
 from astrocnn.batch.clusters import ClusterOptions, open_client
 from astrocnn.batch.parts import PartStore, partitions
-from astrocnn.batch.work import run_partition
+from astrocnn.batch.work import run_partition, work_for
+from astrocnn.engine.modes import Outcome
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
 
@@ -196,7 +197,7 @@ def _run_partitions(
             future = client.submit(
                 run_partition,
                 work,
-                task.name,
+                task,
                 model_path,
                 sha,
                 index,
@@ -229,3 +230,55 @@ def _run_partitions(
             if following is not None:
                 running.add(submit(following))
     return results
+
+
+def predict_batch(
+    task, request, cluster, *, partition_size=None, resume=False, log=print
+) -> Outcome:
+    """``astrocnn predict`` on Dask workers: ``request`` in the task's mode, partitioned.
+
+    Parameters
+    ----------
+    task : Task
+        The task.
+    request : PredictRequest
+        What to predict (as for an in-process run).
+    cluster : ClusterOptions
+        Where the workers come from.
+    partition_size : int, optional
+        Items per partition (default: the work kind's).
+    resume : bool
+        Finish an interrupted run.
+    log : callable
+        Messages.
+
+    Returns
+    -------
+    Outcome
+        ``errors`` holds the first failures the workers reported.
+    """
+    from astrocnn.engine.predict import resolve_model
+    from astrocnn.io.bundle import read_meta
+
+    model_path = resolve_model(task, request.model)
+    bands = read_meta(model_path, verify=False).get("bands", task.bands)
+    summary = run_batch(
+        task,
+        work_for(task, request, bands),
+        request.out,
+        model_path=model_path,
+        partition_size=partition_size,
+        resume=resume,
+        overwrite=request.overwrite,
+        cluster=cluster,
+        quiet=request.quiet,
+        log=log,
+    )
+    message = (
+        f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted in "
+        f"{summary.n_partitions} partition(s)"
+        + (f", {summary.n_resumed} from the interrupted run" if summary.n_resumed else "")
+    )
+    return Outcome(
+        summary.n_rows, summary.n_ok, list(summary.errors), message, "item", summary.n_errors
+    )

@@ -33,7 +33,7 @@ import numpy as np
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
 from astrocnn.io.catalog import table_format, write_table
-from astrocnn.io.fits.cards import FITS_BLOCK
+from astrocnn.io.fits.tables import concatenate_tables
 
 MANIFEST = "manifest.json"
 MERGED = "merged.sha256"  # checksum of the merged output, written just before its rename
@@ -238,7 +238,7 @@ class PartStore:
         fmt = table_format(self.merged)
         with atomic_path(self.merged) as tmp:
             if fmt == "fits":
-                _merge_fits(parts, tmp)
+                concatenate_tables(parts, tmp, _read_part)
             elif fmt == "ascii.csv":
                 _merge_csv(parts, tmp)
             else:
@@ -274,57 +274,6 @@ def _read_part(path):
     for key in PART_CARDS:
         table.meta.pop(key, None)
     return table
-
-
-def _string_widths(parts) -> dict:
-    """The widest string column format over all parts (TFORMn ``<w>A``)."""
-    from astropy.io import fits
-
-    widths: dict = {}
-    for path in parts:
-        header = fits.getheader(path, 1)
-        for i in range(1, header["TFIELDS"] + 1):
-            form = header[f"TFORM{i}"].strip()
-            if form.endswith("A"):
-                name = header[f"TTYPE{i}"]
-                widths[name] = max(widths.get(name, 1), int(form[:-1] or 1))
-    return widths
-
-
-def _fits_hdu(table, widths):
-    from astropy.io import fits
-
-    for name, width in widths.items():
-        if name in table.colnames:
-            table[name] = table[name].astype(f"U{width}")
-    return fits.table_to_hdu(table)
-
-
-def _merge_fits(parts, out):
-    """Stream the parts into one binary table: one header, then each part's rows."""
-    from astropy.io import fits
-
-    widths = _string_widths(parts)
-    total = sum(fits.getheader(p, 1)["NAXIS2"] for p in parts)
-    with open(out, "wb") as f:
-        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
-        row_bytes = None
-        for i, path in enumerate(parts):
-            hdu = _fits_hdu(_read_part(path), widths)
-            if i == 0:
-                header = hdu.header.copy()
-                header["NAXIS2"] = total
-                f.write(header.tostring().encode("ascii"))
-                row_bytes = header["NAXIS1"]
-            if hdu.header["NAXIS1"] != row_bytes:
-                raise AstrocnnError(f"{path}: columns differ from the first part")
-            buffer = io.BytesIO()
-            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
-            # the part's rows follow its primary header and table header
-            start = len(fits.PrimaryHDU().header.tostring()) + len(hdu.header.tostring())
-            f.write(buffer.getvalue()[start : start + hdu.header["NAXIS2"] * row_bytes])
-        size = total * (row_bytes or 0)
-        f.write(b"\0" * (-size % FITS_BLOCK))
 
 
 def _merge_csv(parts, out):

@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.batch.parts import write_part
+from astrocnn.errors import AstrocnnError
 
 _BUNDLES: dict = {}  # (path, sha256) -> Bundle, one per worker process
 LOAD_COUNT = {"n": 0}  # bundles loaded by this process (tests check "once per worker")
 
 
-def worker_bundle(model_path: str, sha: str, task_name: str, tf_threads: int | None):
+def worker_bundle(model_path: str, sha: str, task, tf_threads: int | None):
     """The bundle for ``model_path``, loaded once per process and cached.
 
     ``tf_threads`` caps TensorFlow's intra-op threads in this process (set
@@ -44,7 +45,7 @@ def worker_bundle(model_path: str, sha: str, task_name: str, tf_threads: int | N
     key = (model_path, sha)
     if key not in _BUNDLES:
         from astrocnn._tf import import_tensorflow
-        from astrocnn.io.bundle import load_bundle
+        from astrocnn.engine.predict import load_task_bundle
 
         tf = import_tensorflow()
         if tf_threads:
@@ -52,7 +53,7 @@ def worker_bundle(model_path: str, sha: str, task_name: str, tf_threads: int | N
                 tf.config.threading.set_intra_op_parallelism_threads(int(tf_threads))
             except RuntimeError:
                 pass  # TensorFlow already initialised in this process
-        _BUNDLES[key] = load_bundle(model_path, task=task_name)
+        _BUNDLES[key] = load_task_bundle(task, model_path)
         LOAD_COUNT["n"] += 1
     return _BUNDLES[key]
 
@@ -109,16 +110,33 @@ class CatalogRows(_Work):
     description = "rows"
     driver_only = ("table", "names")
 
+    @classmethod
+    def from_request(cls, request, task, bands):
+        """The rows of ``request.catalog`` (files on the command line are not batched)."""
+        if not request.catalog:
+            raise AstrocnnError(f"batch runs of {task.name} take a --catalog of cutouts")
+        options = {
+            "size_mode": request.size_mode,
+            "tta": request.tta,
+            "decode_options": request.decode_options,
+            "missing_band": request.missing_band,
+            "batch_size": request.batch_size,
+            "jit": request.jit,
+        }
+        return cls(request.catalog, list(bands), list(request.file_columns) or None, options)
+
     def merged_path(self, out) -> Path:
         return Path(out).absolute()
 
-    def open(self, table):
-        """Keep the catalogue (read by the driver) and fix the product names."""
+    def open(self, table=None):
+        """Keep the catalogue (read here unless the driver has it) and fix the
+        product names."""
+        from astrocnn.io.catalog import read_catalog
         from astrocnn.io.products import unique_file_names
 
-        self.table = table
-        self.n_items = len(table)
-        self.names = unique_file_names(table["id"])
+        self.table = read_catalog(self.catalog) if table is None else table
+        self.n_items = len(self.table)
+        self.names = unique_file_names(self.table["id"])
 
     def prepare_output(self, out, task, resume, overwrite):
         """Create the folder of per-object image products (tasks that have them)."""
@@ -185,6 +203,14 @@ class MapItems(_Work):
     description = "maps"
     driver_only = ("items", "names")
 
+    @classmethod
+    def from_request(cls, request, task, bands):
+        """Every map of ``request.files`` or ``request.catalog``."""
+        from astrocnn.engine.maps import map_items
+
+        columns = request.input_columns(task)
+        return cls(map_items(request.files, request.catalog, bands, columns), tta=request.tta)
+
     def merged_path(self, out) -> Path:
         return Path(out).absolute() / "catalog.fits"
 
@@ -248,6 +274,11 @@ class FieldFiles(_Work):
     description = "fields"
     driver_only = ("files",)
 
+    @classmethod
+    def from_request(cls, request, task, bands):
+        """The fields named on the command line."""
+        return cls(list(request.files), request.batch_size, request.tta)
+
     def merged_path(self, out) -> Path:
         return Path(out).absolute() / "fields.fits"
 
@@ -307,7 +338,18 @@ class FieldFiles(_Work):
         return table, [r[2] for r in rows if r[2]]
 
 
-def run_partition(work, task_name, model_path, sha, index, start, payload, products, part, tf):
+# the work kind of each prediction mode (:data:`astrocnn.engine.modes.PREDICTORS`)
+WORK_KINDS = {"cutouts": CatalogRows, "maps": MapItems, "fields": FieldFiles}
+
+
+def work_for(task, request, bands):
+    """The work of ``request`` (:class:`~astrocnn.engine.modes.PredictRequest`), in the
+    mode the task names for it."""
+    kind = WORK_KINDS[task.prediction_mode(bool(request.files))]
+    return kind.from_request(request, task, bands)
+
+
+def run_partition(work, task, model_path, sha, index, start, payload, products, part, tf):
     """Worker side: predict one partition and write its part file.
 
     Returns
@@ -316,10 +358,9 @@ def run_partition(work, task_name, model_path, sha, index, start, payload, produ
         ``index``, ``rows``, ``ok``, the first ``errors`` (at most 5), the
         worker's ``pid`` and how many bundles it has loaded so far.
     """
-    from astrocnn.tasks.registry import get_task
-
-    task = get_task(task_name)
-    bundle = worker_bundle(model_path, sha, task_name, tf)
+    # the task object travels to the worker by pickle (its class by name), so
+    # this layer never looks tasks up in the registry
+    bundle = worker_bundle(model_path, sha, task, tf)
     table, errors = work.run(task, bundle, payload, start, products)
     write_part(table, Path(part), index=index, row0=start, model_sha=sha)
     return {

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
-from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout, read_simple_into
+from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout
+from astrocnn.io.fits.reader import read_simple_into
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -59,7 +60,7 @@ def default_workers() -> int:
     Measured on a 2-core machine (end to end / model only, means of six
     interleaved runs each): lens 0.91 with two readers against 0.88 with one,
     morphology 0.89 against 0.85, photo-z 0.70 with either.  (Before
-    :func:`~astrocnn.io.cutouts.read_simple_into`, when a cutout held the GIL
+    :func:`~astrocnn.io.fits.reader.read_simple_into`, when a cutout held the GIL
     twice as long, one reader was best: 1,440 images/s against 1,380.)
     Reader processes writing into shared memory read no faster beside the
     model than two threads (``benchmarks/bench_readers.py``).
@@ -93,7 +94,7 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
     """Read ``rows`` of a block straight into its arrays (runs in a reader thread).
 
     The commonest cutout (one uncompressed FITS cube of exactly the model's
-    shape) is read by :func:`~astrocnn.io.cutouts.read_simple_into` and its
+    shape) is read by :func:`~astrocnn.io.fits.reader.read_simple_into` and its
     pixels screened for the whole chunk at once; a row that is declined or
     fails the screen (NaN/inf pixels, an empty band, a float32 overflow) is
     read again by :func:`~astrocnn.io.cutouts.read_cutout`, which decides

@@ -13,16 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn import __version__
-from astrocnn.engine.inference import cutout_spec, predict_paths
-from astrocnn.engine.predict import output_table, resolve_model
+from astrocnn.engine.inference import cutout_spec
+from astrocnn.engine.predict import load_task_bundle, output_table, predict_source
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
-from astrocnn.io.bundle import load_bundle
 from astrocnn.io.catalog import read_catalog, require_columns, write_table
 from astrocnn.io.cutouts import read_cutout
-from astrocnn.tasks.base import Task
-from astrocnn.tasks.classification.metrics import json_safe
+from astrocnn.io.jsonsafe import json_safe
 
 
 def _prepare_report_dir(report: Path, overwrite: bool) -> Path:
@@ -47,7 +45,7 @@ def evaluate(
     overwrite=False,
     quiet=False,
     tta=False,
-    baseline_catalog=None,
+    baseline_train=None,
 ) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
 
@@ -67,7 +65,7 @@ def evaluate(
         Allow writing into a non-empty report folder.
     tta : bool
         Test-time augmentation (tasks that support it).
-    baseline_catalog : path-like, optional
+    baseline_train : path-like, optional
         Labelled catalogue to fit the task's classical baseline on (tasks
         with a baseline; by default they cross-validate on ``source``).
 
@@ -76,27 +74,24 @@ def evaluate(
     dict
         The metrics written to ``metrics.json``.
     """
-    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    bundle = load_task_bundle(task, model)
     meta = bundle.meta
     require_columns(source.table, task.truth_columns(meta), source.name)
     train_table = None
-    if baseline_catalog is not None:
-        if type(task).baseline is Task.baseline:
-            raise AstrocnnError(f"task {task.name!r} has no classical baseline")
-        train_table = read_catalog(baseline_catalog)
+    if baseline_train is not None:
+        if not any(option.name == "baseline_train" for option in task.options_for("evaluate")):
+            raise AstrocnnError(f"task {task.name!r} fits no classical baseline")
+        train_table = read_catalog(baseline_train)
     report = _prepare_report_dir(report, overwrite)
     with progress_bar(len(source.paths), "evaluate", quiet) as advance:
-        preds = predict_paths(
+        preds = predict_source(
             task,
             bundle,
-            source.paths,
-            source.labels,
+            source,
             batch_size=batch_size,
             size_mode=size_mode,
             progress=advance,
             tta=tta,
-            table=source.table,
-            source_name=source.name,
             keep_images=True,
         )
     ok = np.flatnonzero(preds.ok)

@@ -1,6 +1,6 @@
 """``astrocnn predict TASK FIELD.fits --out DIR``: run a stamp model over a whole image.
 
-For tasks that work on stamps centred on a source (``Task.accepts_fields``):
+For tasks that work on stamps centred on a source (prediction mode ``"fields"``):
 
 1. **detect** sources with sep (SExtractor's algorithms) on the sum of the
    bands, tile by tile: only one tile (plus a margin of half a stamp) is in
@@ -62,10 +62,13 @@ class FieldSummary:
     stamps: Path | None = None
 
 
-def detect(field: FieldImage, *, tile=DETECT_TILE, margin=32, thresh=DETECT_THRESH):
-    """Detect sources tile by tile; returns 0-based (x, y) arrays sorted by y then x."""
-    from astrocnn.tasks.deblend.baseline import detect_sources
+def detect(field: FieldImage, detect_sources, *, tile=DETECT_TILE, margin=32, thresh=DETECT_THRESH):
+    """Detect sources tile by tile; returns 0-based (x, y) arrays sorted by y then x.
 
+    ``detect_sources(image, thresh=, minarea=)`` is the task's detector
+    (:meth:`~astrocnn.tasks.base.Task.detect_sources`) run on the band sum
+    of each tile: it returns a table with ``x`` and ``y`` columns, and more.
+    """
     xs, ys = [], []
     for ty in range(0, field.height, tile):
         for tx in range(0, field.width, tile):
@@ -87,59 +90,33 @@ def detect(field: FieldImage, *, tile=DETECT_TILE, margin=32, thresh=DETECT_THRE
     return x[order], y[order]
 
 
-def predict_field(
-    task,
-    bundle,
-    path,
-    out_dir,
-    *,
-    batch_size=STAMP_BATCH,
-    overwrite=False,
-    tile=DETECT_TILE,
-    thresh=DETECT_THRESH,
-    tta=False,
-    log=print,
-) -> FieldSummary:
+def predict_field(task, bundle, path, out_dir, *, log=print, **options) -> FieldSummary:
     """Detect, cut, predict and write the products of one field.
 
     Parameters
     ----------
     task : Task
-        A task with ``accepts_fields``.
+        A task whose prediction mode is ``"fields"``.
     bundle : Bundle
         The loaded model.
     path : path-like
         The field (FITS cube: band, y, x).
     out_dir : path-like
         Output folder (created).
-    batch_size : int
-        Stamps per network call.
-    overwrite : bool
-        Replace earlier outputs of the same field.
-    tile : int
-        Detection tile side in pixels (memory ~ tile^2 x bands x 4 bytes).
-    thresh : float
-        Detection threshold in background sigmas.
-    tta : bool
-        Combine the network's outputs over the 8 flips/90-degree rotations
-        of each stamp (turned back before they are averaged).
     log : callable
         Progress messages.
+    **options
+        Those of :class:`_FieldRun`: ``batch_size`` (stamps per network
+        call), ``overwrite`` (replace earlier outputs of the same field),
+        ``tile`` (detection tile side in pixels; memory ~ tile^2 x bands x 4
+        bytes), ``thresh`` (detection threshold in background sigmas),
+        ``tta`` (combine the outputs over the 8 flips/90-degree rotations of
+        each stamp, turned back before they are averaged).
     """
-    run = _FieldRun(
-        task,
-        bundle,
-        path,
-        out_dir,
-        batch_size=batch_size,
-        overwrite=overwrite,
-        tile=tile,
-        thresh=thresh,
-        tta=tta,
-    )
+    run = _FieldRun(task, bundle, path, out_dir, **options)
     log(run.detection_summary())
     try:
-        compiled = compiled_model(bundle, batch_size, tta=tta, task=task)
+        compiled = compiled_model(bundle, run.batch_size, tta=run.tta, task=task)
         for rows, stamps in run.blocks():
             run.store(rows, compiled(stamps), stamps)
     except BaseException as exc:
@@ -366,7 +343,8 @@ class _FieldRun:
                 if product.exists() and not overwrite:
                     raise AstrocnnError(f"{product}: exists (use --overwrite)")
             field = self.field
-            x, y = detect(field, tile=tile, margin=max(self.size_x, self.size_y), thresh=thresh)
+            margin = max(self.size_x, self.size_y)
+            x, y = detect(field, task.detect_sources, tile=tile, margin=margin, thresh=thresh)
             self.x, self.y, self.n = x, y, len(x)
             ix, iy = np.round(x).astype(int), np.round(y).astype(int)
             self.x0, self.y0 = ix - self.size_x // 2, iy - self.size_y // 2

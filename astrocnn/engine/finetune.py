@@ -58,12 +58,14 @@ def _adapt_first_kernel(kernel: np.ndarray, n_bands: int) -> np.ndarray:
     return np.repeat(mean, n_bands, axis=2) * (c_in / n_bands)
 
 
-def load_source(path):
-    """The bundle ``--init-from`` names: a path, or a task name for that task's
-    shipped default model."""
-    from astrocnn.tasks.registry import get_task, task_names
+def load_source(path, task):
+    """The bundle ``--init-from`` names, loaded with ``task``'s Keras classes.
 
-    return load_bundle(get_task(str(path)).default_model() if str(path) in task_names() else path)
+    The command line turns a task name into that task's shipped model first.
+    """
+    import astrocnn.models.layers  # noqa: F401  (registers the shared custom layers)
+
+    return load_bundle(path, custom_objects=task.keras_objects())
 
 
 def _model_options(task, source_meta) -> dict:

@@ -60,7 +60,7 @@ def catalog_with_layout(
         names = None
     columns = file_columns or (task.default_file_columns if task is not None else None) or None
     source = from_catalog(catalog, names or ["?"], columns, table=table)
-    use_task_size = task is not None and bool(task.bands) and not task.size_from_data
+    use_task_size = task is not None and bool(task.bands) and task.input_size is not None
     probe = None
     if names is None or (size is None and not use_task_size):
         probe = _first_readable(source, hdus)

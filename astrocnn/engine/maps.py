@@ -1,6 +1,6 @@
 """``astrocnn predict TASK --out OUTDIR`` for image-to-image tasks: maps of any size.
 
-For tasks whose outputs are whole maps (``Task.map_outputs``, e.g. painting
+For tasks whose outputs are whole maps (prediction mode ``"maps"``, e.g. painting
 gas onto dark matter), each input map is
 
 1. read from a FITS file (one image HDU per input channel, or a cube) or a
@@ -222,7 +222,7 @@ def predict_maps(
     Parameters
     ----------
     task : Task
-        A task with ``map_outputs``.
+        A task whose prediction mode is ``"maps"``.
     bundle : Bundle
         Loaded model.
     items : list of MapItem

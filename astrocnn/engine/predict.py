@@ -80,6 +80,19 @@ def resolve_model(task, model):
     return Path(model) if model else task.default_model()
 
 
+def load_task_bundle(task, model=None):
+    """Load the bundle ``model`` names (default: the task's shipped model) for ``task``.
+
+    Refuses a bundle of another task; the network may use astrocnn's shared
+    layers and the task's own Keras classes (:meth:`Task.keras_objects`).
+    """
+    import astrocnn.models.layers  # noqa: F401  (registers the shared custom layers)
+
+    return load_bundle(
+        resolve_model(task, model), task=task.name, custom_objects=task.keras_objects()
+    )
+
+
 def output_table(source, task, bundle, preds, decode_options=None):
     """Assemble the output catalogue: ``id``, task columns, ``status``, ``reason``.
 
@@ -176,7 +189,7 @@ def predict(
     from astrocnn.io.products import prepare_products_dir, products_dir
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_bundle(resolve_model(task, model), task=task.name)
+    bundle = load_task_bundle(task, model)
     folder = None
     if task.image_outputs:
         folder = prepare_products_dir(products_dir(out), overwrite)
@@ -197,6 +210,20 @@ def predict(
         )
     path = write_table(table, out, overwrite=overwrite)
     return PredictSummary(path, len(source.paths), int(len(source.paths) - len(errors)), errors)
+
+
+def predict_source(task, bundle, source, **options):
+    """:func:`~astrocnn.engine.inference.predict_paths` over every row of ``source``
+    (its paths, labels, catalogue and name); ``options`` are that function's."""
+    return predict_paths(
+        task,
+        bundle,
+        source.paths,
+        source.labels,
+        table=source.table,
+        source_name=source.name,
+        **options,
+    )
 
 
 def predict_rows(
@@ -235,18 +262,15 @@ def predict_rows(
     if task.image_outputs:
         names = image_names or unique_file_names(source.table["id"])
         writer = ImageWriter(task, bundle, source.paths, images_folder, names)
-    preds = predict_paths(
+    preds = predict_source(
         task,
         bundle,
-        source.paths,
-        source.labels,
+        source,
         batch_size=batch_size,
         size_mode=size_mode,
         workers=workers,
         progress=progress,
         tta=tta,
-        table=source.table,
-        source_name=source.name,
         decode_options=decode_options,
         missing_band=missing_band,
         on_images=writer,

@@ -44,7 +44,7 @@ from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.atomic import check_writable
 from astrocnn.io.bundle import save_bundle
-from astrocnn.tasks.classification.metrics import json_safe
+from astrocnn.io.jsonsafe import json_safe
 
 
 @dataclass
@@ -184,7 +184,7 @@ def _extra_inputs(task, data, columns, train_idx, meta, fixed=None):
     """
     if not columns:
         return None
-    if not task.accepts_extra_inputs:
+    if not any(option.name == "extra_inputs" for option in task.options_for("train")):
         raise AstrocnnError(f"task {task.name!r} takes no extra inputs")
     raw, reasons = read_columns(data.table, list(columns), data.name)
     bad = [r for r in reasons if r]
@@ -299,7 +299,7 @@ def _train(task, data, out, config, policy, log):
     meta = task.fit_targets(data.table, data.name, **config.target_options)
     meta["bands"] = list(data.bands)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
-    source = load_source(config.init_from) if config.init_from else None
+    source = load_source(config.init_from, task) if config.init_from else None
     warm = None
     if source is not None and can_warm_start(task, source, input_shape, meta, data.image_kind):
         warm = source

@@ -132,7 +132,9 @@ def read_meta(path: str | os.PathLike, *, verify: bool = True) -> dict:
     return meta
 
 
-def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
+def load_bundle(
+    path: str | os.PathLike, *, task: str | None = None, custom_objects: dict | None = None
+) -> Bundle:
     """Load a bundle in Keras safe mode after verifying its checksum.
 
     Parameters
@@ -141,6 +143,9 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
         The ``.keras`` bundle.
     task : str, optional
         Refuse a bundle trained for another task.
+    custom_objects : dict, optional
+        Custom Keras classes the network needs (``{name: class}``); the
+        caller imports them, so this layer never imports a model or a task.
 
     Returns
     -------
@@ -153,11 +158,10 @@ def load_bundle(path: str | os.PathLike, *, task: str | None = None) -> Bundle:
     from astrocnn._tf import import_keras
 
     keras = import_keras()
-    import astrocnn.models.layers  # noqa: F401  (registers astrocnn's custom layers)
-    import astrocnn.tasks.photoz.mdn  # noqa: F401
-
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = keras.saving.load_model(
+            path, safe_mode=True, compile=False, custom_objects=custom_objects
+        )
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for bad archives
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BundleError(f"{path}: Keras refused to load the model ({first})") from None

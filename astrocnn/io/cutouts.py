@@ -16,8 +16,8 @@ Three readers, fastest first:
 
 1. the commonest cutout, an uncompressed image in the primary HDU without
    BSCALE/BZERO, is read directly: the header cards are parsed and the data
-   block is read with numpy (faster than fitsio, which parses every card, on
-   small stamps; reading is on the critical path of predict);
+   block is read with numpy (:mod:`astrocnn.io.fits.reader`, which also
+   reads such a cutout straight into a catalogue block);
 2. fitsio, where it is installed (about 7x faster than astropy);
 3. astropy.io.fits, the reference, which reads everything else and words
    the error message when a file is bad.
@@ -25,9 +25,7 @@ Three readers, fastest first:
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import CutoutError
-from astrocnn.io.fits.cards import FITS_BLOCK
+from astrocnn.io.fits.reader import absurd_naxis, read_simple_primary
 
 try:  # optional fast path
     import fitsio as _fitsio
@@ -176,136 +174,6 @@ def _read_hdus_astropy(path: str, hdus):
             return out
 
 
-_FAST_MAX_BYTES = 64 << 20
-_END_CARD = b"END" + b" " * 77
-_SCALING = re.compile(rb"(BSCALE  |BZERO   )=")
-_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-_LAYOUTS: dict[bytes, tuple[np.dtype, tuple[int, ...]]] = {}
-_LAYOUTS_MAX = 256
-
-
-def _layout(raw: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
-    """Data type and shape from the mandatory first cards, or None if they do not fit.
-
-    The standard fixes the first cards of a primary header: SIMPLE, BITPIX,
-    NAXIS, NAXIS1..n.  Their bytes alone decide the result, so it is
-    memoised by them (the cutouts of one survey share them); raises
-    KeyError/ValueError for malformed cards.
-    """
-    naxis = int(_card_value(raw, 2, b"NAXIS   "))
-    if naxis not in (2, 3):
-        return None
-    key = raw[: 80 * (3 + naxis)]
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        if _card_value(raw, 0, b"SIMPLE  ") != b"T":
-            return None
-        dtype = np.dtype(_DTYPES[int(_card_value(raw, 1, b"BITPIX  "))])
-        shape = tuple(int(_card_value(raw, 2 + i, b"NAXIS%-3d" % i)) for i in range(naxis, 0, -1))
-        if len(_LAYOUTS) >= _LAYOUTS_MAX:
-            _LAYOUTS.clear()
-        layout = _LAYOUTS[key] = (dtype, shape)
-    return layout
-
-
-def _card_value(raw: bytes, index: int, keyword: bytes) -> bytes:
-    """The value of header card ``index`` (0-based), which must be ``keyword = value``."""
-    card = raw[80 * index : 80 * index + 80]
-    if card[:8] != keyword or card[8:10] != b"= ":
-        raise KeyError(keyword)
-    return card[10:].split(b"/", 1)[0].strip()
-
-
-def _read_file(path: str) -> bytes | None:
-    """The whole file in one system call, or None if it exceeds the fast path's limit."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        if size > _FAST_MAX_BYTES:
-            return None
-        return os.read(fd, size)
-    finally:
-        os.close(fd)
-
-
-def _read_simple_primary(path: str) -> np.ndarray | None:
-    """Data of an uncompressed, unscaled primary image, or None for anything else.
-
-    Only a file whose first header is a well-formed primary header (SIMPLE = T,
-    standard BITPIX, NAXIS 2 or 3, no BSCALE/BZERO other than 1/0), with no
-    extension after it and a complete data block, is read here, in one system
-    call; every other file (extensions, compression, scaling, truncation,
-    garbage, anything over 64 MB) goes to fitsio/astropy.  The array is a
-    read-only view of the file's bytes, in the file's (big-endian) byte order.
-    """
-    raw = _read_file(path)
-    if raw is None or not raw.startswith(b"SIMPLE  ="):
-        return None
-    end = raw.find(_END_CARD, 0, 8 * FITS_BLOCK)
-    while end > 0 and end % 80:
-        end = raw.find(_END_CARD, end + 1, 8 * FITS_BLOCK)
-    if end < 0:
-        return None
-    header_bytes = -(-(end + 80) // FITS_BLOCK) * FITS_BLOCK
-    try:
-        layout = _layout(raw)
-        if layout is None:
-            return None
-        dtype, shape = layout
-        for match in _SCALING.finditer(raw, 0, end):
-            at, keyword = match.start(), match.group(1)
-            neutral = 1.0 if keyword == b"BSCALE  " else 0.0
-            if at % 80 == 0 and float(_card_value(raw, at // 80, keyword)) != neutral:
-                return None
-    except (KeyError, ValueError):
-        return None
-    if min(shape) < 1:
-        return None
-    count = math.prod(shape)
-    padded = -(-count * dtype.itemsize // FITS_BLOCK) * FITS_BLOCK
-    if len(raw) != header_bytes + padded and len(raw) < header_bytes + count * dtype.itemsize:
-        return None  # truncated
-    if len(raw) > header_bytes + padded:
-        return None  # extensions follow: let the full readers decide which HDUs are bands
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=header_bytes).reshape(shape)
-
-
-def read_simple_into(path: str, out: np.ndarray) -> bool:
-    """Read the commonest cutout straight into ``out``, or decline (False).
-
-    The fast path of catalogue reading: a file that
-    :func:`_read_simple_primary` accepts and whose image is exactly
-    ``out``'s shape (H, W, C), stored as a (C, H, W) cube or, for C = 1, a
-    2-D image, is written into ``out`` as native float32, band by band (no
-    intermediate array).  Nothing else is checked: the caller still tests
-    the pixels (:func:`band_energy`) and sends doubtful rows, and every file
-    declined here, through :func:`read_cutout`, which words the reasons.
-
-    Parameters
-    ----------
-    path : str
-        One FITS file holding every band.
-    out : numpy.ndarray
-        Writable float32 array of shape (H, W, C).
-
-    Returns
-    -------
-    bool
-        Whether ``out`` now holds the cutout.
-    """
-    try:
-        data = _read_simple_primary(path)
-    except (OSError, ValueError):
-        return False
-    h, w, c = out.shape
-    if data is None or data.shape not in ((c, h, w), (h, w) if c == 1 else None):
-        return False
-    flat = out.reshape(h * w, c)
-    for band, plane in enumerate(data.reshape(c, h * w)):
-        flat[:, band] = plane
-    return True
-
-
 def band_energy(images: np.ndarray) -> np.ndarray:
     """Per-image, per-band sum of squares of (n, H, W, C) float32 images, in float32.
 
@@ -326,30 +194,17 @@ def band_energy(images: np.ndarray) -> np.ndarray:
         return np.matmul(bands[:, :, None, :], bands[:, :, :, None])[:, :, 0, 0]
 
 
-_NAXIS_CARD = re.compile(rb"NAXIS   = *(-?\d+)")
-_HEADER_SCAN_BYTES = 1 << 20
-
-
 def _refuse_absurd_naxis(path: str):
-    """Refuse a header whose NAXIS is outside 0-999 before a FITS library sees it.
-
-    Found by the fuzz test: cfitsio and astropy look for NAXIS1..NAXISn one by one, so a
-    corrupted ``NAXIS = 34359738369`` hangs them.  The cards of the first megabyte are
-    checked (where the headers of a cutout file are).
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(_HEADER_SCAN_BYTES)
-    for match in _NAXIS_CARD.finditer(head):
-        if match.start() % 80 == 0:
-            value = int(match.group(1))
-            if not 0 <= value <= 999:
-                raise CutoutError(f"{path}: invalid header: NAXIS = {value} (FITS allows 0-999)")
+    """Refuse a header whose NAXIS is outside 0-999 before a FITS library sees it."""
+    value = absurd_naxis(path)
+    if value is not None:
+        raise CutoutError(f"{path}: invalid header: NAXIS = {value} (FITS allows 0-999)")
 
 
 def _read_arrays(path: str, hdus) -> list[np.ndarray]:
     if hdus is None:  # fast path first; the checks below only run if it declines
         try:
-            simple = _read_simple_primary(path)
+            simple = read_simple_primary(path)
         except (OSError, ValueError):
             simple = None
         if simple is not None:

@@ -7,8 +7,78 @@ method of a :class:`Task`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+COMMANDS = ("simulate", "train", "predict", "evaluate")
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """A command-line option that one task (or a few) takes.
+
+    The command line builds a click option from it (``--`` plus ``name``
+    with dashes), listed only under the task that declares it, so a new
+    task never edits the command-line layer.
+
+    Parameters
+    ----------
+    name : str
+        Keyword name of the value (``"mdn_components"`` is ``--mdn-components``).
+    commands : tuple of str
+        The commands that take it (of :data:`COMMANDS`).
+    help : str
+        One or two sentences for ``--help``.
+    type : type or tuple of str
+        ``str``, ``int``, ``float`` or ``bool`` (a flag), or the allowed choices.
+    default : object
+        Value when not given (``None``: the task's own default applies).
+    minimum, maximum : float, optional
+        Allowed range of a number (inclusive; ``minimum_open`` excludes the minimum).
+    parse : callable, optional
+        Turns the command-line text into the value; raises ``ValueError``
+        with a reason for bad text.
+    metavar : str, optional
+        How ``--help`` shows the value.
+    loss_only : bool
+        A ``train`` option that only shapes the loss: a model trained with
+        another value has the same outputs, so it can warm-start.
+    spelling : str, optional
+        The command-line spelling when it is not ``--`` plus ``name``.
+    """
+
+    name: str
+    commands: tuple[str, ...]
+    help: str
+    type: object = str
+    default: object = None
+    minimum: float | None = None
+    maximum: float | None = None
+    minimum_open: bool = False
+    parse: Callable[[str], object] | None = None
+    metavar: str | None = None
+    loss_only: bool = False
+    spelling: str | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line spelling (default ``--name-with-dashes``)."""
+        return self.spelling or "--" + self.name.replace("_", "-")
+
+
+def comma_list(text: str) -> list[str]:
+    """Parse ``"a, b,c"`` into ``["a", "b", "c"]`` (empty items dropped)."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+BASELINE_TRAIN = TaskOption(
+    "baseline_train",
+    ("evaluate",),
+    "Labelled catalogue to fit the classical baseline on (default: cross-validation on --catalog).",
+    metavar="CATALOG",
+)
 
 
 class Task:
@@ -25,28 +95,25 @@ class Task:
         One line for ``--help``.
     bands : tuple of str
         Default band names and order.
-    input_size : tuple of int
-        Default ``(H, W)`` of the network input.
+    input_size : tuple of int or None
+        Default ``(H, W)`` of the network input; ``None``: the size of the
+        catalogue's first input (image-to-image tasks that take any size).
     augmentation : str
         Training augmentation (see :mod:`astrocnn.data.augment`).
     supports_tta : bool
         Whether test-time augmentation (the 8 flips/90-degree rotations of
         the input, outputs combined by :meth:`combine_views`) is meaningful.
-    simulate_formats : tuple of str
-        Image formats the simulator writes.
-    simulate_options : tuple of str
-        Names of the keyword options :meth:`simulate` accepts beyond the common ones.
-    target_options : tuple of str
-        Names of the keyword options :meth:`fit_targets` accepts.
-    loss_options : tuple of str
-        Those of them that only shape the training loss (a model trained
-        with other values still has the same outputs, so it can warm-start).
+    options : tuple of TaskOption
+        The command-line options only this task takes (``astrocnn train
+        TASK --help`` lists them beside the common ones). Their values reach
+        the task's own methods: ``simulate`` options :meth:`simulate`,
+        ``train`` options :meth:`fit_targets` (or the training engine, for
+        a name that is one of its settings, e.g. ``extra_inputs``),
+        ``predict`` options :meth:`decode`, :meth:`output_columns` and
+        :meth:`output_header`, ``evaluate`` options the evaluation engine.
     fitted_target_keys : tuple of str
         Keys of the :meth:`fit_targets` metadata fitted on the training
         targets (a target scaling); a warm start keeps the source's.
-    decode_options : tuple of str
-        Names of the keyword options :meth:`decode` and
-        :meth:`output_columns` accept (e.g. a photo-z PDF grid).
     summary_metrics : tuple of str
         Validation metrics printed after training.
     spatial_targets : bool
@@ -57,23 +124,12 @@ class Task:
     image_outputs : tuple of str
         Decoded outputs that are images, written as FITS files beside the
         output table (one per row) rather than as table columns.
-    accepts_fields : bool
-        ``predict TASK FIELD.fits --out DIR`` detects sources in whole
-        images and predicts a stamp around each (:mod:`astrocnn.engine.fields`).
-    map_outputs : bool
-        Image-to-image task: ``predict`` writes one FITS map per input, of
-        any size (:mod:`astrocnn.engine.maps`).
     architecture_name : str or None
         Network family recorded in the bundle when the task fixes it (e.g.
         ``"unet"``); ``None`` records ``--arch``.
-    size_from_data : bool
-        Train at the size of the catalogue's first input (not ``input_size``).
     default_file_columns : tuple of str
         Catalogue column(s) naming the inputs when the user gives none
         (empty: ``file`` or ``file_<band>``).
-    accepts_extra_inputs : bool
-        Whether the network can take extra scalar inputs from catalogue
-        columns beside the image (:mod:`astrocnn.data.scalars`).
     split_groups : str or None
         Catalogue column whose rows are not independent (e.g. maps cut from
         one simulated box): when the training catalogue has it, rows with
@@ -84,26 +140,55 @@ class Task:
     name = ""
     summary = ""
     bands: tuple[str, ...] = ()
-    input_size: tuple[int, int] = (64, 64)
+    input_size: tuple[int, int] | None = (64, 64)
     augmentation = "none"
-    target_options: tuple[str, ...] = ()
-    loss_options: tuple[str, ...] = ()
+    options: tuple[TaskOption, ...] = ()
     fitted_target_keys: tuple[str, ...] = ()
     supports_tta = False
-    decode_options: tuple[str, ...] = ()
-    accepts_extra_inputs = False
     spatial_targets = False
     decode_uses_inputs = False
     image_outputs: tuple[str, ...] = ()
-    accepts_fields = False
-    map_outputs = False
     default_file_columns: tuple[str, ...] = ()
-    size_from_data = False
     architecture_name: str | None = None
     split_groups: str | None = None
     summary_metrics: tuple[str, ...] = ()
-    simulate_formats: tuple[str, ...] = ("fits",)
-    simulate_options: tuple[str, ...] = ()
+
+    def options_for(self, command: str) -> tuple[TaskOption, ...]:
+        """This task's options of ``command`` (``simulate``, ``train``, ...)."""
+        return tuple(o for o in self.options if command in o.commands)
+
+    @property
+    def loss_options(self) -> tuple[str, ...]:
+        """Names of the training options that only shape the loss (a model
+        trained with other values has the same outputs, so it can warm-start)."""
+        return tuple(o.name for o in self.options if o.loss_only)
+
+    def prediction_mode(self, from_files: bool) -> str:
+        """How ``predict`` runs this task (:data:`astrocnn.engine.modes.PREDICTORS`).
+
+        ``"cutouts"``: one table row per cutout; ``"fields"``: detect sources
+        in whole images and predict a stamp around each; ``"maps"``: one
+        output map per input map, of any size. ``from_files`` tells whether
+        the inputs are files named on the command line (else a catalogue).
+        """
+        return "cutouts"
+
+    def detect_sources(self, image, *, thresh: float, minarea: int):
+        """Detect sources on a 2-D detection image (tasks with the ``"fields"`` mode).
+
+        Returns
+        -------
+        objects : structured array
+            One row per source, with (at least) 0-based ``x`` and ``y`` columns.
+        segmap : numpy.ndarray
+            The segmentation map.
+        """
+        raise NotImplementedError(f"task {self.name!r} does not detect sources in fields")
+
+    def keras_objects(self) -> dict:
+        """Custom Keras classes this task's saved networks need to load
+        (``{name: class}``), beyond astrocnn's shared layers."""
+        return {}
 
     # --- targets and model -------------------------------------------------
     def truth_columns(self, meta: dict) -> tuple:
@@ -180,13 +265,9 @@ class Task:
     def decode(self, raw, meta: dict, **options) -> dict:
         """Turn raw network outputs into named catalogue columns.
 
-        ``options`` are the task's :attr:`decode_options`.
+        ``options`` are the task's ``predict`` options (:attr:`options`).
         """
         raise NotImplementedError
-
-    def parse_decode_option(self, name: str, text: str):
-        """Parse the command-line text of decode option ``name``; ValueError if bad."""
-        raise ValueError(f"task {self.name!r} has no option {name!r}")
 
     def output_header(self, meta: dict, **options) -> dict:
         """Extra header cards of an output table (e.g. what a grid column means)."""
@@ -255,9 +336,9 @@ class Task:
         image_format="fits",
         **options,
     ):
-        """Simulate a training set in ``image_format`` (one of
-        :attr:`simulate_formats`); return its catalogue. ``options``: those named
-        in :attr:`simulate_options`."""
+        """Simulate a training set in ``image_format`` (FITS unless the task
+        declares a ``image_format`` option); return its catalogue. ``options``:
+        the task's ``simulate`` options."""
         raise NotImplementedError
 
     # --- default model ------------------------------------------------------

@@ -1,6 +1,7 @@
 """Map task names to their classes without importing them (or TensorFlow).
 
-Adding a task is one module in :mod:`astrocnn.tasks` plus one line here.
+Adding a task is one package in :mod:`astrocnn.tasks` plus one line here (or
+one :func:`register` call, e.g. from a plug-in or a test).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ TASKS = {
     "deblend": ("astrocnn.tasks.deblend.task", "DeblendTask"),
     "paint": ("astrocnn.tasks.paint.task", "PaintTask"),
 }
+
+
+def register(name: str, module: str, cls: str) -> None:
+    """Register task ``name`` as class ``cls`` of ``module`` (imported when first used)."""
+    TASKS[name] = (module, cls)
 
 
 def task_names() -> list[str]:
@@ -36,3 +42,8 @@ def get_task(name: str):
     except KeyError:
         raise AstrocnnError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
     return getattr(importlib.import_module(module), cls)()
+
+
+def model_path(text: str) -> str:
+    """A bundle path as given, or a task name for that task's shipped default model."""
+    return str(get_task(text).default_model()) if text in TASKS else text

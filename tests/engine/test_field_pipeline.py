@@ -130,7 +130,7 @@ def test_a_field_failing_while_stored_fails_alone(deblend, fields, tmp_path, mon
     from astrocnn.io.field_image import FieldImage
 
     field = FieldImage(paths[1], 3)
-    x, y = detect(field, margin=64)
+    x, y = detect(field, task.detect_sources, margin=64)
     broken_stamp = field.read(
         round(y[0]) - 32, round(y[0]) + 32, round(x[0]) - 32, round(x[0]) + 32
     )
@@ -292,7 +292,7 @@ def test_card_images_keep_the_value_type():
     """Equal-comparing values of other types (True, 1, 1.0) are different cards."""
     from astropy.io.fits import Card
 
-    from astrocnn.io.fits.headers import card_image
+    from astrocnn.io.fits.cards import card_image
 
     for value in (1, True, 1.0, 2, 2.0, False, 0):
         assert card_image("KEY", value) == Card("KEY", value).image.encode()

@@ -98,3 +98,22 @@ def test_shipped_bundles_are_intact_and_consistent(name):
     assert meta["architecture"] == meta["model_options"]["architecture"]
     if task.architecture_name:
         assert meta["architecture"] == task.architecture_name
+
+
+def test_every_shipped_bundle_loads_in_a_fresh_process():
+    """Each default model loads with only what its task declares (no earlier import of
+    model code in the process registers its layers by accident)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from astrocnn.engine.predict import load_task_bundle\n"
+        "from astrocnn.tasks.registry import get_task, task_names\n"
+        "for name in task_names():\n"
+        "    bundle = load_task_bundle(get_task(name))\n"
+        "    assert bundle.meta['task'] == name and bundle.model.count_params() > 0\n"
+        "    print(name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["lens", "morphology", "photoz", "deblend", "paint"]

@@ -16,7 +16,8 @@ from astropy.io import fits
 import astrocnn.data.loading as loading
 from astrocnn.data.loading import LoadedBlock, iter_blocks, load_all
 from astrocnn.errors import CutoutError
-from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout, read_simple_into
+from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout
+from astrocnn.io.fits.reader import read_simple_into
 
 RNG = np.random.default_rng(3)
 SPEC = CutoutSpec(n_bands=3, size=(8, 8))
@@ -152,10 +153,10 @@ def test_memoised_layouts_follow_every_mandatory_card(tmp_path, monkeypatch):
     """The fast reader memoises dtype and shape by the bytes of SIMPLE..NAXISn:
     files that differ in any of those cards are each read as what they are,
     and the memo stays bounded."""
-    import astrocnn.io.cutouts as cutouts
+    import astrocnn.io.fits.reader as reader
 
-    monkeypatch.setattr(cutouts, "_LAYOUTS", {})
-    monkeypatch.setattr(cutouts, "_LAYOUTS_MAX", 3)
+    monkeypatch.setattr(reader, "_LAYOUTS", {})
+    monkeypatch.setattr(reader, "_LAYOUTS_MAX", 3)
     out = np.empty((8, 8, 3), np.float32)
     data = _cube()[0]
     variants = {
@@ -173,7 +174,7 @@ def test_memoised_layouts_follow_every_mandatory_card(tmp_path, monkeypatch):
             continue
         assert read_simple_into(path, out), name
         np.testing.assert_array_equal(out, np.moveaxis(array.astype(np.float32), 0, -1))
-        assert 1 <= len(cutouts._LAYOUTS) <= 3
+        assert 1 <= len(reader._LAYOUTS) <= 3
     # SIMPLE = F (not a standard file) is declined even with a known layout's other cards
     path = _write(tmp_path, "simple_f", data, {})
     with open(path, "r+b") as handle:
@@ -206,12 +207,12 @@ def test_block_predictions_stay_with_their_rows(tmp_path):
 
     from astrocnn.engine.inference import compiled_model, predict_paths, scalar_inputs
     from astrocnn.engine.sources import from_catalog
-    from astrocnn.io.bundle import load_bundle
+    from astrocnn.engine.predict import load_task_bundle
     from astrocnn.tasks.registry import get_task
 
     task = get_task("photoz")
     task.simulate(150, 11, tmp_path / "sim", progress=False)
-    bundle = load_bundle(task.default_model(), task="photoz")
+    bundle = load_task_bundle(task)
     table = Table.read(tmp_path / "sim" / "catalog.fits")
     for r in (3, 70, 71, 140):  # unreadable rows scattered over the blocks
         (tmp_path / "sim" / table["file"][r]).write_bytes(b"not a FITS file")

@@ -7,6 +7,7 @@ from astropy.io import fits
 
 from astrocnn.engine import maps
 from astrocnn.io.fits import headers as fits_headers
+from astrocnn.io.fits import writer as fits_writer
 
 
 def _input_header(box, slab, extra=()):
@@ -94,7 +95,7 @@ def test_image_files_of_any_type_are_astropys(tmp_path, monkeypatch, dtype):
     with BZERO go through astropy."""
     from astropy.wcs import WCS
 
-    monkeypatch.setattr(fits_headers, "_WRITE_CHUNK", 100)  # several rows per chunk
+    monkeypatch.setattr(fits_writer, "_WRITE_CHUNK", 100)  # several rows per chunk
     rng = np.random.default_rng(3)
     fits_headers._TEMPLATES.clear()
     for k in range(3):

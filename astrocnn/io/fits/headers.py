@@ -13,57 +13,26 @@ first file's own cards back in reproduces what astropy built.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import OrderedDict
 
-import numpy as np
+from astrocnn.io.fits.cards import (
+    BITPIX_DTYPES,
+    card_image,
+    card_offsets,
+    patch_cards,
+    split_card,
+)
+from astrocnn.io.fits.writer import write_data
 
-from astrocnn.io.fits.cards import FITS_BLOCK
-from astrocnn.io.fits.tables import card_offsets
-
-_WRITE_CHUNK = 1 << 24  # bytes of data converted to FITS byte order at a time
-_PLAIN_TYPES = {"f4", "f8", "i2", "i4", "i8", "u1"}  # stored as they are (no BZERO)
+_PLAIN_TYPES = {dtype[1:] for dtype in BITPIX_DTYPES.values()}  # stored as they are (no BZERO)
 _TEMPLATES: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()  # files are written on several threads
 _MAX_TEMPLATES = 64
 
 
-def split_card(value):
-    """``(value, comment)`` of a card given as a value or as a ``(value, comment)`` pair."""
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
-        return value
-    return value, None
-
-
-def card_image(keyword, value, comment=None):
-    """The 80 bytes astropy writes for one card, or None if it needs several
-    (a long string continued) or cannot be formatted."""
-    try:
-        return _card_image(keyword, value, comment)
-    except TypeError:  # an unhashable value: not a plain card value either
-        return None
-
-
-@functools.lru_cache(maxsize=4096, typed=True)  # True, 1 and 1.0 are different cards
-def _card_image(keyword, value, comment):
-    from astropy.io.fits import Card
-
-    try:
-        image = Card(keyword, value, comment).image
-    except (ValueError, TypeError):
-        return None
-    return image.encode("ascii") if len(image) == 80 and image.isascii() else None
-
-
 def _patch(heads, offsets, changes):
-    out = []
-    for head, at, cards in zip(heads, offsets, changes):
-        head = bytearray(head)
-        for keyword, image in cards.items():
-            head[at[keyword] : at[keyword] + 80] = image
-        out.append(bytes(head))
-    return out
+    return [patch_cards(head, at, cards) for head, at, cards in zip(heads, offsets, changes)]
 
 
 def reuse_headers(layout, changes, build) -> list:
@@ -77,7 +46,8 @@ def reuse_headers(layout, changes, build) -> list:
         keywords of every header, in order); None to always use ``build``.
     changes : list of dict
         Per header, ``{keyword: 80-byte card}`` for the cards whose values may
-        differ from file to file (from :func:`card_image`; a None image sends
+        differ from file to file (from
+        :func:`~astrocnn.io.fits.cards.card_image`; a None image sends
         the file to ``build``).  Every keyword must appear once in its header.
     build : callable
         Returns the headers as astropy writes them (a list of bytes, each
@@ -150,11 +120,7 @@ def write_image_file(path, images, carried=None, cards=None):
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         for head, (_, data, _) in zip(heads, images):
             handle.write(head)
-            stored = data.dtype.newbyteorder(">")
-            rows = max(1, _WRITE_CHUNK // max(1, data[:1].nbytes))  # bounded memory
-            for start in range(0, len(data), rows):
-                handle.write(np.ascontiguousarray(data[start : start + rows], stored).tobytes())
-            handle.write(bytes(-data.nbytes % FITS_BLOCK))
+            write_data(handle, data)
     return Path(path)
 
 

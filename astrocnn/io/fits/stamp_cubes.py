@@ -30,12 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.io.atomic import atomic_path
-from astrocnn.io.fits.cards import FITS_BLOCK
-from astrocnn.io.fits.headers import card_image, reuse_headers, split_card
-
-
-def _padded(nbytes: int) -> int:
-    return -(-nbytes // FITS_BLOCK) * FITS_BLOCK
+from astrocnn.io.fits.cards import card_image, padded, split_card
+from astrocnn.io.fits.headers import reuse_headers
 
 
 def _cube_shape(shape) -> tuple:
@@ -158,7 +154,7 @@ class StampCubes:
             offset += len(head)
             if name is not None:
                 self._layout[name] = (offset, int(np.prod(plane)) * dtype.itemsize, dtype)
-                offset += _padded(self.n * self._layout[name][1]) if self.n else 0
+                offset += padded(self.n * self._layout[name][1]) if self.n else 0
         self._file.truncate(offset)
 
     def write(self, rows, products: dict):

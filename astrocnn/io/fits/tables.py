@@ -15,6 +15,9 @@ big-endian record array.  The result is byte for byte what astropy writes
 (tested); a table this path cannot reproduce exactly (masked or mixin
 columns, unsigned or complex types, lists in the metadata, a value needing a
 continued card, ...) is written by astropy.
+
+:func:`concatenate_tables` streams the tables of several files (a batch
+run's parts) into one file, one table in memory at a time.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from astrocnn.io.fits.cards import FITS_BLOCK
+from astrocnn.errors import AstrocnnError
+from astrocnn.io.fits.cards import FITS_BLOCK, card_image, card_offsets, patch_cards, split_card
 
 _MAX_LAYOUTS = 32
 _SCALAR_TYPES = (str, bool, int, float, np.bool_, np.integer, np.floating)
@@ -39,9 +43,8 @@ class _Layout:
 
     primary: bytes  # the empty primary HDU
     header: bytes  # the BINTABLE header, padded
-    naxis2_at: int  # byte offset of the NAXIS2 card in ``header``
+    offsets: dict  # keyword -> byte offset of its card in ``header`` (NAXIS2, the metadata)
     naxis2_comment: str
-    meta_at: dict  # keyword -> byte offset of its card in ``header``
     dtype: np.dtype  # the rows as stored (big-endian, booleans as 'T'/'F' bytes)
 
 
@@ -53,9 +56,7 @@ def _meta_signature(meta):
     """Keywords and comments of the metadata, or None if a value is not a plain scalar."""
     signature = []
     for key, value in meta.items():
-        comment = None
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
-            value, comment = value
+        value, comment = split_card(value)
         if not isinstance(value, _SCALAR_TYPES) or not isinstance(key, str):
             return None
         if isinstance(value, str) and not value.isascii():
@@ -92,17 +93,6 @@ def _layout_key(table):
     return tuple(columns), meta
 
 
-def card_offsets(header: bytes, keywords) -> dict:
-    """Byte offset of the first card of each keyword in a header."""
-    wanted = {k.ljust(8).encode("ascii"): k for k in keywords if len(k) <= 8}
-    found = {}
-    for at in range(0, len(header), 80):
-        name = wanted.get(header[at : at + 8])
-        if name is not None and name not in found:
-            found[name] = at
-    return found
-
-
 def _learn_layout(table, written: bytes) -> _Layout | None:
     """The reusable parts of what astropy wrote for ``table``."""
     from astropy.io import fits
@@ -120,8 +110,7 @@ def _learn_layout(table, written: bytes) -> _Layout | None:
     offsets = card_offsets(header, keys)
     if len(offsets) != len(keys):
         return None
-    naxis2_at = offsets.pop("NAXIS2")
-    return _Layout(written[:primary_size], header, naxis2_at, naxis2_comment, offsets, dtype)
+    return _Layout(written[:primary_size], header, offsets, naxis2_comment, dtype)
 
 
 def _rows(table, dtype: np.dtype) -> bytes:
@@ -141,25 +130,18 @@ def _rows(table, dtype: np.dtype) -> bytes:
 
 
 def _fast_bytes(table, layout: _Layout) -> bytes | None:
-    from astropy.io.fits import Card
-
-    header = bytearray(layout.header)
-    naxis2 = Card("NAXIS2", len(table), layout.naxis2_comment).image
-    header[layout.naxis2_at : layout.naxis2_at + 80] = naxis2.encode("ascii")
+    images = {"NAXIS2": card_image("NAXIS2", len(table), layout.naxis2_comment)}
     for key, value in table.meta.items():
-        comment = None
-        if isinstance(value, tuple):
-            value, comment = value
+        value, comment = split_card(value)
         if isinstance(value, np.generic):
             value = value.item()
-        image = Card(key.upper(), value, comment).image
-        if len(image) != 80:  # a long string continued on more cards
-            return None
-        at = layout.meta_at[key.upper()]
-        header[at : at + 80] = image.encode("ascii")
+        images[key.upper()] = card_image(key.upper(), value, comment)
+    if any(image is None for image in images.values()):  # e.g. a long string continued
+        return None
+    header = patch_cards(layout.header, layout.offsets, images)
     data = _rows(table, layout.dtype)
     padding = b"\0" * (-len(data) % FITS_BLOCK)
-    return b"".join((layout.primary, bytes(header), data, padding))
+    return b"".join((layout.primary, header, data, padding))
 
 
 def write_fits_table(table, path: str | os.PathLike) -> None:
@@ -204,3 +186,74 @@ def write_fits_table(table, path: str | os.PathLike) -> None:
                 _LAYOUTS[key] = learned
                 while len(_LAYOUTS) > _MAX_LAYOUTS:
                     _LAYOUTS.popitem(last=False)
+
+
+def _string_widths(paths) -> dict:
+    """The widest format of each string column over the files' tables (TFORMn ``<w>A``)."""
+    from astropy.io import fits
+
+    widths: dict = {}
+    for path in paths:
+        header = fits.getheader(path, 1)
+        for i in range(1, header["TFIELDS"] + 1):
+            form = header[f"TFORM{i}"].strip()
+            if form.endswith("A"):
+                name = header[f"TTYPE{i}"]
+                widths[name] = max(widths.get(name, 1), int(form[:-1] or 1))
+    return widths
+
+
+def _table_hdu(table, widths):
+    from astropy.io import fits
+
+    for name, width in widths.items():
+        if name in table.colnames:
+            table[name] = table[name].astype(f"U{width}")
+    return fits.table_to_hdu(table)
+
+
+def concatenate_tables(paths, out, read) -> None:
+    """Stream the binary tables of FITS files, in order, into one FITS file.
+
+    One header (the first table's, with NAXIS2 the total row count and every
+    string column as wide as its widest in any file), then each table's rows:
+    memory holds one table at a time.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        FITS files holding a binary table in HDU 1, with the same columns.
+    out : path-like
+        Destination (written in place: give a temporary name).
+    read : callable
+        ``read(path)`` returns the file's table (an ``astropy.table.Table``);
+        its ``meta`` becomes header cards.
+
+    Raises
+    ------
+    astrocnn.errors.AstrocnnError
+        If a table's rows differ in layout from the first table's.
+    """
+    from astropy.io import fits
+
+    widths = _string_widths(paths)
+    total = sum(fits.getheader(p, 1)["NAXIS2"] for p in paths)
+    with open(out, "wb") as f:
+        f.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        row_bytes = None
+        for i, path in enumerate(paths):
+            hdu = _table_hdu(read(path), widths)
+            if i == 0:
+                header = hdu.header.copy()
+                header["NAXIS2"] = total
+                f.write(header.tostring().encode("ascii"))
+                row_bytes = header["NAXIS1"]
+            if hdu.header["NAXIS1"] != row_bytes:
+                raise AstrocnnError(f"{path}: columns differ from the first part")
+            buffer = io.BytesIO()
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
+            # the table's rows follow its primary header and table header
+            start = len(fits.PrimaryHDU().header.tostring()) + len(hdu.header.tostring())
+            f.write(buffer.getvalue()[start : start + hdu.header["NAXIS2"] * row_bytes])
+        size = total * (row_bytes or 0)
+        f.write(b"\0" * (-size % FITS_BLOCK))

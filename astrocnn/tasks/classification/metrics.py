@@ -34,7 +34,7 @@ Multi-class classification with ``k`` classes:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
@@ -47,7 +47,6 @@ __all__ = [
     "calibration",
     "confusion_matrix",
     "fraction_report",
-    "json_safe",
     "multiclass_report",
     "roc_curve",
     "tpr_at_false_positives",
@@ -301,11 +300,8 @@ def binary_report(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -
 
     Parameters
     ----------
-    y_true : array_like, shape (n,)
-        True classes: booleans, or numbers equal to 0 (negative) or 1
-        (positive).
-    score : array_like, shape (n,)
-        Finite scores; larger means more likely positive.
+    y_true, score : array_like, shape (n,)
+        True classes and finite scores, as in :func:`roc_curve`.
     threshold : float, optional
         Decision threshold for the confusion-matrix metrics: an object is
         predicted positive when ``score >= threshold``.  Default 0.5.
@@ -346,8 +342,8 @@ def binary_report(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -
     Notes
     -----
     The result may contain NaN (``precision``), which strict JSON cannot
-    represent; pass it through :func:`json_safe` before ``json.dump(...,
-    allow_nan=False)``.
+    represent; pass it through :func:`astrocnn.io.jsonsafe.json_safe` before
+    ``json.dump(..., allow_nan=False)``.
     """
     threshold = float(threshold)
     if math.isnan(threshold):
@@ -640,9 +636,9 @@ def calibration(y_true: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> dict[s
     Notes
     -----
     Empty bins have NaN means, which strict JSON cannot represent; pass the
-    result through :func:`json_safe` (NaN becomes ``None``) before
-    ``json.dump(..., allow_nan=False)``.  Empty bins do not contribute to
-    ``ece`` or ``mce``.
+    result through :func:`astrocnn.io.jsonsafe.json_safe` (NaN becomes
+    ``None``) before ``json.dump(..., allow_nan=False)``.  Empty bins do not
+    contribute to ``ece`` or ``mce``.
 
     The top-label confidence of ``k`` classes is at least ``1/k``, so with
     few classes the low bins are always empty.
@@ -744,7 +740,8 @@ def multiclass_report(
     The result may contain NaN (precision of a class never predicted,
     recall of a class absent from ``y_true``, means of empty calibration
     bins), which strict JSON cannot represent; pass it through
-    :func:`json_safe` before ``json.dump(..., allow_nan=False)``.
+    :func:`astrocnn.io.jsonsafe.json_safe` before
+    ``json.dump(..., allow_nan=False)``.
 
     ``balanced_accuracy`` and ``macro_f1`` follow the defaults of
     scikit-learn's ``balanced_accuracy_score`` and ``f1_score(...,
@@ -834,40 +831,3 @@ def fraction_report(truth: ArrayLike, predicted: ArrayLike, names) -> dict[str, 
         "mae": float(np.mean(np.abs(err))),
         "argmax_accuracy": float(np.mean(np.argmax(p, 1) == np.argmax(t, 1))),
     }
-
-
-def json_safe(obj: Any) -> Any:
-    """Make a (nested) result strictly JSON-serialisable.
-
-    Parameters
-    ----------
-    obj : object
-        Typically a dict from :func:`binary_report` or
-        :func:`multiclass_report`; may nest dicts, lists, tuples, NumPy
-        scalars and NumPy arrays.
-
-    Returns
-    -------
-    object
-        A new object in which NaN and infinite floats are replaced by
-        ``None``, NumPy scalars and arrays become Python numbers and lists,
-        tuples become lists and mapping keys become strings.  Other objects
-        (str, int, bool, None, ...) are returned unchanged.  The input is
-        not modified.
-
-    Examples
-    --------
-    >>> json_safe({"precision": float("nan"), "tp": 0, "x": [1.0, float("inf")]})
-    {'precision': None, 'tp': 0, 'x': [1.0, None]}
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        return json_safe(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return obj

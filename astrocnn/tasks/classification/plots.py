@@ -1,16 +1,11 @@
 """Diagnostic plots: ROC curves, histograms, confusion matrices, reliability, galleries.
 
-Every function writes one PNG file and returns its path.  Figures are built
-with :class:`matplotlib.figure.Figure` and the Agg canvas directly, so
-nothing here touches :mod:`matplotlib.pyplot` or its global state (safe in
-scripts, tests and worker threads), and matplotlib is imported only inside
-the functions, so ``import astrocnn.tasks.classification.plots`` is cheap.
-
-Files are written atomically with :func:`astrocnn.io.atomic.atomic_path`:
-the PNG goes to a temporary file in the target folder, which is then renamed
-onto ``path``, so a reader never sees a half-written image and a failed save
-leaves an existing file untouched.  The target folder must already exist;
-otherwise :class:`astrocnn.errors.OutputError` is raised.
+Every function writes one PNG file and returns its path, following the
+contract of :mod:`astrocnn.viz`: figures are built without
+:mod:`matplotlib.pyplot` (matplotlib is imported only inside the functions,
+so ``import astrocnn.tasks.classification.plots`` is cheap) and written
+atomically; the target folder must already exist, otherwise
+:class:`astrocnn.errors.OutputError` is raised.
 """
 
 from __future__ import annotations
@@ -19,21 +14,17 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from astrocnn.io.atomic import atomic_path
+from astrocnn import viz
 from astrocnn.tasks.classification.metrics import (
     _check_binary,
     auroc,
     roc_curve,
     tpr_at_false_positives,
 )
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 __all__ = [
     "plot_confusion_matrix",
@@ -42,89 +33,6 @@ __all__ = [
     "plot_roc",
     "plot_score_histograms",
 ]
-
-#: Resolution of the saved PNG files, in dots per inch.
-DPI = 120
-
-#: Effective wavelengths (nm, approximate) of common band names, used by
-#: :func:`plot_gallery` to order named bands from blue to red.
-_BAND_WAVELENGTH_NM = {
-    "u": 355.0,
-    "g": 475.0,
-    "r": 620.0,
-    "i": 765.0,
-    "z": 900.0,
-    "y": 1000.0,
-    "vis": 715.0,
-    "j": 1250.0,
-    "h": 1650.0,
-    "k": 2200.0,
-    "ks": 2150.0,
-}
-
-#: Softening parameter Q of the asinh (Lupton et al. 2004) stretch.
-_LUPTON_Q = 8.0
-
-#: Percentile of the background-subtracted intensity mapped to full scale.
-_STRETCH_PERCENTILE = 99.5
-
-
-def _new_figure(width_in: float, height_in: float) -> Figure:
-    """Create a pyplot-free figure with an Agg canvas attached.
-
-    Parameters
-    ----------
-    width_in, height_in : float
-        Figure size in inches.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure, using the constrained layout engine.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    """Save a figure as PNG atomically.
-
-    The image is written to a hidden temporary file in the same folder as
-    ``path`` and then renamed onto it (:func:`astrocnn.io.atomic.atomic_path`);
-    if saving fails the temporary file is removed and an existing ``path``
-    is left untouched.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure to save (at :data:`DPI` dots per inch, PNG format whatever
-        the file name's suffix).
-    path : str or os.PathLike
-        Destination file.  Its folder must exist.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    astrocnn.errors.OutputError
-        If the folder of ``path`` does not exist or is not writable, or
-        writing or renaming the file fails with an :class:`OSError`.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    path = Path(path)
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
-    return path
 
 
 def plot_roc(
@@ -182,7 +90,7 @@ def plot_roc(
     if label:
         legend = f"{label}\n{legend}"
 
-    fig = _new_figure(10.0, 4.6)
+    fig = viz.new_figure(10.0, 4.6)
     ax_lin, ax_log = fig.subplots(1, 2)
 
     ax_lin.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="chance")
@@ -210,9 +118,7 @@ def plot_roc(
     ax_log.grid(alpha=0.3, which="both")
     ax_log.set_title(f"n_pos = {n_pos}, n_neg = {n_neg}", fontsize=9)
 
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def plot_score_histograms(
@@ -263,7 +169,7 @@ def plot_score_histograms(
         raise ValueError(f"class_names must hold two names, got {class_names!r}")
     y, s = _check_binary(y_true, score, require_both=False)
 
-    fig = _new_figure(6.4, 4.4)
+    fig = viz.new_figure(6.4, 4.4)
     ax = fig.subplots()
     if s.size == 0:
         ax.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes)
@@ -301,7 +207,7 @@ def plot_score_histograms(
         ax.set_ylabel("number of objects per bin")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)
 
 
 def plot_confusion_matrix(
@@ -331,7 +237,8 @@ def plot_confusion_matrix(
         the per-class recall), on a fixed 0 to 1 scale; if False they show
         the counts.
     title : str, optional
-        Figure title.
+        Figure title, above the panel title (the number of objects and the
+        accuracy).
 
     Returns
     -------
@@ -392,7 +299,7 @@ def plot_confusion_matrix(
         shown, vmax, bar_label = counts.astype(np.float64), max(float(counts.max()), 1.0), "count"
 
     m = max(k, 3)
-    fig = _new_figure(2.6 + 0.6 * m, 1.6 + 0.6 * m)
+    fig = viz.new_figure(2.6 + 0.6 * m, 1.6 + 0.6 * m)
     ax = fig.subplots()
     image = ax.imshow(
         np.ma.masked_invalid(shown),
@@ -439,9 +346,7 @@ def plot_confusion_matrix(
     colorbar = fig.colorbar(image, ax=ax, shrink=0.85, aspect=25, ticks=ticks)
     colorbar.set_label(bar_label)
     colorbar.outline.set_linewidth(0.5)
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def _float_array(values: object, key: str) -> np.ndarray:
@@ -478,14 +383,15 @@ def plot_reliability(
         Either the dict of :func:`astrocnn.tasks.classification.metrics.multiclass_report` (its
         ``"reliability"`` entry holds the bins) or that of
         :func:`astrocnn.tasks.classification.metrics.calibration`; possibly after
-        :func:`astrocnn.tasks.classification.metrics.json_safe` and a JSON round trip (``None``
+        :func:`astrocnn.io.jsonsafe.json_safe` and a JSON round trip (``None``
         is read as NaN).  Keys used: ``bin_confidence``, ``bin_accuracy``,
         ``bin_count`` and, if present, ``bin_edges`` (else ``n_bins`` equal
         bins on [0, 1]), ``ece`` and ``mce`` (else computed from the bins).
     path : str or os.PathLike
         Output PNG file (its folder must exist).
     title : str, optional
-        Figure title.
+        Figure title, above the upper panel's title (the number of objects
+        and of bins).
 
     Returns
     -------
@@ -557,35 +463,31 @@ def plot_reliability(
     def _fmt(value: float) -> str:
         return f"{value:.4f}" if math.isfinite(value) else "n/a"
 
-    fig = _new_figure(5.0, 6.2)
+    fig = viz.new_figure(5.0, 6.2)
     ax, ax_hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     lefts = edges[:-1]
     widths = np.diff(edges)
     ax.plot([0, 1], [0, 1], color="0.45", ls="--", lw=1, label="perfect calibration", zorder=3)
+    # The accuracy bars and, stacked on them, the gap bars cover the same bins.
+    bin_bars = {"x": lefts[filled], "width": widths[filled], "align": "edge", "lw": 0.6}
     ax.bar(
-        lefts[filled],
-        acc[filled],
-        width=widths[filled],
-        align="edge",
+        height=acc[filled],
         color="C0",
         alpha=0.8,
         edgecolor="#1f3f66",
-        lw=0.6,
         label="accuracy",
         zorder=1,
+        **bin_bars,
     )
     ax.bar(
-        lefts[filled],
-        gap[filled],
+        height=gap[filled],
         bottom=np.minimum(acc, conf)[filled],
-        width=widths[filled],
-        align="edge",
         facecolor=(0.84, 0.15, 0.16, 0.25),
         edgecolor="C3",
         hatch="///",
-        lw=0.6,
         label="gap to mean confidence",
         zorder=2,
+        **bin_bars,
     )
     ax.plot(
         conf[filled],
@@ -622,109 +524,7 @@ def plot_reliability(
     ax_hist.set_xlabel("confidence (largest class probability)")
     ax_hist.set_ylabel("objects per bin")
     ax_hist.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
-
-
-def _band_key(name: str) -> str:
-    """Normalise a band name for look-up in the wavelength table."""
-    key = name.strip().lower()
-    for prefix in ("hsc-", "hsc_", "des-", "des_", "lsst-", "lsst_", "sdss-", "sdss_"):
-        key = key.removeprefix(prefix)
-    if key.endswith("band") and len(key) > 4:
-        key = key[: -len("band")].rstrip("-_ ")
-    return key
-
-
-def _rgb_channel_indices(n_channels: int, bands: Sequence[str] | None) -> tuple[int, int, int]:
-    """Choose which channels of an image become red, green and blue.
-
-    Parameters
-    ----------
-    n_channels : int
-        Number of channels, at least 3.
-    bands : sequence of str, optional
-        Band name of each channel (e.g. ``("g", "r", "i", "z")``).
-
-    Returns
-    -------
-    tuple of int
-        Channel indices for (R, G, B).
-
-    Notes
-    -----
-    Rules, first match wins:
-
-    1. ``bands`` contains ``g``, ``r`` and ``i`` (case-insensitive): (i, r, g)
-       -> (R, G, B), the usual optical composite.
-    2. Every name in ``bands`` is a known band (u g r i z y VIS J H K Ks):
-       the three longest-wavelength bands, the reddest as R.
-    3. Otherwise (no names, or unknown names): channels are assumed to be
-       ordered from blue to red, and the last three become R = ``C-1``,
-       G = ``C-2``, B = ``C-3``.
-    """
-    if bands is not None:
-        keys = [_band_key(b) for b in bands]
-        if {"g", "r", "i"} <= set(keys):
-            return keys.index("i"), keys.index("r"), keys.index("g")
-        if all(k in _BAND_WAVELENGTH_NM for k in keys):
-            by_wavelength = sorted(range(n_channels), key=lambda c: _BAND_WAVELENGTH_NM[keys[c]])
-            red, green, blue = by_wavelength[-1], by_wavelength[-2], by_wavelength[-3]
-            return red, green, blue
-    return n_channels - 1, n_channels - 2, n_channels - 3
-
-
-def _asinh_stretch(channels: np.ndarray) -> np.ndarray:
-    """Lupton-style asinh stretch of a gallery with one robust scale.
-
-    Parameters
-    ----------
-    channels : numpy.ndarray, shape (N, H, W, K)
-        The K (1 or 3) channels to display, for the whole gallery.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (N, H, W, K)
-        Values in [0, 1].
-
-    Notes
-    -----
-    Following Lupton et al. (2004, PASP 116, 133), with one scale for the
-    whole gallery so that objects can be compared by eye:
-
-    * each channel has its background (median over the gallery) subtracted;
-    * the intensity ``I`` (mean over channels) is mapped to
-      ``asinh(Q I / stretch) / asinh(Q)`` with ``Q = 8`` and ``stretch`` the
-      99.5th percentile of ``I`` over the gallery, and every channel is
-      multiplied by that factor divided by ``I``, which preserves colours;
-    * pixels where a channel exceeds 1 are scaled down so the largest
-      channel is 1 (colour-preserving saturation).
-
-    Non-finite pixels are shown as background.
-    """
-    x = np.array(channels, dtype=np.float64)
-    finite = np.isfinite(x)
-    for c in range(x.shape[-1]):
-        vals = x[..., c][finite[..., c]]
-        background = float(np.median(vals)) if vals.size else 0.0
-        x[..., c] -= background
-    x[~finite] = 0.0
-    intensity = x.mean(axis=-1)
-    positive = intensity[intensity > 0]
-    stretch = float(np.percentile(positive, _STRETCH_PERCENTILE)) if positive.size else 0.0
-    if not (math.isfinite(stretch) and stretch > 0):
-        stretch = 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(
-            intensity > 0,
-            np.arcsinh(_LUPTON_Q * intensity / stretch) / (math.asinh(_LUPTON_Q) * intensity),
-            0.0,
-        )
-    out = np.clip(x * factor[..., None], 0.0, None)
-    peak = out.max(axis=-1, keepdims=True)
-    out = np.where(peak > 1.0, out / np.maximum(peak, 1e-300), out)
-    return np.clip(out, 0.0, 1.0)
+    return viz.save_figure(fig, path, title=title)
 
 
 def plot_gallery(
@@ -754,7 +554,8 @@ def plot_gallery(
     ncols : int, optional
         Maximum number of images per row (default 6).
     suptitle : str, optional
-        Figure title.
+        Figure title; the bands shown (e.g. ``RGB = (i, r, g)`` or
+        ``band r``) are appended to it when ``bands`` is given.
 
     Returns
     -------
@@ -805,44 +606,22 @@ def plot_gallery(
         titles = list(titles)
         if len(titles) != n_img:
             raise ValueError(f"got {len(titles)} titles for {n_img} images")
-    if bands is not None:
-        bands = [str(b) for b in bands]
-        if len(bands) != n_chan:
-            raise ValueError(f"got {len(bands)} band names for {n_chan} channels")
+    bands = viz.check_band_names(bands, n_chan)
 
     if n_img == 0:
-        fig = _new_figure(4.0, 2.5)
-        ax = fig.subplots()
-        ax.text(
-            0.5,
-            0.5,
-            "no objects",
-            ha="center",
-            va="center",
-            fontsize=14,
-            transform=ax.transAxes,
-        )
-        ax.set_axis_off()
-        if suptitle:
-            fig.suptitle(suptitle)
-        return _save_figure(fig, path)
+        return viz.save_message_figure(path, "no objects", fontsize=14, title=suptitle)
 
-    if n_chan >= 3:
-        red, green, blue = _rgb_channel_indices(n_chan, bands)
-        display = _asinh_stretch(arr[..., [red, green, blue]])
-        rgb_label = None
-        if bands is not None:
-            rgb_label = f"RGB = ({bands[red]}, {bands[green]}, {bands[blue]})"
-    else:
-        display = _asinh_stretch(arr[..., :1])[..., 0]
-        rgb_label = f"band {bands[0]}" if bands is not None else None
+    channels, rgb_label = viz.display_channels(n_chan, bands)
+    display = viz.asinh_stretch(arr[..., channels])
+    if len(channels) == 1:
+        display = display[..., 0]
 
     ncols_eff = min(ncols, n_img)
     nrows = math.ceil(n_img / ncols_eff)
     panel_w = 2.0
     panel_h = 2.3 if titles is not None else 2.05
     extra_h = 0.4 if (suptitle or rgb_label) else 0.0
-    fig = _new_figure(panel_w * ncols_eff, panel_h * nrows + extra_h)
+    fig = viz.new_figure(panel_w * ncols_eff, panel_h * nrows + extra_h)
     axes = np.atleast_1d(fig.subplots(nrows, ncols_eff, squeeze=False)).ravel()
     for k, ax in enumerate(axes):
         if k >= n_img:
@@ -868,7 +647,7 @@ def plot_gallery(
     heading = " -- ".join(t for t in (suptitle, rgb_label) if t)
     if heading:
         fig.suptitle(heading, fontsize=10)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)
 
 
 def plot_predicted_vs_true(
@@ -890,7 +669,8 @@ def plot_predicted_vs_true(
     path : str or os.PathLike
         Output PNG file.
     title : str, optional
-        Figure title.
+        Figure title, above the panels (each titled with its column name
+        and RMSE).
 
     Returns
     -------
@@ -902,7 +682,7 @@ def plot_predicted_vs_true(
     k = len(names)
     ncols = min(k, 4)
     nrows = math.ceil(k / ncols)
-    fig = _new_figure(3.2 * ncols, 3.2 * nrows)
+    fig = viz.new_figure(3.2 * ncols, 3.2 * nrows)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     lo = float(min(t.min(), p.min(), 0.0))
     hi = float(max(t.max(), p.max(), 1.0))
@@ -919,4 +699,4 @@ def plot_predicted_vs_true(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)

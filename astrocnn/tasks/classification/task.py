@@ -6,7 +6,7 @@ import numpy as np
 
 from astrocnn.errors import CatalogError
 from astrocnn.io.catalog import require_columns
-from astrocnn.tasks.base import Task
+from astrocnn.tasks.base import Task, TaskOption, comma_list
 
 
 def _label_text(column) -> np.ndarray:
@@ -16,6 +16,16 @@ def _label_text(column) -> np.ndarray:
     values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in column]
     text = np.array([v.strip() for v in values], dtype=str)
     return np.where(text == "-999999", "", text)
+
+
+CLASSES = TaskOption(
+    "classes",
+    ("train",),
+    "Comma-separated class names in output order; any other label, or a class without "
+    "examples, is an error (default: the labels found).",
+    parse=comma_list,
+    metavar="NAMES",
+)
 
 
 class ClassifierTask(Task):
@@ -31,14 +41,14 @@ class ClassifierTask(Task):
     augmentation = "d4"
     supports_tta = True
 
-    target_options = ("class_names",)
+    options = (CLASSES,)
 
     def truth_columns(self, meta):
         if meta.get("mode") == "fractions":
             return tuple(meta["class_names"])
         return (meta.get("label_column", self.label_column),)
 
-    def fit_targets(self, table, source, class_names=None):
+    def fit_targets(self, table, source, classes=None):
         """Class names: the task's fixed ones, the user's list, or the labels found.
 
         Parameters
@@ -47,7 +57,7 @@ class ClassifierTask(Task):
             Training catalogue.
         source : str
             Its name, for error messages.
-        class_names : sequence of str, optional
+        classes : sequence of str, optional
             The classes the user expects, in output order; a label outside
             them, or a class without examples, is an error.
         """
@@ -60,8 +70,8 @@ class ClassifierTask(Task):
             )
         if self.class_names:
             names = list(self.class_names)
-        elif class_names:
-            names = [str(c) for c in class_names]
+        elif classes:
+            names = [str(c) for c in classes]
             unknown = np.flatnonzero(~np.isin(text, names))
             if unknown.size:
                 raise CatalogError(

@@ -444,16 +444,16 @@ def central_fluxes(
     bg = _band_backgrounds(bands, background, int(bkg_box))
     bands = bands - bg
     detection = bands.sum(axis=0)
-    objects, segmap, _ = _detect(
+    objects, segmap = detect_sources(
         detection,
-        thresh=float(thresh),
-        minarea=int(minarea),
-        deblend_nthresh=int(deblend_nthresh),
-        deblend_cont=float(deblend_cont),
+        thresh=thresh,
+        minarea=minarea,
+        deblend_nthresh=deblend_nthresh,
+        deblend_cont=deblend_cont,
         mask=bad if bad.any() else None,
         background=0.0,
         rms=rms,
-        bkg_box=int(bkg_box),
+        bkg_box=bkg_box,
     )
     n_det = len(objects)
     cx, cy = ((w - 1) / 2.0, (h - 1) / 2.0) if centre is None else map(float, centre)

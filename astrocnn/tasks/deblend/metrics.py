@@ -28,6 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 
+from astrocnn.data.stats import bin_pairs, real_array
+
 __all__ = [
     "DEFAULT_DELTA_MAG_BINS",
     "DEFAULT_SEPARATION_BINS",
@@ -47,16 +49,6 @@ DEFAULT_SEPARATION_BINS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, math.inf)
 #: Default bin edges of ``delta_mag = mag_central - mag_neighbour`` (positive:
 #: the neighbour is brighter).
 DEFAULT_DELTA_MAG_BINS = (-math.inf, -2.0, -1.0, 0.0, 1.0, 2.0, math.inf)
-
-
-def _as_float(value: ArrayLike, name: str) -> np.ndarray:
-    """Convert to a float64 array, checking that it is real and numeric."""
-    arr = np.asarray(value)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
 
 
 def relative_flux_error(flux_pred: ArrayLike, flux_true: ArrayLike) -> np.ndarray:
@@ -81,8 +73,8 @@ def relative_flux_error(flux_pred: ArrayLike, flux_true: ArrayLike) -> np.ndarra
         If the shapes differ, an input is not numeric, or a true flux is
         zero or not finite.
     """
-    pred = _as_float(flux_pred, "flux_pred")
-    true = _as_float(flux_true, "flux_true")
+    pred = real_array(flux_pred, "flux_pred")
+    true = real_array(flux_true, "flux_true")
     if pred.shape != true.shape:
         raise ValueError(f"flux_pred has shape {pred.shape}, flux_true has shape {true.shape}")
     if not np.all(np.isfinite(true)):
@@ -131,29 +123,12 @@ def flux_error_summary(rel_err: ArrayLike) -> dict[str, float | int]:
     ValueError
         If ``rel_err`` is not numeric.
     """
-    err = _as_float(rel_err, "rel_err").ravel()
+    err = real_array(rel_err, "rel_err").ravel()
     ok = np.isfinite(err)
     out: dict[str, float | int] = dict(_stats(err[ok]))
     out["n"] = int(ok.sum())
     out["n_failed"] = int(err.size - ok.sum())
     return out
-
-
-def _bin_pairs(bins: ArrayLike | Sequence, name: str) -> list[tuple[float, float]]:
-    """Normalise increasing edges ``(m + 1,)`` or ``(lo, hi)`` pairs ``(m, 2)``."""
-    arr = _as_float(bins, name)
-    if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 1:
-        pairs = arr
-    elif arr.ndim == 1 and arr.size >= 2:
-        pairs = np.stack([arr[:-1], arr[1:]], axis=1)
-    else:
-        raise ValueError(
-            f"{name} must be increasing edges (m + 1,) or (lo, hi) pairs (m, 2), "
-            f"got shape {arr.shape}"
-        )
-    if np.any(np.isnan(pairs)) or np.any(pairs[:, 1] <= pairs[:, 0]):
-        raise ValueError(f"{name} must be increasing with lo < hi in every bin (no NaN)")
-    return [(float(lo), float(hi)) for lo, hi in pairs]
 
 
 def binned_flux_errors(
@@ -187,8 +162,8 @@ def binned_flux_errors(
     ValueError
         If the shapes do not match or the bins are invalid.
     """
-    err = _as_float(rel_err, "rel_err")
-    val = _as_float(values, "values")
+    err = real_array(rel_err, "rel_err")
+    val = real_array(values, "values")
     if val.ndim != 1:
         raise ValueError(f"values must be 1-D (one per object), got shape {val.shape}")
     if err.ndim not in (1, 2) or err.shape[0] != val.shape[0]:
@@ -197,7 +172,7 @@ def binned_flux_errors(
         )
     err2 = err.reshape(err.shape[0], -1)
     out = []
-    for lo, hi in _bin_pairs(bins, "bins"):
+    for lo, hi in bin_pairs(bins, "bins", allow_infinite=True):
         sel = (val >= lo) & (val < hi)
         e = err2[sel].ravel()
         ok = np.isfinite(e)
@@ -259,7 +234,7 @@ def iou_summary(values: ArrayLike) -> dict[str, float | int]:
     dict
         ``iou_mean``, ``iou_median`` (NaN when empty) and ``n``.
     """
-    v = _as_float(values, "iou").ravel()
+    v = real_array(values, "iou").ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
         return {"iou_mean": math.nan, "iou_median": math.nan, "n": 0}
@@ -300,8 +275,8 @@ def match_detections(det_xy: ArrayLike, true_xy: ArrayLike, radius: float) -> di
     beyond the radius given a prohibitive cost), so a greedy nearest match
     cannot steal a detection that another true source needs.
     """
-    d = _as_float(det_xy, "det_xy")
-    t = _as_float(true_xy, "true_xy")
+    d = real_array(det_xy, "det_xy")
+    t = real_array(true_xy, "true_xy")
     for name, arr in (("det_xy", d), ("true_xy", t)):
         if arr.size == 0:
             continue
@@ -344,7 +319,7 @@ def match_detections(det_xy: ArrayLike, true_xy: ArrayLike, radius: float) -> di
 def _per_object(value: ArrayLike | None, name: str, n: int) -> np.ndarray | None:
     if value is None:
         return None
-    arr = _as_float(value, name)
+    arr = real_array(value, name)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     return arr
@@ -406,8 +381,8 @@ def deblend_report(
     band_names = [str(b) for b in bands] if not isinstance(bands, str) else [bands]
     if len(set(band_names)) != len(band_names) or not band_names:
         raise ValueError(f"bands must be non-empty and unique, got {band_names}")
-    true = _as_float(flux_true, "flux_true")
-    pred = _as_float(flux_pred, "flux_pred")
+    true = real_array(flux_true, "flux_true")
+    pred = real_array(flux_pred, "flux_pred")
     if true.ndim == 1 and len(band_names) == 1:
         true = true[:, None]
     if pred.ndim == 1 and len(band_names) == 1:

@@ -6,9 +6,9 @@ difference, for the network and the SExtractor-like baseline
 (:mod:`astrocnn.tasks.deblend.baseline`), and a gallery of blends with the true and
 predicted central galaxies and the residuals.
 
-Like :mod:`astrocnn.tasks.classification.plots` (whose helpers they use), every function builds
-its figure without :mod:`matplotlib.pyplot`, writes one PNG atomically and
-returns its path; the target folder must exist, otherwise
+Every function writes one PNG file and returns its path, following the
+contract of :mod:`astrocnn.viz` (no :mod:`matplotlib.pyplot`, atomic
+writes); the target folder must exist, otherwise
 :class:`astrocnn.errors.OutputError` is raised.
 """
 
@@ -23,12 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from astrocnn.tasks.classification.plots import (
-    _asinh_stretch,
-    _new_figure,
-    _rgb_channel_indices,
-    _save_figure,
-)
+from astrocnn import viz
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -192,7 +187,7 @@ def plot_flux_error_vs_separation(
         Number of equal-count bins (default 10) or explicit increasing
         edges; bins with fewer than 5 values are not drawn.
     title : str, optional
-        Figure title.
+        Figure title, above the columns of panels.
 
     Returns
     -------
@@ -225,13 +220,11 @@ def plot_flux_error_vs_separation(
             raise ValueError(f"delta_mag must have shape ({n},), got {dm.shape}")
         columns.append((dm, delta_mag_bins, delta_mag_label))
 
-    fig = _new_figure(5.5 * len(columns), 6.5)
+    fig = viz.new_figure(5.5 * len(columns), 6.5)
     axes = fig.subplots(2, len(columns), squeeze=False, sharex="col")
     for c, (values, bins, label) in enumerate(columns):
         _error_panels(axes[0, c], axes[1, c], values, errors, labels, bins, label)
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def _stack_images(value: ArrayLike, name: str) -> np.ndarray:
@@ -279,14 +272,15 @@ def plot_deblend_gallery(
         the row's label.
     bands : sequence of str, optional
         Band names of the ``C`` channels, used to choose the colour
-        composite as :func:`astrocnn.tasks.classification.plots.plot_gallery` does.
+        composite (see :func:`astrocnn.viz.display_channels`).
     true_segmentation, pred_segmentation : array_like of int, shape (n, H, W), optional
         Segmentation maps (0 background, 1 central source, 2 other sources)
         drawn with a discrete colour map.
     max_rows : int, optional
         Maximum number of rows (at most 8).
     suptitle : str, optional
-        Figure title.
+        Figure title; the bands shown (when ``bands`` is given) and, when
+        objects are left out, ``(first n of N)`` are appended to it.
 
     Returns
     -------
@@ -305,7 +299,7 @@ def plot_deblend_gallery(
     Notes
     -----
     Blend, true and predicted images of a row share one Lupton et al.
-    (2004) asinh stretch (:func:`astrocnn.tasks.classification.plots._asinh_stretch` applied to
+    (2004) asinh stretch (:func:`astrocnn.viz.asinh_stretch` applied to
     the three together), so their brightness can be compared; with ``C >=
     3`` they are RGB composites, otherwise grey.  The residual is signed,
     so it is drawn as the sum over bands on a diverging colour map (red:
@@ -341,26 +335,13 @@ def plot_deblend_gallery(
         titles = [str(t) for t in titles]
         if len(titles) != n:
             raise ValueError(f"got {len(titles)} titles for {n} objects")
-    if bands is not None:
-        bands = [str(b) for b in bands]
-        if len(bands) != n_chan:
-            raise ValueError(f"got {len(bands)} band names for {n_chan} channels")
+    bands = viz.check_band_names(bands, n_chan)
 
     n_rows = min(n, int(max_rows), MAX_GALLERY_ROWS)
     if n_rows == 0:
-        fig = _new_figure(4.0, 2.5)
-        ax = fig.subplots()
-        ax.text(0.5, 0.5, "no objects", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return _save_figure(fig, path)
+        return viz.save_message_figure(path, "no objects")
 
-    if n_chan >= 3:
-        red, green, blue = _rgb_channel_indices(n_chan, bands)
-        chans = [red, green, blue]
-        rgb_label = f"RGB = ({bands[red]}, {bands[green]}, {bands[blue]})" if bands else None
-    else:
-        chans = [0]
-        rgb_label = f"band {bands[0]}" if bands else None
+    chans, rgb_label = viz.display_channels(n_chan, bands)
     n_classes = 3
     for _, s in segs:
         if s.size:
@@ -371,11 +352,11 @@ def plot_deblend_gallery(
     headers = ["blend", "true central", "predicted central", "residual (pred − true)"]
     headers += [name for name, _ in segs]
     n_cols = len(headers)
-    fig = _new_figure(1.9 * n_cols, 1.9 * n_rows + (0.5 if (suptitle or rgb_label) else 0.2))
+    fig = viz.new_figure(1.9 * n_cols, 1.9 * n_rows + (0.5 if (suptitle or rgb_label) else 0.2))
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for i in range(n_rows):
         trio = np.stack([blend[i], true[i], pred[i]])[..., chans]
-        shown = _asinh_stretch(trio)
+        shown = viz.asinh_stretch(trio)
         for j in range(3):
             img = shown[j] if shown.shape[-1] == 3 else shown[j, ..., 0]
             axes[i, j].imshow(
@@ -429,4 +410,4 @@ def plot_deblend_gallery(
         heading = f"{heading} (first {n_rows} of {n})".strip()
     if heading:
         fig.suptitle(heading, fontsize=10)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)

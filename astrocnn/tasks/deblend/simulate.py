@@ -10,13 +10,12 @@ for end-to-end tests of detection + deblending.
 
 Galaxies are bulge + disk or single Sersic GalSim profiles with simple colours; each is
 evaluated in Fourier space and convolved with per-band Kolmogorov PSFs by
-`astrocnn.tasks.morphology.simulate`'s renderer. The noise model (LSST 10-year depth, sky and
-photon noise) is that of `astrocnn.tasks.photoz.simulate`. Images are sky-subtracted fluxes in nJy
-(AB zero point ``MAGZP`` = 31.4).
+`astrocnn.sim.galaxies.FourierRenderer`. The noise model (LSST 10-year depth, sky and
+photon noise) is `astrocnn.sim.lsst`'s, as for the photo-z simulator. Images are
+sky-subtracted fluxes in nJy (AB zero point ``MAGZP`` = 31.4).
 """
 
 import os
-import sys
 from pathlib import Path
 
 import astropy.units as u
@@ -25,23 +24,26 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
-from tqdm import tqdm
 
 from astrocnn.io.catalog import write_table
-from astrocnn.io.fits.cards import FITS_BLOCK
-from astrocnn.sim.common import catalogue, stamp_header, write_atomic
-from astrocnn.tasks.morphology.simulate import _Renderer
-from astrocnn.tasks.photoz.simulate import (
-    ALL_BANDS,
-    BULGE_N,
-    MAGZP,
-    REF_FWHM,
-    _check_args,
-    _noise_model,
-    _r_half_total,
-    sky_sigma,
+from astrocnn.io.fits.cards import format_card, header_cards
+from astrocnn.io.fits.writer import write_image_hdus
+from astrocnn.sim.common import (
+    add_noise,
+    catalogue,
+    check_args,
+    is_int,
+    object_streams,
+    psf_cards,
+    run_meta,
+    stamp_checks,
+    stamp_header,
+    write_fits,
 )
+from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total, seeing_psfs
+from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model, sky_sigma
 
+DEFAULT_BANDS = ("g", "r", "i")
 N_GALAXIES = (2, 3, 4)
 N_GALAXIES_P = (0.5, 0.3, 0.2)
 CENTRAL_MAG = (19.0, 24.5)  # i band, uniform
@@ -91,7 +93,7 @@ def _galaxy(rng, mag_i):
         frac_b = rng.uniform(0.05, 0.5)  # of the i-band light
         n_b = float(rng.choice(BULGE_N))
         ratio = rng.uniform(0.15, 0.4)  # bulge / disk half-light radius
-        r_d = r_half / _r_half_total(frac_b, n_b, ratio, 1.0)  # (homogeneous in the radii)
+        r_d = r_half / r_half_total(frac_b, n_b, ratio, 1.0)  # (homogeneous in the radii)
         cos_i = rng.uniform()
         q_d = np.sqrt(cos_i**2 + 0.3**2 * (1 - cos_i**2))  # intrinsic thickness 0.3
         q_b = rng.uniform(0.6, 1.0)
@@ -165,12 +167,6 @@ def _segment(det, threshold):
     return np.where(det.max(axis=0) > threshold, best + 1, 0).astype(np.int16)
 
 
-def _psf(rng, ren, bidx):
-    fwhm = REF_FWHM * rng.uniform(*SEEING_RANGE) * (1 + rng.normal(0, 0.02, len(ALL_BANDS)))
-    psf_k = np.array([ren.kimage(galsim.Kolmogorov(fwhm=fwhm[b])).real for b in bidx])
-    return fwhm, psf_k
-
-
 def _flux(gal, bidx):
     return sum(f for _, f in gal["comps"])[bidx]
 
@@ -181,7 +177,7 @@ def _scene(rng, ren, bidx, sky, gain, threshold):
     size, ps = ren.size, ren.ps
     c = (size - 1) / 2
     n_gal = int(rng.choice(N_GALAXIES, p=N_GALAXIES_P))
-    fwhm, psf_k = _psf(rng, ren, bidx)
+    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
     mags = [rng.uniform(*CENTRAL_MAG), *rng.uniform(*NEIGHBOUR_MAG, n_gal - 1)]
     gals = [_galaxy(rng, m) for m in mags]
     x, y = c + rng.uniform(-0.5, 0.5, 2)
@@ -209,109 +205,29 @@ def _scene(rng, ren, bidx, sky, gain, threshold):
         keep = [k for k in range(len(gals)) if k not in bad]  # rare: drop them
         gals, images = [gals[k] for k in keep], images[keep]
         seg = _segment(images.sum(axis=1), threshold)
-    model = images.sum(axis=0)
-    var = (sky + np.clip(model, 0, None)) / gain
-    observed = model + np.sqrt(var) * rng.standard_normal(model.shape)
+    observed, _ = add_noise(rng, images.sum(axis=0), sky, gain)
     return observed.astype(np.float32), images.astype(np.float32), seg, gals, fwhm
-
-
-# A minimal FITS writer for the per-scene files: astropy spends ~7 ms per file on header
-# bookkeeping, ten times the rendering of a galaxy. Static cards come from astropy once.
-_BITPIX = {np.dtype(np.float32): -32, np.dtype(np.int16): 16}
-
-
-def _card(key, value, comment=""):
-    """One 80-character header card (fixed format) for a bool, int, float or str."""
-    if isinstance(value, bool | np.bool_):
-        text = f"{'T' if value else 'F':>20}"
-    elif isinstance(value, int | np.integer):
-        text = f"{int(value):>20}"
-    elif isinstance(value, float | np.floating):
-        text = repr(float(value)).upper()
-        if "." not in text and "E" not in text:
-            text += ".0"
-        text = f"{text if len(text) <= 20 else f'{float(value):.12E}':>20}"
-    else:
-        quoted = "'" + str(value).replace("'", "''").ljust(8) + "'"
-        text = f"{quoted:<20}"
-    card = f"{key:<8}= {text}" + (f" / {comment}" if comment else "")
-    return card[:80].ljust(80)
-
-
-def _hdu_bytes(data, cards, extname=None):
-    """Header + data blocks of a primary (``extname`` None) or IMAGE extension HDU;
-    ``data`` None gives an empty primary HDU."""
-    shape = () if data is None else data.shape
-    if extname is None:
-        head = [_card("SIMPLE", True, "conforms to FITS standard")]
-    else:
-        head = [_card("XTENSION", "IMAGE", "Image extension")]
-    head.append(_card("BITPIX", 8 if data is None else _BITPIX[data.dtype]))
-    head.append(_card("NAXIS", len(shape)))
-    head += [_card(f"NAXIS{k}", n) for k, n in enumerate(reversed(shape), start=1)]
-    if extname is None:
-        head.append(_card("EXTEND", True))
-    else:
-        head += [_card("PCOUNT", 0), _card("GCOUNT", 1), _card("EXTNAME", extname)]
-    text = ("".join(head + cards) + "END".ljust(80)).encode("ascii")
-    out = [text, b" " * (-len(text) % FITS_BLOCK)]
-    if data is not None:
-        raw = np.ascontiguousarray(data, data.dtype.newbyteorder(">")).tobytes()
-        out += [raw, b"\0" * (-len(raw) % FITS_BLOCK)]
-    return b"".join(out)
-
-
-def _cards(template, values):
-    """``template`` (an astropy Header) as card images, with the cards in ``values``
-    (key -> value or (value, comment)) replaced in place or appended."""
-    values = {k: v if isinstance(v, tuple) else (v,) for k, v in values.items()}
-    out = [
-        _card(c.keyword, *(values.pop(c.keyword) + (c.comment,))[:2])
-        if c.keyword in values
-        else c.image
-        for c in template.cards
-    ]
-    return out + [_card(k, *v) for k, v in values.items()]
-
-
-def _write_fits(path, hdus):
-    """Write [(data, cards, extname)] (the first the primary HDU) atomically to ``path``."""
-    payload = b"".join(_hdu_bytes(*h) for h in hdus)
-
-    def write(tmp):
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-
-    write_atomic(path, write)
 
 
 def _truth_cards(gals, threshold):
     cards = [
-        _card("NGAL", len(gals), "galaxies; label k in SEGMENTATION is galaxy k"),
-        _card("SEGTHR", round(float(threshold), 5), "segmentation threshold, band sum [nJy]"),
+        ("NGAL", len(gals), "galaxies; label k in SEGMENTATION is galaxy k"),
+        ("SEGTHR", round(float(threshold), 5), "segmentation threshold, band sum [nJy]"),
     ]
     for k, g in enumerate(gals, start=1):
         cards += [
-            _card(f"X_{k}", round(g["x"], 4), f"galaxy {k}: x [pixel, 0-based]"),
-            _card(f"Y_{k}", round(g["y"], 4), f"galaxy {k}: y [pixel, 0-based]"),
-            _card(f"MAGI_{k}", round(g["mag_i"], 4), f"galaxy {k}: i-band AB magnitude"),
-            _card(f"RHALF_{k}", round(g["r_half"], 4), f"galaxy {k}: half-light radius [arcsec]"),
-            _card(f"TYPE_{k}", g["kind"], f"galaxy {k}: E, S (bulge + disk) or Irr"),
-            _card(f"SEP_{k}", round(g["s"], 4), f"galaxy {k}: separation / r_half sum"),
+            (f"X_{k}", round(g["x"], 4), f"galaxy {k}: x [pixel, 0-based]"),
+            (f"Y_{k}", round(g["y"], 4), f"galaxy {k}: y [pixel, 0-based]"),
+            (f"MAGI_{k}", round(g["mag_i"], 4), f"galaxy {k}: i-band AB magnitude"),
+            (f"RHALF_{k}", round(g["r_half"], 4), f"galaxy {k}: half-light radius [arcsec]"),
+            (f"TYPE_{k}", g["kind"], f"galaxy {k}: E, S (bulge + disk) or Irr"),
+            (f"SEP_{k}", round(g["s"], 4), f"galaxy {k}: separation / r_half sum"),
         ]
-    return cards
+    return [format_card(*card) for card in cards]
 
 
 def simulate_deblend(
-    n,
-    seed,
-    outdir,
-    *,
-    size=64,
-    pixel_scale=0.2,
-    bands=("g", "r", "i"),
-    galaxies=True,
-    progress=False,
+    n, seed, outdir, *, size=64, pixel_scale=0.2, bands=DEFAULT_BANDS, galaxies=True, progress=False
 ):
     """Simulate blended-galaxy stamps with noiseless truths and write them to disk.
 
@@ -412,7 +328,7 @@ def simulate_deblend(
       scatter; sky + photon noise (Gaussian approximation) for the LSST 10-year
       5-sigma point-source depths (u-y 26.1, 27.4, 27.5, 26.8, 26.1, 24.9; sky noise
       per 0.2" pixel u-y = 3.8, 1.2, 1.2, 2.3, 4.5, 13.9 nJy, see
-      `astrocnn.tasks.photoz.simulate.sky_sigma`): an i = 25 galaxy (575 nJy) is detected at
+      `astrocnn.sim.lsst.sky_sigma`): an i = 25 galaxy (575 nJy) is detected at
       S/N > 10 in i alone. Images are sky-subtracted.
     - Segmentation: each pixel goes to the galaxy with the largest noiseless
       PSF-convolved flux in the detection image (sum of the bands), among the
@@ -431,16 +347,14 @@ def simulate_deblend(
       wrapped into it.
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    _check_args(n, seed, size, pixel_scale, bands)
+    check_args(n, seed, *stamp_checks(size, pixel_scale, bands, ALL_BANDS))
     bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
     for sub in ("stamps", "truth"):
         os.makedirs(os.path.join(outdir, sub), exist_ok=True)
-    rng = np.random.default_rng(seed)
-    obj_seeds = rng.integers(0, 2**63, n)
-    ren = _Renderer(size, float(pixel_scale))
-    sky, gain = _noise_model(pixel_scale)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    objects = object_streams(np.random.default_rng(seed), n, progress, "simulate_deblend")
+    ren = FourierRenderer(size, float(pixel_scale))
+    sky, gain = noise_model(pixel_scale, bidx)
     threshold = SEG_NSIGMA * float(np.sqrt(np.sum(sky_sigma(pixel_scale)[bidx] ** 2)))
     template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy")
     seg_template = template.copy()
@@ -448,28 +362,26 @@ def simulate_deblend(
         seg_template.remove(key)
     wcs = WCS(template, naxis=2)
     rows = []
-    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_deblend"):
-        orng = np.random.default_rng(obj_seeds[i])
-        ra0, dec0 = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
+    for i, orng, ra0, dec0 in objects:
         observed, images, seg, gals, fwhm = _scene(orng, ren, bidx, sky, gain, threshold)
         central, others = images[0], images[1:].sum(axis=0)
         rel, truth_rel = f"stamps/deblend_{i:06d}.fits", f"truth/deblend_{i:06d}.fits"
         sky_pos = dict(CRVAL1=ra0, CRVAL2=dec0, OBJECT=str(i))
-        psf = {
-            f"PSF_{b.upper()}": (round(float(fwhm[ALL_BANDS.index(b)]), 4), "PSF FWHM [arcsec]")
-            for b in bands
-        }
-        _write_fits(os.path.join(outdir, rel), [(observed, _cards(template, sky_pos | psf))])
-        cards, seg_cards = _cards(template, sky_pos), _cards(seg_template, sky_pos)
+        psf = psf_cards(fwhm, bands, ALL_BANDS)
+        # astropy spends ~7 ms a file on header bookkeeping, ten times the rendering of a
+        # galaxy: the cards are formatted here (the template's once, by astropy)
+        stamp_cards = header_cards(template, sky_pos | psf)
+        write_image_hdus(os.path.join(outdir, rel), [(observed, stamp_cards)])
+        cards, seg_cards = header_cards(template, sky_pos), header_cards(seg_template, sky_pos)
         hdus = [
-            (None, [_card("OBJECT", str(i)), *_truth_cards(gals, threshold)]),
+            (None, [format_card("OBJECT", str(i)), *_truth_cards(gals, threshold)]),
             (central, cards, "CENTRAL"),
             (others, cards, "OTHERS"),
             (seg, seg_cards, "SEGMENTATION"),
         ]
         if galaxies:
             hdus.append((images, cards, "GALAXIES"))
-        _write_fits(os.path.join(outdir, truth_rel), hdus)
+        write_image_hdus(os.path.join(outdir, truth_rel), hdus)
         # catalogue
         g0 = gals[0]
         flux = _flux(g0, bidx)
@@ -506,27 +418,19 @@ def simulate_deblend(
     units.update({c: u.mag for c in [*mags, "delta_mag"]})
     units.update(separation=u.arcsec, r_half=u.arcsec, x_true=u.pix, y_true=u.pix)
     units.update(ra=u.deg, dec=u.deg)
-    meta = dict(
-        SIMULATR="astrocnn.tasks.deblend.simulate",
-        SEED=int(seed),
-        PIXSCALE=float(pixel_scale),
-        BANDS=",".join(bands),
-        MAGZP=MAGZP,
-        SEGNSIG=SEG_NSIGMA,
+    meta = run_meta(
+        "astrocnn.tasks.deblend.simulate", seed, pixel_scale, bands, MAGZP=MAGZP, SEGNSIG=SEG_NSIGMA
     )
     return catalogue(rows, columns, units, meta, outdir)
 
 
 def _check_field_args(seed, shape, n_galaxies, pixel_scale, bands):
-    def is_int(v, lo):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
-
     ok = isinstance(shape, tuple | list) and len(shape) == 2 and all(is_int(s, 16) for s in shape)
     if not ok:
         raise ValueError(f"shape must be two integers >= 16, got {shape!r}")
     if not is_int(n_galaxies, 1):
         raise ValueError(f"n_galaxies must be an integer >= 1, got {n_galaxies!r}")
-    _check_args(1, seed, 16, pixel_scale, bands)
+    check_args(1, seed, *stamp_checks(16, pixel_scale, bands, ALL_BANDS))
 
 
 def _truth_path(out_path):
@@ -539,7 +443,7 @@ def _truth_path(out_path):
 
 
 def simulate_field(
-    seed, out_path, *, shape=(256, 256), n_galaxies=25, pixel_scale=0.2, bands=("g", "r", "i")
+    seed, out_path, *, shape=(256, 256), n_galaxies=25, pixel_scale=0.2, bands=DEFAULT_BANDS
 ):
     """Simulate one multi-galaxy field with some blends, for detection + deblending.
 
@@ -589,11 +493,11 @@ def simulate_field(
     height, width = (int(s) for s in shape)
     rng = np.random.default_rng(seed)
     side = max(height, width)
-    ren = _Renderer(side, float(pixel_scale))
+    ren = FourierRenderer(side, float(pixel_scale))
     oy, ox = (side - height) // 2, (side - width) // 2  # the field inside the render
     c = (side - 1) / 2
     ra0, dec0 = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-0.9, 0.9)))
-    fwhm, psf_k = _psf(rng, ren, bidx)
+    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
     box = (EDGE, width - 1 - EDGE, EDGE, height - 1 - EDGE)
     gals, total = [], 0.0
     for _ in range(n_galaxies):
@@ -607,37 +511,24 @@ def simulate_field(
         total = total + _kimage(ren, shifted, bidx, (c, c))
     model = ren.render([(total, np.ones(len(bidx)))], [], psf_k)
     model = model[:, oy : oy + height, ox : ox + width]
-    sky, gain = _noise_model(pixel_scale)
-    var = (sky[bidx, None, None] + np.clip(model, 0, None)) / gain[bidx, None, None]
-    image = (model + np.sqrt(var) * rng.standard_normal(model.shape)).astype(np.float32)
+    image, _ = add_noise(rng, model, *noise_model(pixel_scale, bidx))
+    image = image.astype(np.float32)
 
     header = stamp_header(width, pixel_scale, bands, MAGZP, "nJy")
     for key, value in dict(CRPIX2=(height + 1) / 2, CRVAL1=ra0, CRVAL2=dec0).items():
         header[key] = value  # (keeps the comment)
     header["OBJECT"] = "field"
     header["NGAL"] = (n_galaxies, "galaxies in the field")
-    for b in bands:
-        header[f"PSF_{b.upper()}"] = (
-            round(float(fwhm[ALL_BANDS.index(b)]), 4),
-            "PSF FWHM [arcsec]",
-        )
+    header.update(psf_cards(fwhm, bands, ALL_BANDS))
     out_path = Path(out_path)
-    hdu = fits.PrimaryHDU(image, header=header)
-    write_atomic(out_path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
+    write_fits(out_path, fits.PrimaryHDU(image, header=header))
 
     x, y = np.array([g["x"] for g in gals]), np.array([g["y"] for g in gals])
     ra, dec = WCS(header, naxis=2).wcs_pix2world(x, y, 0)
     flux = np.array([_flux(g, bidx) for g in gals])
-    table = Table(
-        meta=dict(
-            SIMULATR="astrocnn.tasks.deblend.simulate.field",
-            SEED=int(seed),
-            PIXSCALE=float(pixel_scale),
-            BANDS=",".join(bands),
-            MAGZP=MAGZP,
-            FIELD=out_path.name,
-        )
-    )
+    simulator = "astrocnn.tasks.deblend.simulate.field"
+    meta = run_meta(simulator, seed, pixel_scale, bands, MAGZP=MAGZP, FIELD=out_path.name)
+    table = Table(meta=meta)
     table["id"] = np.arange(n_galaxies, dtype=np.int64)
     table["x"], table["y"] = x * u.pix, y * u.pix
     table["ra"], table["dec"] = ra * u.deg, dec * u.deg

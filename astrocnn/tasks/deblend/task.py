@@ -165,9 +165,18 @@ class DeblendTask(Task):
     decode_uses_inputs = True
     image_outputs = ("deblended", "segmentation")
     summary_metrics = ("median_abs_flux_error", "iou_mean")
-    accepts_fields = True
     architecture_name = "unet"
     truth_file_column = "truth_file"
+
+    def prediction_mode(self, from_files):
+        """Files named on the command line are whole fields; a catalogue names stamps."""
+        return "fields" if from_files else "cutouts"
+
+    def detect_sources(self, image, *, thresh, minarea):
+        """sep (SExtractor) detection, as the baseline's (:mod:`.baseline`)."""
+        from astrocnn.tasks.deblend.baseline import detect_sources
+
+        return detect_sources(image, thresh=thresh, minarea=minarea)
 
     # --- targets and model -------------------------------------------------
     def truth_columns(self, meta):

@@ -8,18 +8,26 @@ magnitude zero point ``MAGZP``.
 """
 
 import os
-import sys
 
 import astropy.units as u
 import numpy as np
-from astropy.io import fits
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 from lenstronomy.Util.param_util import phi_q2_ellipticity, shear_polar2cartesian
 from scipy.ndimage import gaussian_filter
-from tqdm import tqdm
 
-from astrocnn.sim.common import catalogue, stamp_header, write_atomic
+from astrocnn.sim.common import (
+    StampWriter,
+    add_noise,
+    catalogue,
+    check_args,
+    is_number,
+    noise_from_depth,
+    object_streams,
+    psf_cards,
+    run_meta,
+    stamp_checks,
+)
 
 MAGZP = 30.0
 ALL_BANDS = ("g", "r", "i", "z")
@@ -222,10 +230,9 @@ def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, sky, gain, min_arc_sn
         arc, row = _bright_enough_arc(
             rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_arc_snr
         )
-    var = (sky + np.clip(host + arc, 0, None)) / gain
-    noise = np.sqrt(var) * rng.standard_normal(host.shape)
+    image, _ = add_noise(rng, host + arc, sky, gain)
     row["lens_mag_i"] = p["mag"]
-    return (host + arc + noise).astype(np.float32), fwhm, row
+    return image.astype(np.float32), fwhm, row
 
 
 def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_snr):
@@ -247,48 +254,6 @@ def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain,
         f"min_arc_snr={min_snr} is unreachable with sources brighter "
         f"than i={SRC_MAG_MIN}; use a lower min_arc_snr"
     )
-
-
-def _check_args(n, seed, size, pixel_scale, bands, lens_fraction, min_arc_snr):
-    def is_int(v, lo):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
-
-    def is_num(v):
-        return isinstance(v, int | float | np.number) and bool(np.isfinite(v))
-
-    checks = [
-        (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
-        (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
-        (is_int(size, 16), f"size must be an integer >= 16, got {size!r}"),
-        (
-            is_num(pixel_scale) and pixel_scale > 0,
-            f"pixel_scale must be a positive number, got {pixel_scale!r}",
-        ),
-        (
-            0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
-            f"bands must be distinct names from {ALL_BANDS}, got {bands!r}",
-        ),
-        (
-            is_num(lens_fraction) and 0 <= lens_fraction <= 1,
-            f"lens_fraction must be in [0, 1], got {lens_fraction!r}",
-        ),
-        (
-            is_num(min_arc_snr) and min_arc_snr >= 0,
-            f"min_arc_snr must be a finite number >= 0, got {min_arc_snr!r}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
-
-
-def _noise_model(pixel_scale):
-    """Sky level (ADU/pixel) and effective gain (e-/ADU) per band from the depths."""
-    sky = 10.0 ** (-0.4 * (SKY_MAG - MAGZP)) * pixel_scale**2
-    sigma_pix = REF_FWHM / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
-    # matched-filter S/N=10 for a point source: var = F^2 * sum(psf^2) / 100
-    var_sky = _flux(DEPTH_10SIGMA) ** 2 / (4 * np.pi * sigma_pix**2) / 100.0
-    return sky, sky / var_sky
 
 
 def simulate_lens(
@@ -359,7 +324,19 @@ def simulate_lens(
     with a 2-D TAN WCS and ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``PSF_<BAND>``.
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    _check_args(n, seed, size, pixel_scale, bands, lens_fraction, min_arc_snr)
+    check_args(
+        n,
+        seed,
+        *stamp_checks(size, pixel_scale, bands, ALL_BANDS),
+        (
+            is_number(lens_fraction) and 0 <= lens_fraction <= 1,
+            f"lens_fraction must be in [0, 1], got {lens_fraction!r}",
+        ),
+        (
+            is_number(min_arc_snr) and min_arc_snr >= 0,
+            f"min_arc_snr must be a finite number >= 0, got {min_arc_snr!r}",
+        ),
+    )
     bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
@@ -367,34 +344,20 @@ def simulate_lens(
     n_pos = int(np.floor(n * lens_fraction + 0.5))
     kinds = np.array(["lens"] * n_pos + list(rng.choice(NEG_KINDS, n - n_pos, p=NEG_PROBS)))
     kinds = kinds[rng.permutation(n)]
-    obj_seeds = rng.integers(0, 2**63, n)
+    objects = object_streams(rng, n, progress, "simulate_lens")
     ren = _Renderer(size, pixel_scale)
-    sky, gain = _noise_model(pixel_scale)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    template = stamp_header(size, pixel_scale, bands, MAGZP, "ADU")
-    # one HDU reused for all cutouts: building headers is the slow part of astropy
-    hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
+    depth_flux2 = _flux(DEPTH_10SIGMA) ** 2  # matched filter: S/N = 10 at the depth
+    sky, gain = noise_from_depth(pixel_scale, MAGZP, SKY_MAG, REF_FWHM, depth_flux2, 10.0, bidx)
+    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "ADU")
     rows = []
-    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_lens"):
-        orng = np.random.default_rng(obj_seeds[i])
-        ra, dec = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
+    for i, orng, ra, dec in objects:
         cube, fwhm, row = _simulate_one(
             orng, ren, kinds[i], bidx, size, pixel_scale, sky, gain, min_arc_snr
         )
-        hdu.data, hdr = cube, hdu.header
-        hdr.update(
-            CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=int(kinds[i] == "lens"), KIND=str(kinds[i])
-        )
-        for b in bands:
-            hdr[f"PSF_{b.upper()}"] = (
-                round(float(fwhm[ALL_BANDS.index(b)]), 4),
-                "PSF FWHM [arcsec]",
-            )
+        label = int(kinds[i] == "lens")
+        cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=label, KIND=str(kinds[i]))
         rel = f"cutouts/lens_{i:06d}.fits"
-        write_atomic(
-            os.path.join(outdir, rel),  # cards are valid by construction
-            lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"),
-        )
+        stamps.write(os.path.join(outdir, rel), cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
         rows.append(
             dict(
                 row,
@@ -430,11 +393,11 @@ def simulate_lens(
             "src_mag_i": u.mag,
             "lens_mag_i": u.mag,
         },
-        dict(
-            SIMULATR="astrocnn.tasks.lens.simulate",
-            SEED=int(seed),
-            PIXSCALE=float(pixel_scale),
-            BANDS=",".join(bands),
+        run_meta(
+            "astrocnn.tasks.lens.simulate",
+            seed,
+            pixel_scale,
+            bands,
             MAGZP=MAGZP,
             MINARCSN=float(min_arc_snr),
         ),

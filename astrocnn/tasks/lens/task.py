@@ -22,7 +22,7 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
-    target_options = ()
+    options = ()  # the two classes are fixed
     summary_metrics = ("auroc", "tpr0", "tpr10")
 
     def output_columns(self, meta, **options):

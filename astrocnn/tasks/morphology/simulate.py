@@ -3,25 +3,34 @@
 Labelled multi-band cutouts of four classes (``CLASSES``) for a DECaLS-like
 survey (0.262"/px, seeing FWHM 1.0-1.5", sky-limited noise); see
 `simulate_morphology` for the models. Galaxy profiles and PSFs are GalSim
-objects; each is evaluated once per object in Fourier space on a fixed grid
-(``drawKImage``), and the per-band images are assembled there (component
-colours, per-band PSF, pixel response) with one inverse FFT per band. Point-like
-structure (spiral arms, star-forming knots, tidal tails) is splatted onto the
-same grid and smoothed in Fourier space. Images are sky-subtracted fluxes in
-nanomaggies (AB zero point ``MAGZP`` = 22.5, as in the Legacy Surveys).
+objects; each is evaluated once per object in Fourier space on a fixed grid, and
+the per-band images are assembled there (component colours, per-band PSF, pixel
+response) with one inverse FFT per band (`astrocnn.sim.galaxies.FourierRenderer`).
+Point-like structure (spiral arms, star-forming knots, tidal tails) is splatted
+onto the same grid and smoothed in Fourier space. Images are sky-subtracted
+fluxes in nanomaggies (AB zero point ``MAGZP`` = 22.5, as in the Legacy Surveys).
 """
 
 import os
-import sys
 
 import astropy.units as u
 import galsim
 import numpy as np
-from astropy.io import fits
 from astropy.visualization import make_lupton_rgb
-from tqdm import tqdm
 
-from astrocnn.sim.common import catalogue, stamp_header, write_atomic
+from astrocnn.sim.common import (
+    StampWriter,
+    add_noise,
+    catalogue,
+    check_args,
+    noise_from_depth,
+    object_streams,
+    psf_cards,
+    run_meta,
+    stamp_checks,
+    write_atomic,
+)
+from astrocnn.sim.galaxies import FourierRenderer
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger")
 MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy
@@ -69,91 +78,6 @@ def _r_half(rng, mag_r, factor=1.0, lo=R_HALF_RANGE[0], hi=R_HALF_RANGE[1]):
     """Half-light radius [arcsec] from a size-magnitude relation with 0.1 dex scatter."""
     log_r = np.log10(2.8 * factor) - 0.15 * (mag_r - MAG_RANGE[0]) + rng.normal(0.0, 0.1)
     return float(np.clip(10.0**log_r, lo, hi))
-
-
-def _fast_len(n):
-    """Smallest even 2**a * 3**b >= n."""
-    best = 2 ** int(np.ceil(np.log2(n)))
-    p3 = 1
-    while p3 < best:
-        m = p3 * 2 ** max(1, int(np.ceil(np.log2(n / p3))))
-        best = min(best, m)
-        p3 *= 3
-    return best
-
-
-class _Renderer:
-    """Fourier-space assembly of GalSim profiles and splatted structure.
-
-    The grid has ``nf >= 2 * size`` pixels a side; the stamp is its central
-    ``size x size`` block, and position (0, 0) [arcsec] is the stamp centre (between
-    pixels for an even ``size``, as GalSim's ``true_center`` and the FITS ``CRPIX``).
-    """
-
-    def __init__(self, size, pixel_scale):
-        self.size, self.ps = size, pixel_scale
-        self.nf = nf = _fast_len(2 * size)
-        self.off = (nf - size) // 2
-        self.c = self.off + (size - 1) / 2  # grid index of position (0, 0)
-        kx = 2 * np.pi * np.fft.rfftfreq(nf, pixel_scale)
-        ky = 2 * np.pi * np.fft.fftfreq(nf, pixel_scale)
-        self.kx, self.ky = kx[None, :], ky[:, None]
-        self.k2 = self.kx**2 + self.ky**2
-        # GalSim profiles are centred on the grid origin: move them to (c, c), and
-        # integrate over pixels (splatted structure is already pixel-sampled)
-        self._phase_pix = (
-            np.exp(-1j * (self.kx + self.ky) * self.c * pixel_scale)
-            * np.sinc(self.kx * pixel_scale / (2 * np.pi))
-            * np.sinc(self.ky * pixel_scale / (2 * np.pi))
-        )
-        self._kimage = galsim.ImageCD(
-            galsim.BoundsI(0, nf // 2, -nf // 2, nf // 2 - 1), scale=2 * np.pi / (nf * pixel_scale)
-        )
-
-    def kimage(self, obj):
-        """Half-plane Fourier transform of a GalSim profile in numpy ``rfft2`` layout."""
-        obj.drawKImage(image=self._kimage, recenter=False)
-        return np.fft.ifftshift(self._kimage.array, axes=0)
-
-    def splat(self, x, y, w, sigma):
-        """Fourier transform of unit-flux points at (x, y) [arcsec] with weights ``w``,
-        bilinearly splatted onto the grid and smoothed by a Gaussian of ``sigma`` arcsec."""
-        nf = self.nf
-        gx, gy = np.asarray(x) / self.ps + self.c, np.asarray(y) / self.ps + self.c
-        ok = (gx >= 0) & (gx < nf - 1) & (gy >= 0) & (gy < nf - 1)
-        gx, gy, w = gx[ok], gy[ok], np.asarray(w, float)[ok]
-        ix, iy = np.floor(gx).astype(np.intp), np.floor(gy).astype(np.intp)
-        fx, fy = gx - ix, gy - iy
-        idx = np.concatenate(
-            [iy * nf + ix, iy * nf + ix + 1, (iy + 1) * nf + ix, (iy + 1) * nf + ix + 1]
-        )
-        wts = np.concatenate([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
-        grid = np.bincount(idx, weights=wts * np.tile(w, 4), minlength=nf * nf)
-        total = w.sum()
-        if total <= 0:
-            return np.zeros(self.k2.shape, complex)
-        k = np.fft.rfft2(grid.reshape(nf, nf) / total)
-        return k * np.exp(-0.5 * self.k2 * sigma**2)
-
-    def psf(self, fwhm):
-        """Fourier transform of the Moffat PSF (real, symmetric)."""
-        return self.kimage(galsim.Moffat(beta=MOFFAT_BETA, fwhm=fwhm)).real
-
-    def render(self, smooth, points, psf_k):
-        """Noiseless stamps (nband, size, size) from components.
-
-        ``smooth`` and ``points`` are lists of (Fourier image, flux per band); ``psf_k``
-        is (nband, nf, nf//2+1).
-        """
-        total = np.zeros(psf_k.shape, complex)
-        for k, f in smooth:  # (a loop: np.tensordot goes through BLAS threads, 20x slower)
-            total += f[:, None, None] * k
-        total *= self._phase_pix
-        for k, f in points:
-            total += f[:, None, None] * k
-        img = np.fft.irfft2(total * psf_k, s=(self.nf, self.nf))
-        o, s = self.off, self.size
-        return img[:, o : o + s, o : o + s]
 
 
 def _rot(u_, v_, q, beta):
@@ -322,56 +246,13 @@ def _simulate_one(rng, ren, label, bidx, sky, gain):
         smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0)
     else:
         smooth, points, r_half, q = _merger(rng, ren, mag, fwhm[1], x0, y0, beta, half_field)
-    psf_k = np.array([ren.psf(fwhm[b]) for b in bidx])
+    psf_k = np.array([ren.psf(galsim.Moffat(beta=MOFFAT_BETA, fwhm=fwhm[b])) for b in bidx])
     img = ren.render([(k, f[bidx]) for k, f in smooth], [(k, f[bidx]) for k, f in points], psf_k)
-    var = (sky + np.clip(img, 0, None)) / gain
-    img = img + np.sqrt(var) * rng.standard_normal(img.shape)
+    img, _ = add_noise(rng, img, sky, gain)
     # position angle: east of north, with north = +y and east = -x (FITS WCS below)
     pa = (np.degrees(beta) - 90.0) % 180.0
     row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa, psf_fwhm_r=fwhm[1])
     return img.astype(np.float32), fwhm, row
-
-
-def _noise_model(pixel_scale):
-    """Sky level (nanomaggies/pixel) and effective gain (e-/nanomaggy) per band."""
-    sky = 10.0 ** (-0.4 * (SKY_MAG - MAGZP)) * pixel_scale**2
-    sigma_pix = REF_FWHM / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
-    # matched-filter S/N = 5 for a point source: var = F^2 * sum(psf^2) / 25
-    var_sky = _flux(DEPTH_5SIGMA) ** 2 / (4 * np.pi * sigma_pix**2) / 25.0
-    return sky, sky / var_sky
-
-
-def _check_args(n, seed, size, pixel_scale, bands, image_format):
-    def is_int(v, lo):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
-
-    checks = [
-        (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
-        (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
-        (is_int(size, 16), f"size must be an integer >= 16, got {size!r}"),
-        (
-            isinstance(pixel_scale, int | float | np.number)
-            and not isinstance(pixel_scale, bool)
-            and bool(np.isfinite(pixel_scale))
-            and pixel_scale > 0,
-            f"pixel_scale must be a positive number, got {pixel_scale!r}",
-        ),
-        (
-            0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
-            f"bands must be distinct names from {ALL_BANDS}, got {bands!r}",
-        ),
-        (
-            image_format in ("fits", "jpeg", "png"),
-            f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
-        ),
-        (
-            image_format == "fits" or {"g", "r", "i"} <= set(bands),
-            f"image_format={image_format!r} needs bands g, r and i, got {bands!r}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
 
 
 def to_rgb(cube, bands):
@@ -460,7 +341,19 @@ def simulate_morphology(
     24.7, 23.9, 23.4, 23.0 at 1.2" seeing); images are sky-subtracted.
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    _check_args(n, seed, size, pixel_scale, bands, image_format)
+    check_args(
+        n,
+        seed,
+        *stamp_checks(size, pixel_scale, bands, ALL_BANDS),
+        (
+            image_format in ("fits", "jpeg", "png"),
+            f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
+        ),
+        (
+            image_format == "fits" or {"g", "r", "i"} <= set(bands),
+            f"image_format={image_format!r} needs bands g, r and i, got {bands!r}",
+        ),
+    )
     bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
     sub = "cutouts" if image_format == "fits" else "images"
@@ -468,29 +361,21 @@ def simulate_morphology(
     os.makedirs(os.path.join(outdir, sub), exist_ok=True)
     rng = np.random.default_rng(seed)
     labels = np.resize(np.array(CLASSES), n)[rng.permutation(n)]
-    obj_seeds = rng.integers(0, 2**63, n)
-    ren = _Renderer(size, float(pixel_scale))
-    sky, gain = _noise_model(pixel_scale)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    template = stamp_header(size, pixel_scale, bands, MAGZP, "nanomaggy")
-    # one HDU reused for all cutouts: building headers is the slow part of astropy
-    hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
+    objects = object_streams(rng, n, progress, "simulate_morphology")
+    ren = FourierRenderer(size, float(pixel_scale))
+    # matched-filter S/N = 5 for a point source at the depth
+    sky, gain = noise_from_depth(
+        pixel_scale, MAGZP, SKY_MAG, REF_FWHM, _flux(DEPTH_5SIGMA) ** 2, 5.0, bidx
+    )
+    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nanomaggy")
     rows = []
-    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_morphology"):
-        orng = np.random.default_rng(obj_seeds[i])
-        ra, dec = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
+    for i, orng, ra, dec in objects:
         cube, fwhm, row = _simulate_one(orng, ren, str(labels[i]), bidx, sky, gain)
         rel = f"{sub}/morph_{i:06d}.{ext}"
         path = os.path.join(outdir, rel)
         if image_format == "fits":
-            hdu.data, hdr = cube, hdu.header
-            hdr.update(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(labels[i]))
-            for b in bands:
-                hdr[f"PSF_{b.upper()}"] = (
-                    round(float(fwhm[ALL_BANDS.index(b)]), 4),
-                    "PSF FWHM [arcsec]",
-                )
-            write_atomic(path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
+            cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(labels[i]))
+            stamps.write(path, cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
         else:
             rgb = to_rgb(cube, bands)
             kw = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
@@ -518,11 +403,11 @@ def simulate_morphology(
             "ra": u.deg,
             "dec": u.deg,
         },
-        dict(
-            SIMULATR="astrocnn.tasks.morphology.simulate",
-            SEED=int(seed),
-            PIXSCALE=float(pixel_scale),
-            BANDS=",".join(bands),
+        run_meta(
+            "astrocnn.tasks.morphology.simulate",
+            seed,
+            pixel_scale,
+            bands,
             MAGZP=MAGZP,
             CLASSES=",".join(CLASSES),
             FORMAT=image_format,

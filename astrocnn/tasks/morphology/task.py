@@ -23,8 +23,9 @@ import re
 
 import numpy as np
 
+from astrocnn.tasks.base import TaskOption, comma_list
 from astrocnn.tasks.classification import metrics
-from astrocnn.tasks.classification.task import ClassifierTask
+from astrocnn.tasks.classification.task import CLASSES, ClassifierTask
 
 
 def probability_column(class_name: str) -> str:
@@ -58,14 +59,31 @@ class MorphologyTask(ClassifierTask):
     bands = ("g", "r", "i")
     input_size = (64, 64)
     augmentation = "d4-rotzoom"
-    simulate_formats = ("fits", "jpeg", "png")
-    target_options = ("class_names", "fraction_columns")
+    options = (
+        CLASSES,
+        TaskOption(
+            "fraction_columns",
+            ("train",),
+            "Regress these vote-fraction columns (comma-separated) instead of classifying "
+            "the label column (Dieleman+15).",
+            parse=comma_list,
+            metavar="COLUMNS",
+        ),
+        TaskOption(
+            "image_format",
+            ("simulate",),
+            "Image format of the simulated cutouts (jpeg/png: 8-bit colour composites).",
+            type=("fits", "jpeg", "png"),
+            default="fits",
+            spelling="--format",
+        ),
+    )
     summary_metrics = ("accuracy", "balanced_accuracy", "rmse")
 
     # --- vote-fraction mode -------------------------------------------------
-    def fit_targets(self, table, source, class_names=None, fraction_columns=None):
+    def fit_targets(self, table, source, classes=None, fraction_columns=None):
         if not fraction_columns:
-            return super().fit_targets(table, source, class_names=class_names)
+            return super().fit_targets(table, source, classes=classes)
         fractions = _fractions(table, fraction_columns, source)
         sums_to_one = bool(np.allclose(fractions.sum(axis=1), 1.0, atol=0.02))
         return {

@@ -302,10 +302,9 @@ class BiasModel:
 
         Parameters
         ----------
-        dm_maps : array_like
-            Dark-matter maps ``(n, N, N)`` or one map ``(N, N)``.
-        box_size : float
-            Side of their periodic box, in Mpc/h.
+        dm_maps, box_size
+            Dark-matter maps and the side of their box, as in
+            :meth:`predict_transformed`.
 
         Returns
         -------

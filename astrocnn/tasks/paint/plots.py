@@ -7,9 +7,9 @@ coefficient :math:`r(k)` per channel, and the pixel PDFs, each optionally with
 the smoothed-dark-matter bias baseline (:mod:`astrocnn.tasks.paint.baseline`) for
 comparison.
 
-Like :mod:`astrocnn.tasks.classification.plots` (whose helpers they use), every function builds its
-figure without :mod:`matplotlib.pyplot`, writes one PNG atomically and returns
-its path; the target folder must exist, otherwise
+Every function writes one PNG file and returns its path, following the
+contract of :mod:`astrocnn.viz` (no :mod:`matplotlib.pyplot`, atomic
+writes); the target folder must exist, otherwise
 :class:`astrocnn.errors.OutputError` is raised.
 
 Maps are channels-last: one dark-matter map ``(N, N)`` and gas maps
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from astrocnn.tasks.classification.plots import _new_figure, _save_figure
+from astrocnn import viz
 from astrocnn.tasks.paint.spectra import (
     Transform,
     _channel_transforms,
@@ -61,6 +61,30 @@ def _channels(values: ArrayLike, n_channels: int, name: str, spatial: int | None
     if spatial is not None and arr.ndim != spatial + 1:
         raise ValueError(f"{name} must be a map (N, N, C), got shape {arr.shape}")
     return arr
+
+
+def _gas_maps(
+    true: ArrayLike,
+    pred: ArrayLike,
+    baseline: ArrayLike | None,
+    channel_names: Sequence[str],
+    transforms: TransformSpec,
+    spatial: int | None = None,
+) -> tuple[list[str], list[Transform], np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate the truth, prediction and optional baseline of the same channels.
+
+    Returns the channel names (as str), one transform per channel and the
+    three arrays with channels last (``None`` for a missing baseline);
+    ``spatial=2`` requires maps ``(N, N, C)``.
+    """
+    names = [str(c) for c in channel_names]
+    t = _channels(true, len(names), "true", spatial)
+    p = _channels(pred, len(names), "pred", spatial)
+    b = None if baseline is None else _channels(baseline, len(names), "baseline", spatial)
+    for other, label in ((p, "pred"), (b, "baseline")):
+        if other is not None and other.shape != t.shape:
+            raise ValueError(f"{label} shape {other.shape} differs from true {t.shape}")
+    return names, _channel_transforms(transforms, names), t, p, b
 
 
 def _label(transform: Transform, name: str) -> str:
@@ -115,22 +139,18 @@ def plot_maps(
     Raises
     ------
     ValueError
-        If the shapes disagree or values are outside a transform's domain.
+        If ``dm`` is not one map of the size of the gas maps, the shapes of
+        the gas maps disagree, or values are outside a transform's domain.
     """
-    names = [str(c) for c in channel_names]
-    n_ch = len(names)
     d = np.asarray(dm, dtype=np.float64)
     if d.ndim != 2:
         raise ValueError(f"dm must be one map (N, N), got shape {d.shape}")
-    t = _channels(true, n_ch, "true", spatial=2)
-    p = _channels(pred, n_ch, "pred", spatial=2)
-    b = None if baseline is None else _channels(baseline, n_ch, "baseline", spatial=2)
-    for other, label in ((p, "pred"), (b, "baseline")):
-        if other is not None and other.shape != t.shape:
-            raise ValueError(f"{label} shape {other.shape} differs from true {t.shape}")
+    names, per_channel, t, p, b = _gas_maps(
+        true, pred, baseline, channel_names, transforms, spatial=2
+    )
+    n_ch = len(names)
     if t.shape[:2] != d.shape:
         raise ValueError(f"gas maps {t.shape[:2]} and dm {d.shape} differ in size")
-    per_channel = _channel_transforms(transforms, names)
     dm_show = np.log10(d) if np.all(d > 0) else d
     dm_label = "log10 (1 + delta_DM)" if np.all(d > 0) else "1 + delta_DM"
 
@@ -139,7 +159,7 @@ def plot_maps(
     else:
         titles = ["dark matter", "truth", "prediction", "baseline", "residual", "baseline residual"]
     n_cols = len(titles)
-    fig = _new_figure(2.3 * n_cols, 2.2 * n_ch + 0.4)
+    fig = viz.new_figure(2.3 * n_cols, 2.2 * n_ch + 0.4)
     axes = fig.subplots(n_ch, n_cols, squeeze=False)
     for c, (name, transform) in enumerate(zip(names, per_channel, strict=True)):
         tt = apply_transform(t[..., c], transform)
@@ -186,7 +206,7 @@ def plot_maps(
             for ax, title in zip(row, titles, strict=True):
                 ax.set_title(title, fontsize=9)
         row[0].set_xlabel(dm_label, fontsize=7)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)
 
 
 def _curves(values: ArrayLike, n_ch: int, n_k: int, name: str) -> np.ndarray:
@@ -260,7 +280,7 @@ def plot_transfer_and_correlation(
 
     from matplotlib.ticker import NullFormatter
 
-    fig = _new_figure(9.0, 3.6)
+    fig = viz.new_figure(9.0, 3.6)
     ax_t, ax_r = fig.subplots(1, 2)
     positive = kk > 0
     ax_t.axhspan(1 - TRANSFER_TOLERANCE, 1 + TRANSFER_TOLERANCE, color="0.9", zorder=0)
@@ -297,7 +317,7 @@ def plot_transfer_and_correlation(
         ax.set_ylabel(ylabel)
     ax_t.legend(fontsize=7)
     ax_r.legend(fontsize=7, loc="lower left")
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)
 
 
 def plot_pdfs(
@@ -324,12 +344,10 @@ def plot_pdfs(
         be omitted for ``C = 1``), same shape.
     path : str or os.PathLike
         Output PNG file.
-    channel_names : sequence of str
-        Names of the ``C`` channels (panel titles).
-    baseline : array_like, optional
-        Baseline prediction, same shape as ``pred``.
-    transforms : str, callable, sequence or mapping, optional
-        Transform per channel; default ``"log10"`` for every channel.
+    channel_names, baseline, transforms
+        As in :func:`plot_maps`: the names of the ``C`` channels (here the
+        panel titles), a baseline prediction of the shape of ``pred``, and
+        the transform of each channel (default ``"log10"``).
     bins : int, optional
         Number of histogram bins.
 
@@ -341,19 +359,13 @@ def plot_pdfs(
     Raises
     ------
     ValueError
-        If the shapes disagree or values are outside a transform's domain.
+        If the shapes of ``true``, ``pred`` and ``baseline`` disagree or
+        values are outside a transform's domain.
     """
-    names = [str(c) for c in channel_names]
+    names, per_channel, t, p, b = _gas_maps(true, pred, baseline, channel_names, transforms)
     n_ch = len(names)
-    t = _channels(true, n_ch, "true")
-    p = _channels(pred, n_ch, "pred")
-    b = None if baseline is None else _channels(baseline, n_ch, "baseline")
-    for other, label in ((p, "pred"), (b, "baseline")):
-        if other is not None and other.shape != t.shape:
-            raise ValueError(f"{label} shape {other.shape} differs from true {t.shape}")
-    per_channel = _channel_transforms(transforms, names)
 
-    fig = _new_figure(3.4 * n_ch, 3.2)
+    fig = viz.new_figure(3.4 * n_ch, 3.2)
     axes = fig.subplots(1, n_ch, squeeze=False)[0]
     for c, (ax, name, transform) in enumerate(zip(axes, names, per_channel, strict=True)):
         tt = apply_transform(t[..., c], transform).ravel()
@@ -389,4 +401,4 @@ def plot_pdfs(
         ax.set_ylabel("probability density")
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=6)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path)

@@ -21,7 +21,7 @@ from scipy import fft
 from scipy.integrate import quad
 from tqdm import tqdm
 
-from astrocnn.sim.common import catalogue, write_atomic
+from astrocnn.sim.common import catalogue, check_args, is_int, is_number, write_atomic, write_fits
 
 # cosmology (flat LambdaCDM)
 OMEGA_M = 0.3
@@ -369,41 +369,24 @@ def _hdus(seed, size, box_size, depth):
     return dm, gas
 
 
-def _write(path, hdus):
-    write_atomic(path, lambda t: hdus.writeto(t, overwrite=True, output_verify="ignore"))
-
-
 def _check_args(n, seed, size, box_size, depth, progress):
-    def is_int(v, lo):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
-
-    checks = [
-        (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
-        (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
+    check_args(
+        n,
+        seed,
         (
             is_int(size, 16) and size <= MAX_SIZE and size % 2 == 0,
             f"size must be an even integer in [16, {MAX_SIZE}], got {size!r}",
         ),
         (
-            isinstance(box_size, int | float | np.number)
-            and not isinstance(box_size, bool)
-            and bool(np.isfinite(box_size))
-            and box_size > 0,
+            is_number(box_size) and box_size > 0,
             f"box_size must be a positive number [Mpc/h], got {box_size!r}",
         ),
         (
-            isinstance(depth, int | float | np.number)
-            and not isinstance(depth, bool)
-            and bool(np.isfinite(depth))
-            and 0 < depth
-            and (not isinstance(box_size, int | float | np.number) or depth <= box_size),
+            is_number(depth) and 0 < depth and (not is_number(box_size) or depth <= box_size),
             f"depth must be a positive number [Mpc/h] no larger than box_size, got {depth!r}",
         ),
         (isinstance(progress, bool), f"progress must be True or False, got {progress!r}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
+    )
 
 
 DEFAULT_DEPTH = 5.0  # Mpc/h, slab thickness of the CAMELS Multifield Dataset's 2-D maps
@@ -608,8 +591,8 @@ def simulate_paint(n, seed, outdir, *, size=64, box_size=25.0, depth=DEFAULT_DEP
                 hdu.header["OBJECT"] = str(i)
                 hdu.header["BOXID"] = box
                 hdu.header["SLABZ"] = slab * depth
-            _write(os.path.join(outdir, dm_rel), dm_list)
-            _write(os.path.join(outdir, gas_rel), gas_hdus)
+            write_fits(os.path.join(outdir, dm_rel), dm_list)
+            write_fits(os.path.join(outdir, gas_rel), gas_hdus)
             rows.append(
                 dict(summary, id=i, input_file=dm_rel, target_file=gas_rel, box=box, slab=slab)
             )

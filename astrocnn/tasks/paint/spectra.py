@@ -148,6 +148,19 @@ def _as_stack(field: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _stack_pair(
+    a: ArrayLike, b: ArrayLike, name_a: str, name_b: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two stacks (:func:`_as_stack`) that must have the same shape."""
+    sa = _as_stack(a, name_a)
+    sb = _as_stack(b, name_b)
+    if sa.shape != sb.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {sa.shape} and {sb.shape}"
+        )
+    return sa, sb
+
+
 def _bins(n: int, box: float, n_bins: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Bin index and weight of every rfft2 mode, bin centres, number of bins."""
     kf = 2.0 * math.pi / box
@@ -214,11 +227,7 @@ def _binned_spectrum(
 
 
 def power_spectrum_2d(
-    field: ArrayLike,
-    box_size: float,
-    *,
-    n_bins: int | None = None,
-    subtract_mean: bool = True,
+    field: ArrayLike, box_size: float, *, n_bins: int | None = None, subtract_mean: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Azimuthally averaged power spectrum of a periodic 2-D map (or a stack).
 
@@ -275,23 +284,19 @@ def cross_spectrum_2d(
     a, b : array_like
         Maps ``(N, N)`` or stacks ``(n, N, N)`` of the same shape; map ``i``
         of ``a`` is paired with map ``i`` of ``b``.
-    box_size : float
-        Side of the periodic box, in Mpc/h.
-    n_bins : int, optional
-        Number of :math:`|k|` bins (see :func:`power_spectrum_2d`).
-    subtract_mean : bool, optional
-        Subtract each map's mean first (affects only round-off).
+    box_size, n_bins, subtract_mean
+        Box side (Mpc/h), number of :math:`|k|` bins and mean subtraction,
+        as in :func:`power_spectrum_2d`.
 
     Returns
     -------
-    k : numpy.ndarray
-        Mean :math:`|k|` per bin, in h/Mpc.
+    k, n_modes : numpy.ndarray
+        Mean :math:`|k|` (h/Mpc) and number of modes per bin and map, as in
+        :func:`power_spectrum_2d`.
     power : numpy.ndarray
         :math:`P_{ab}(k)` in (Mpc/h)^2 (the mean of
         :math:`\\mathrm{Re}\\,\\tilde a \\tilde b^*` with the normalisation of
         :func:`power_spectrum_2d`; may be negative).
-    n_modes : numpy.ndarray
-        Number of modes per bin, per map.
 
     Raises
     ------
@@ -299,25 +304,42 @@ def cross_spectrum_2d(
         If the shapes differ or an input is invalid.
     """
     box = _check_box(box_size)
-    sa = _as_stack(a, "a")
-    sb = _as_stack(b, "b")
-    if sa.shape != sb.shape:
-        raise ValueError(f"a and b must have the same shape, got {sa.shape} and {sb.shape}")
+    sa, sb = _stack_pair(a, b, "a", "b")
     return _binned_spectrum(sa, sb, box, n_bins, subtract_mean)
+
+
+def _three_spectra(
+    a: np.ndarray, b: np.ndarray, box: float, n_bins: int | None, subtract_mean: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``k``, :math:`P_a`, :math:`P_b`, :math:`P_{ab}` and ``n_modes`` of validated stacks."""
+    k, p_a, n_modes = _binned_spectrum(a, None, box, n_bins, subtract_mean)
+    _, p_b, _ = _binned_spectrum(b, None, box, n_bins, subtract_mean)
+    _, p_ab, _ = _binned_spectrum(a, b, box, n_bins, subtract_mean)
+    return k, p_a, p_b, p_ab, n_modes
 
 
 def _spectra_triplet(
     pred: ArrayLike, true: ArrayLike, box_size: float, n_bins: int | None, subtract_mean: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``pred`` and ``true``; then :func:`_three_spectra` of them."""
     box = _check_box(box_size)
-    sp = _as_stack(pred, "pred")
-    st = _as_stack(true, "true")
-    if sp.shape != st.shape:
-        raise ValueError(f"pred and true must have the same shape, got {sp.shape} and {st.shape}")
-    k, p_pred, _ = _binned_spectrum(sp, None, box, n_bins, subtract_mean)
-    _, p_true, _ = _binned_spectrum(st, None, box, n_bins, subtract_mean)
-    _, p_cross, _ = _binned_spectrum(sp, st, box, n_bins, subtract_mean)
-    return k, p_pred, p_true, p_cross
+    sp, st = _stack_pair(pred, true, "pred", "true")
+    return _three_spectra(sp, st, box, n_bins, subtract_mean)
+
+
+def _transfer(p_pred: np.ndarray, p_true: np.ndarray) -> np.ndarray:
+    """:math:`T = \\sqrt{P_{\\rm pred} / P_{\\rm true}}`, NaN where :math:`P_{\\rm true} = 0`."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        transfer = np.sqrt(p_pred / p_true)
+    return np.where(p_true > 0, transfer, np.nan)
+
+
+def _correlation(p_pred: np.ndarray, p_true: np.ndarray, p_cross: np.ndarray) -> np.ndarray:
+    """:math:`r = P_\\times / \\sqrt{P_{\\rm pred} P_{\\rm true}}` in [-1, 1]; NaN if undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = np.sqrt(p_pred * p_true)
+        r = p_cross / denom
+    return np.where(denom > 0, np.clip(r, -1.0, 1.0), np.nan)
 
 
 def transfer_function(
@@ -336,12 +358,9 @@ def transfer_function(
         Predicted and true maps ``(N, N)`` or stacks ``(n, N, N)`` of the
         same shape.  For stacks both spectra are averaged over the maps
         before the ratio.
-    box_size : float
-        Side of the periodic box, in Mpc/h.
-    n_bins : int, optional
-        Number of :math:`|k|` bins (see :func:`power_spectrum_2d`).
-    subtract_mean : bool, optional
-        Subtract each map's mean first (affects only round-off).
+    box_size, n_bins, subtract_mean
+        Box side (Mpc/h), number of :math:`|k|` bins and mean subtraction,
+        as in :func:`power_spectrum_2d`.
 
     Returns
     -------
@@ -351,10 +370,8 @@ def transfer_function(
         :math:`T(k)`; 1 for a perfect prediction, NaN where
         :math:`P_{\\rm true} = 0`.
     """
-    k, p_pred, p_true, _ = _spectra_triplet(pred, true, box_size, n_bins, subtract_mean)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        transfer = np.sqrt(p_pred / p_true)
-    return k, np.where(p_true > 0, transfer, np.nan)
+    k, p_pred, p_true, _, _ = _spectra_triplet(pred, true, box_size, n_bins, subtract_mean)
+    return k, _transfer(p_pred, p_true)
 
 
 def cross_correlation(
@@ -369,16 +386,9 @@ def cross_correlation(
 
     Parameters
     ----------
-    pred, true : array_like
-        Predicted and true maps ``(N, N)`` or stacks ``(n, N, N)`` of the
-        same shape.  For stacks the three spectra are averaged over the maps
-        before the ratio.
-    box_size : float
-        Side of the periodic box, in Mpc/h.
-    n_bins : int, optional
-        Number of :math:`|k|` bins (see :func:`power_spectrum_2d`).
-    subtract_mean : bool, optional
-        Subtract each map's mean first (affects only round-off).
+    pred, true, box_size, n_bins, subtract_mean
+        As in :func:`transfer_function`; for stacks the three spectra are
+        averaged over the maps before the ratio.
 
     Returns
     -------
@@ -389,11 +399,8 @@ def cross_correlation(
         positive factor in that shell, about 0 for an independent map; NaN
         where either auto-spectrum is zero.
     """
-    k, p_pred, p_true, p_cross = _spectra_triplet(pred, true, box_size, n_bins, subtract_mean)
-    denom = np.sqrt(p_pred * p_true)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = p_cross / denom
-    return k, np.where(denom > 0, np.clip(r, -1.0, 1.0), np.nan)
+    k, p_pred, p_true, p_cross, _ = _spectra_triplet(pred, true, box_size, n_bins, subtract_mean)
+    return k, _correlation(p_pred, p_true, p_cross)
 
 
 def _ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -619,13 +626,9 @@ def paint_report(
             a, b = sp[..., c], st[..., c]
         else:
             a, b = tp, tt
-        k, p_pred, n_modes = _binned_spectrum(a, None, box, n_bins, True)
-        _, p_true, _ = _binned_spectrum(b, None, box, n_bins, True)
-        _, p_cross, _ = _binned_spectrum(a, b, box, n_bins, True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            transfer = np.where(p_true > 0, np.sqrt(p_pred / p_true), np.nan)
-            denom = np.sqrt(p_pred * p_true)
-            r = np.where(denom > 0, np.clip(p_cross / denom, -1.0, 1.0), np.nan)
+        k, p_pred, p_true, p_cross, n_modes = _three_spectra(a, b, box, n_bins, True)
+        transfer = _transfer(p_pred, p_true)
+        r = _correlation(p_pred, p_true, p_cross)
         low = (k <= k_max * (1 + 1e-12)) & np.isfinite(transfer) & np.isfinite(r)
         pdf = pdf_comparison(sp[..., c], st[..., c], bins=pdf_bins, transform=transform)
         report[name] = {

@@ -32,11 +32,13 @@ density to the expensive gas fields (Tröster et al. 2019; Thiele et al.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from astrocnn.errors import CatalogError, CutoutError
 from astrocnn.io.catalog import require_columns, resolve_paths
-from astrocnn.tasks.base import Task
+from astrocnn.tasks.base import BASELINE_TRAIN, Task, TaskOption, comma_list
 
 PERIODIC_PAD = 16
 
@@ -73,28 +75,73 @@ def _per_channel(value, names, flag, what):
     return values
 
 
+SIMULATED_SIZE = 64  # pixels per side of the simulated maps
+
+
 class PaintTask(Task):
     """Dark-matter density maps -> gas density, temperature and HI maps."""
 
     name = "paint"
     summary = "painting baryons: gas maps from dark-matter maps with a U-Net"
     bands = ("dm_density",)
-    input_size = (64, 64)
     augmentation = "d4"
     spatial_targets = True
     supports_tta = True
-    simulate_options = ("depth",)
-    target_options = ("power_loss_weight", "power_loss_space", "log_offset")
-    loss_options = ("power_loss_weight", "power_loss_space")
+    options = (
+        TaskOption(
+            "depth",
+            ("simulate",),
+            "Projection depth of each map [Mpc/h] in the 25 Mpc/h boxes (default 5, as the "
+            "CAMELS maps; 25 projects whole boxes).",
+            type=float,
+            minimum=0,
+            maximum=25,
+            minimum_open=True,
+        ),
+        TaskOption(
+            "power_loss_weight",
+            ("train",),
+            "Add this weight times the squared log ratio of the predicted to the true power "
+            "spectrum (16 radial bins up to Nyquist) to the pixel MSE (default 0); one number, "
+            "or one per output channel (e.g. 1,0,1).",
+            parse=comma_list,
+            loss_only=True,
+        ),
+        TaskOption(
+            "power_loss_space",
+            ("train",),
+            "Match the power spectra of the maps in physical units (default; what evaluate "
+            "compares) or in the transformed (standardised log10) space.",
+            type=("physical", "transformed"),
+            loss_only=True,
+        ),
+        TaskOption(
+            "log_offset",
+            ("train",),
+            "Model each output channel as log10(y + offset) instead of log10(y) (in the "
+            "channel's units; one number, or one per channel, e.g. 0,1e5,0): compresses "
+            "values well below the offset, so the fit favours the large ones (e.g. the hot "
+            "gas that dominates a temperature map's power).",
+            parse=comma_list,
+        ),
+        replace(
+            BASELINE_TRAIN,
+            help="Labelled catalogue to fit the bias baseline on (default: fitted on the "
+            "evaluated maps themselves, in-sample).",
+        ),
+    )
     fitted_target_keys = ("target_transform",)
     image_outputs = ("maps",)
-    map_outputs = True
-    size_from_data = True
+    input_size = None  # any map size: the U-Net is fully convolutional
     architecture_name = "unet"
     default_file_columns = ("input_file",)
     split_groups = "box"  # the slabs of one simulated box share its structures
     summary_metrics = ("mse_mean", "worst_abs_transfer_minus_1", "worst_r")
     target_column = "target_file"
+
+    def prediction_mode(self, from_files):
+        """One painted map per input map, of any size."""
+        return "maps"
 
     # --- inputs ---------------------------------------------------------------
     def fit_input_scaler(self, image_kind, images, seed=0):
@@ -374,6 +421,4 @@ class PaintTask(Task):
         from astrocnn.tasks.paint.simulate import DEFAULT_DEPTH, simulate_paint
 
         depth = DEFAULT_DEPTH if depth is None else float(depth)
-        return simulate_paint(
-            n, seed, outdir, size=self.input_size[0], depth=depth, progress=progress
-        )
+        return simulate_paint(n, seed, outdir, size=SIMULATED_SIZE, depth=depth, progress=progress)

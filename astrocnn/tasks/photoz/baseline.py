@@ -269,9 +269,10 @@ def knn_cross_validated(
     Parameters
     ----------
     mags : array_like, shape (n, b)
-        Finite magnitudes.
+        Finite magnitudes, bands ordered from blue to red (see
+        :func:`colour_features`).
     z : array_like, shape (n,)
-        True redshifts.
+        True (spectroscopic) redshifts, finite.
     k : int, optional
         Number of neighbours.
     n_folds : int, optional

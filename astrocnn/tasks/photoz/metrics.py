@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from astrocnn.data.stats import bin_pairs, real_array
+
 __all__ = [
     "DEFAULT_MAGNITUDE_BINS",
     "crps_ensemble",
@@ -46,13 +48,8 @@ MAD_TO_SIGMA = 1.4826
 
 
 def _as_1d(value: ArrayLike, name: str, *, finite: bool = True) -> np.ndarray:
-    """Convert to a 1-D float64 array, checking that it is numeric (and finite)."""
-    arr = np.asarray(value)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    """Convert to a 1-D float64 array, checking that it is real (and finite)."""
+    arr = real_array(value, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one value per object), got shape {arr.shape}")
     if finite and not np.all(np.isfinite(arr)):
@@ -88,6 +85,7 @@ def dz(z_phot: ArrayLike, z_true: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n,)
+        The residual of each object.
 
     Raises
     ------
@@ -115,6 +113,7 @@ def sigma_mad(dz: ArrayLike) -> float:
     Returns
     -------
     float
+        The scatter, in the units of ``dz``.
 
     Raises
     ------
@@ -291,25 +290,6 @@ def pit_histogram(pit: ArrayLike, n_bins: int = 20) -> tuple[np.ndarray, np.ndar
     return counts * (int(n_bins) / p.size), edges
 
 
-def _magnitude_bins(magnitude_bins: ArrayLike | Sequence | None) -> list[tuple[float, float]]:
-    """Normalise bins given as edges ``(m+1,)`` or pairs ``(m, 2)`` to a list of pairs."""
-    if magnitude_bins is None:
-        magnitude_bins = DEFAULT_MAGNITUDE_BINS
-    arr = np.asarray(magnitude_bins, dtype=np.float64)
-    if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 1:
-        pairs = arr
-    elif arr.ndim == 1 and arr.size >= 2:
-        pairs = np.stack([arr[:-1], arr[1:]], axis=1)
-    else:
-        raise ValueError(
-            "magnitude_bins must be increasing bin edges (m + 1,) or (lo, hi) pairs (m, 2), "
-            f"got shape {arr.shape}"
-        )
-    if not np.all(np.isfinite(pairs)) or np.any(pairs[:, 1] <= pairs[:, 0]):
-        raise ValueError("magnitude_bins must be finite with lo < hi in every bin")
-    return [(float(lo), float(hi)) for lo, hi in pairs]
-
-
 def _point_stats(d: np.ndarray) -> dict[str, float]:
     """Bias, scatter and outlier statistics of residuals ``d`` (``d.size >= 1``)."""
     ad = np.abs(d)
@@ -427,7 +407,8 @@ def redshift_report(
         mag = _as_1d(magnitude, "magnitude", finite=False)
         _check_same_length(zt.size, magnitude=mag)
         rows = []
-        for lo, hi in _magnitude_bins(magnitude_bins):
+        bins = DEFAULT_MAGNITUDE_BINS if magnitude_bins is None else magnitude_bins
+        for lo, hi in bin_pairs(bins, "magnitude_bins"):
             sel = (mag >= lo) & (mag < hi)  # False for NaN
             if not np.any(sel):
                 continue

@@ -37,6 +37,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
+from astrocnn.data.stats import real_array
+
 __all__ = [
     "cdf_z",
     "crps_z",
@@ -124,12 +126,7 @@ def _check_mixture(
     """
     arrays = []
     for name, value in (("weights", weights), ("mu", mu), ("sigma", sigma)):
-        arr = np.asarray(value)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-        if np.iscomplexobj(arr):
-            raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64)
+        arr = real_array(value, name)
         if arr.ndim != 2 or arr.shape[1] < 1:
             raise ValueError(
                 f"{name} must have shape (n, K) with K >= 1 (one row per object), "
@@ -242,20 +239,23 @@ def _map_chunks(
     s: np.ndarray,
     t: np.ndarray,
     *,
-    shared: bool,
+    per_object: bool,
 ) -> np.ndarray:
     """Apply ``func(w, m, s, t)`` chunk by chunk over objects.
 
-    ``t`` is either a 1-D array shared by all objects (``shared=True``,
-    result ``(n, len(t))``) or a 2-D ``(n, m)`` array.
+    ``t`` is 1-D: a grid shared by all objects (result ``(n, len(t))``) or,
+    with ``per_object=True``, one value per object (result ``(n,)``), the
+    two layouts of ``z`` in :func:`pdf_z`.
     """
     n, k = w.shape
+    if per_object:
+        t = t[:, None]
     n_pts = t.shape[-1]
     out = np.empty((n, n_pts))
     for sl in _chunks(n, n_pts * k):
-        tt = np.broadcast_to(t, (sl.stop - sl.start, n_pts)) if shared else t[sl]
+        tt = t[sl] if per_object else np.broadcast_to(t, (sl.stop - sl.start, n_pts))
         out[sl] = func(w[sl], m[sl], s[sl], tt)
-    return out
+    return out[:, 0] if per_object else out
 
 
 # ---------------------------------------------------------------------------
@@ -300,12 +300,7 @@ def log_likelihood_t(
 
 
 def pdf_z(
-    weights: ArrayLike,
-    mu: ArrayLike,
-    sigma: ArrayLike,
-    z: ArrayLike,
-    *,
-    per_object: bool = False,
+    weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, z: ArrayLike, *, per_object: bool = False
 ) -> np.ndarray:
     """Probability density in redshift, ``p_z(z) = p_t(ln(1 + z)) / (1 + z)``.
 
@@ -340,32 +335,19 @@ def pdf_z(
     def func(w_, m_, s_, t_):
         return np.exp(_log_pt(w_, m_, s_, t_) - t_)
 
-    if per_object:
-        out = _map_chunks(func, w, m, s, t[:, None], shared=False)[:, 0]
-    else:
-        out = _map_chunks(func, w, m, s, t, shared=True)
-    return np.where(valid, out, 0.0)
+    return np.where(valid, _map_chunks(func, w, m, s, t, per_object=per_object), 0.0)
 
 
 def cdf_z(
-    weights: ArrayLike,
-    mu: ArrayLike,
-    sigma: ArrayLike,
-    z: ArrayLike,
-    *,
-    per_object: bool = False,
+    weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, z: ArrayLike, *, per_object: bool = False
 ) -> np.ndarray:
     """Cumulative distribution in redshift, ``F(z) = sum_k w_k Phi((ln(1 + z) - mu_k) / sigma_k)``.
 
     Parameters
     ----------
-    weights, mu, sigma : array_like, shape (n, K)
-        Mixture parameters in ``t = ln(1 + z)``.
-    z : array_like
-        Redshifts: a grid of shape ``(m,)`` shared by all objects, or with
-        ``per_object=True`` one redshift per object, shape ``(n,)``.
-    per_object : bool, optional
-        Select the layout of ``z`` (default: a shared grid).
+    weights, mu, sigma, z, per_object
+        The mixtures and the redshifts (a shared grid or one per object),
+        as in :func:`pdf_z`.
 
     Returns
     -------
@@ -376,17 +358,14 @@ def cdf_z(
     Raises
     ------
     ValueError
-        If the parameters are invalid or ``z`` has the wrong shape or holds
-        NaN.
+        As :func:`pdf_z`.
     """
     w, m, s = _check_mixture(weights, mu, sigma)
     zz = _check_z(z, w.shape[0], per_object)
     with np.errstate(divide="ignore", invalid="ignore"):
         # log1p(-1) = -inf and log1p(inf) = inf give Phi = 0 and 1 exactly.
         t = np.log1p(np.maximum(zz, -1.0))
-    if per_object:
-        return _map_chunks(_cdf_t, w, m, s, t[:, None], shared=False)[:, 0]
-    return _map_chunks(_cdf_t, w, m, s, t, shared=True)
+    return _map_chunks(_cdf_t, w, m, s, t, per_object=per_object)
 
 
 def pit(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike, z_true: ArrayLike) -> np.ndarray:
@@ -546,6 +525,7 @@ def mean_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n,)
+        Mean redshift of each object.
 
     Raises
     ------
@@ -567,6 +547,7 @@ def median_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n,)
+        Median redshift of each object.
 
     Raises
     ------
@@ -722,6 +703,7 @@ def mode_z(weights: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n,)
+        Redshift of the highest peak of each PDF.
 
     Raises
     ------

@@ -4,9 +4,9 @@ Point estimates against the truth, residuals against magnitude, PIT
 histograms and example PDFs, as in Pasquet et al. (2019, A&A 621, A26) and
 D'Isanto & Polsterer (2018, A&A 609, A111).
 
-Like :mod:`astrocnn.tasks.classification.plots` (whose helpers they use), every function builds
-its figure without :mod:`matplotlib.pyplot`, writes one PNG atomically and
-returns its path; the target folder must exist, otherwise
+Every function writes one PNG file and returns its path, following the
+contract of :mod:`astrocnn.viz` (no :mod:`matplotlib.pyplot`, atomic
+writes); the target folder must exist, otherwise
 :class:`astrocnn.errors.OutputError` is raised.
 """
 
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from astrocnn.tasks.classification.plots import _new_figure, _save_figure
+from astrocnn import viz
 from astrocnn.tasks.photoz.metrics import dz as _dz
-from astrocnn.tasks.photoz.metrics import pit_ks, redshift_report
+from astrocnn.tasks.photoz.metrics import pit_histogram, pit_ks, redshift_report
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -171,16 +171,14 @@ def plot_zphot_vs_ztrue(
     top = max(float(np.max(zt)), *(float(np.percentile(zp, 99.5)) for zp, _, _ in filled))
     lim = max(0.5, math.ceil(1.05 * top * 10) / 10)
 
-    fig = _new_figure(5.2 * len(filled) + 0.8, 5.2)
+    fig = viz.new_figure(5.2 * len(filled) + 0.8, 5.2)
     axes = np.atleast_1d(fig.subplots(1, len(filled), sharex=True, sharey=True))
     images = [_zz_panel(ax, zt, zp, lim, st, name) for ax, (zp, name, st) in zip(axes, filled)]
     vmax = max(im.norm.vmax for im in images)
     for im in images:
         im.norm.vmax = vmax
     fig.colorbar(images[-1], ax=list(axes), label="objects per cell", shrink=0.85)
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def plot_dz_vs_magnitude(
@@ -236,11 +234,11 @@ def plot_dz_vs_magnitude(
     from matplotlib.colors import LogNorm
 
     d = _as_1d(dz, "dz")
+    if not np.all(np.isfinite(d)):
+        raise ValueError("dz must be finite")
     mag = _as_1d(magnitude, "magnitude")
     if d.size != mag.size:
         raise ValueError(f"dz has {d.size} values but magnitude has {mag.size}")
-    if not np.all(np.isfinite(d)):
-        raise ValueError("dz must be finite")
     ok = np.isfinite(mag)
     if not np.any(ok):
         raise ValueError("no object has a finite magnitude")
@@ -249,7 +247,7 @@ def plot_dz_vs_magnitude(
     if hi - lo < 1e-6:
         lo, hi = lo - 0.5, hi + 0.5
 
-    fig = _new_figure(7.0, 4.8)
+    fig = viz.new_figure(7.0, 4.8)
     ax = fig.subplots()
     x_edges = np.linspace(lo, hi, 61)
     y_edges = np.linspace(-y_limit, y_limit, 81)
@@ -315,9 +313,7 @@ def plot_dz_vs_magnitude(
     ax.set_ylabel("$\\Delta z = (z_{\\rm phot} - z_{\\rm true}) / (1 + z_{\\rm true})$")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def plot_pit_histogram(
@@ -366,10 +362,8 @@ def plot_pit_histogram(
         If the folder of ``path`` does not exist or the file cannot be
         written.
     """
-    from astrocnn.tasks.photoz.metrics import pit_histogram
-
     density, edges = pit_histogram(pit, n_bins)
-    fig = _new_figure(6.4, 4.4)
+    fig = viz.new_figure(6.4, 4.4)
     ax = fig.subplots()
     ax.stairs(density, edges, fill=True, alpha=0.35, color="C0")
     ax.stairs(density, edges, color="C0", lw=1.5, label=f"{label} (KS = {pit_ks(pit):.3f})")
@@ -391,9 +385,7 @@ def plot_pit_histogram(
     ax.set_ylabel("density")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center")
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)
 
 
 def plot_example_pdfs(
@@ -427,7 +419,7 @@ def plot_example_pdfs(
     z_point : array_like, shape (n,), optional
         Point estimates.
     title : str, optional
-        Figure title.
+        Figure title, above the grid of panels.
 
     Returns
     -------
@@ -461,7 +453,7 @@ def plot_example_pdfs(
     n_show = min(n, 12)
     n_cols = min(n_show, 4)
     n_rows = math.ceil(n_show / n_cols)
-    fig = _new_figure(2.8 * n_cols + 0.4, 2.3 * n_rows + 0.4)
+    fig = viz.new_figure(2.8 * n_cols + 0.4, 2.3 * n_rows + 0.4)
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= n_show:
@@ -483,6 +475,4 @@ def plot_example_pdfs(
             ax.set_xlabel("redshift z", fontsize=9)
         if i == 0:
             ax.legend(fontsize=7, loc="upper right")
-    if title:
-        fig.suptitle(title)
-    return _save_figure(fig, path)
+    return viz.save_figure(fig, path, title=title)

@@ -8,34 +8,33 @@ by Milky Way dust) integrated through GalSim's LSST ``Bandpass`` throughputs. A
 galaxy is a bulge (always the elliptical SED) plus a disk (the galaxy's own SED);
 each component has one SED and one achromatic profile, so drawing it per band with
 its own band flux is exact and no ``ChromaticObject`` is drawn. Profiles and
-per-band Kolmogorov PSFs are combined in Fourier space (`astrocnn.tasks.morphology.simulate`'s
-renderer). Images are sky-subtracted fluxes in nJy (AB zero point ``MAGZP`` = 31.4).
+per-band Kolmogorov PSFs are combined in Fourier space
+(`astrocnn.sim.galaxies.FourierRenderer`). Depths, sky and zero point are those of
+`astrocnn.sim.lsst`: images are sky-subtracted fluxes in nJy (``MAGZP`` = 31.4).
 """
 
 import functools
 import os
-import sys
 
 import astropy.units as u
 import galsim
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
-from astropy.io import fits
-from scipy.optimize import brentq
-from scipy.special import gammainc, gammaincinv
-from tqdm import tqdm
 
-from astrocnn.sim.common import catalogue, stamp_header, write_atomic
-from astrocnn.tasks.morphology.simulate import _Renderer
+from astrocnn.sim.common import (
+    StampWriter,
+    add_noise,
+    catalogue,
+    check_args,
+    object_streams,
+    psf_cards,
+    run_meta,
+    stamp_checks,
+)
+from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total, seeing_psfs
+from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model
 
-MAGZP = 31.4  # AB; 1 image unit = 1 nJy
-ALL_BANDS = ("u", "g", "r", "i", "z", "y")
 SED_TYPES = ("E", "Sbc", "Scd", "Im")
-# LSST 10-year coadd (Ivezic et al. 2019): 5-sigma point-source depth at the
-# effective seeing REF_FWHM, and dark-sky brightness [mag / arcsec^2]
-DEPTH_5SIGMA = np.array([26.1, 27.4, 27.5, 26.8, 26.1, 24.9])
-SKY_MAG = np.array([22.99, 22.26, 21.20, 20.48, 19.60, 18.61])
-REF_FWHM = np.array([0.92, 0.87, 0.83, 0.80, 0.78, 0.76])  # arcsec
 SEEING_RANGE = (0.75, 1.0)  # per-object factor on REF_FWHM (FWHM 0.57-0.92")
 MAG_RANGE = (18.0, 25.0)  # observed i-band magnitude
 COUNT_SLOPE = 0.3  # dlog10 N / dm of the i-band number counts
@@ -43,7 +42,6 @@ Z_RANGE = (0.01, 3.0)
 Z0_MIN = 0.04
 EBV_MEAN, EBV_MAX = 0.03, 0.3
 R_V = 3.1
-BULGE_N = (3.0, 4.0)  # a fixed set, so that GalSim reuses its Sersic tables
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 _SED_FILES = {t: f"CWW_{t}_ext.sed" for t in SED_TYPES}
 # nm, covers all LSST bands; fine where the IGM (z < 3) has edges
@@ -205,19 +203,6 @@ def _log_size(m_abs, z, r0, m0, bright, faint, evol):
     return np.log10(r0) - np.where(dm < 0, bright, faint) * dm - evol * np.log10(1 + z)
 
 
-def _r_half_total(frac_b, n_b, r_b, r_d):
-    """Half-light radius of bulge (Sersic n_b, flux fraction frac_b) + exponential disk."""
-    if frac_b <= 0 or r_b == r_d:
-        return r_d if frac_b <= 0 else r_b
-    bn, b1 = gammaincinv(2 * n_b, 0.5), gammaincinv(2.0, 0.5)
-
-    def enclosed(r):
-        bulge = gammainc(2 * n_b, bn * (r / r_b) ** (1 / n_b))
-        return frac_b * bulge + (1 - frac_b) * gammainc(2.0, b1 * r / r_d) - 0.5
-
-    return brentq(enclosed, min(r_b, r_d), max(r_b, r_d), xtol=1e-6)
-
-
 def _galaxy(rng, max_r_half):
     """Draw one galaxy: returns a dict of truths and per-component (profile, band fluxes)."""
     mag_i = float(sample_magnitude(rng, 1)[0])
@@ -262,7 +247,7 @@ def _galaxy(rng, max_r_half):
         q_b = rng.uniform(0.6, 1.0)
     r_kpc = np.clip([r_b, r_d], 0.1, 40.0)
     r_b, r_d = angular_size(r_kpc, z)
-    r_half = _r_half_total(frac_b, n_b, r_b, r_d)
+    r_half = r_half_total(frac_b, n_b, r_b, r_d)
     if r_half > max_r_half:  # rare (z < 0.1): keep the galaxy inside the stamp
         r_b, r_d, r_half = (r * max_r_half / r_half for r in (r_b, r_d, r_half))
     beta = rng.uniform(0, np.pi) * galsim.radians
@@ -279,21 +264,6 @@ def _galaxy(rng, max_r_half):
     return truth, [(p, f) for p, f in zip(profiles, flux) if f.any()]
 
 
-def _noise_model(pixel_scale):
-    """Sky level (nJy / pixel) and effective gain (e- / nJy) per band from the depths."""
-    sky = 10.0 ** (-0.4 * (SKY_MAG - MAGZP)) * pixel_scale**2
-    sigma_pix = REF_FWHM / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
-    # matched-filter S/N = 5 for a Gaussian point source: var = F^2 / (4 pi sigma^2) / 25
-    var_sky = 10.0 ** (-0.8 * (DEPTH_5SIGMA - MAGZP)) / (4 * np.pi * sigma_pix**2) / 25.0
-    return sky, sky / var_sky
-
-
-def sky_sigma(pixel_scale=0.2):
-    """Sky noise per pixel [nJy] in ``ALL_BANDS`` (sources add photon noise)."""
-    sky, gain = _noise_model(pixel_scale)
-    return np.sqrt(sky / gain)
-
-
 def _photometry(model, data, var, total):
     """Fit the amplitude of the noiseless profile: flux and its error [nJy]."""
     prof = model / total[:, None, None]
@@ -304,13 +274,11 @@ def _photometry(model, data, var, total):
 def _simulate_one(rng, ren, bidx, sky, gain, max_r_half):
     """One object: returns (float32 cube, PSF FWHM per band [6], catalogue row dict)."""
     truth, comps = _galaxy(rng, max_r_half)
-    fwhm = REF_FWHM * rng.uniform(*SEEING_RANGE) * (1 + rng.normal(0, 0.02, len(ALL_BANDS)))
+    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
     shift = ren.ps * np.array([truth.pop("x0"), truth.pop("y0")])
     smooth = [(ren.kimage(p.shift(*shift)), f[bidx]) for p, f in comps]
-    psf_k = np.array([ren.kimage(galsim.Kolmogorov(fwhm=fwhm[b])).real for b in bidx])
     model = ren.render(smooth, [], psf_k)
-    var = (sky + np.clip(model, 0, None)) / gain
-    img = model + np.sqrt(var) * rng.standard_normal(model.shape)
+    img, var = add_noise(rng, model, sky, gain)
     total = sum(f[bidx] for _, f in comps)
     flux, err = _photometry(model, img, var, total)
     # below S/N = 1: the 1-sigma limit, error 1.086 mag
@@ -319,31 +287,6 @@ def _simulate_one(rng, ren, bidx, sky, gain, max_r_half):
         truth[f"obs_mag_{b}"] = float(MAGZP - 2.5 * np.log10(f))
         truth[f"obs_magerr_{b}"] = float(2.5 / np.log(10) * e / f)
     return img.astype(np.float32), fwhm, truth
-
-
-def _check_args(n, seed, size, pixel_scale, bands):
-    def is_int(v, lo):
-        return isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= lo
-
-    checks = [
-        (is_int(n, 1), f"n must be an integer >= 1, got {n!r}"),
-        (is_int(seed, 0), f"seed must be a non-negative integer, got {seed!r}"),
-        (is_int(size, 16), f"size must be an integer >= 16, got {size!r}"),
-        (
-            isinstance(pixel_scale, int | float | np.number)
-            and not isinstance(pixel_scale, bool)
-            and bool(np.isfinite(pixel_scale))
-            and pixel_scale > 0,
-            f"pixel_scale must be a positive number, got {pixel_scale!r}",
-        ),
-        (
-            0 < len(bands) == len(set(bands)) and set(bands) <= set(ALL_BANDS),
-            f"bands must be distinct names from {ALL_BANDS}, got {bands!r}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
 
 
 def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BANDS, progress=False):
@@ -417,34 +360,22 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
       is reported (error 1.086 mag).
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    _check_args(n, seed, size, pixel_scale, bands)
+    check_args(n, seed, *stamp_checks(size, pixel_scale, bands, ALL_BANDS))
     bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
     rng = np.random.default_rng(seed)
-    obj_seeds = rng.integers(0, 2**63, n)
-    ren = _Renderer(size, float(pixel_scale))
-    sky, gain = _noise_model(pixel_scale)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    ren = FourierRenderer(size, float(pixel_scale))
+    sky, gain = noise_model(pixel_scale, bidx)
     max_r_half = 0.3 * size * pixel_scale
-    template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy")
-    hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
+    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nJy")
     rows = []
-    for i in tqdm(range(n), disable=not progress, file=sys.stderr, desc="simulate_photoz"):
-        orng = np.random.default_rng(obj_seeds[i])
-        ra, dec = orng.uniform(0, 360), np.degrees(np.arcsin(orng.uniform(-1, 1)))
+    for i, orng, ra, dec in object_streams(rng, n, progress, "simulate_photoz"):
         cube, fwhm, row = _simulate_one(orng, ren, bidx, sky, gain, max_r_half)
         rel = f"cutouts/photoz_{i:06d}.fits"
-        hdu.data, hdr = cube, hdu.header
-        hdr.update(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i))
-        hdr["EBV"] = (round(row["ebv"], 5), "Galactic E(B-V) [mag]")
-        for b in bands:
-            hdr[f"PSF_{b.upper()}"] = (
-                round(float(fwhm[ALL_BANDS.index(b)]), 4),
-                "PSF FWHM [arcsec]",
-            )
-        path = os.path.join(outdir, rel)
-        write_atomic(path, lambda t: hdu.writeto(t, overwrite=True, output_verify="ignore"))
+        cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i))
+        cards["EBV"] = (round(row["ebv"], 5), "Galactic E(B-V) [mag]")
+        stamps.write(os.path.join(outdir, rel), cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
         rows.append(dict(row, id=i, file=rel, ra=ra, dec=dec))
     mags = [f"mag_{b}" for b in ALL_BANDS]
     obs = [f"obs_mag_{b}" for b in bands] + [f"obs_magerr_{b}" for b in bands]
@@ -452,11 +383,11 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
     columns += ["r_half", "ebv", "ra", "dec"]
     units = {c: u.mag for c in [*mags, *obs, "ebv"]}
     units.update(r_half=u.arcsec, ra=u.deg, dec=u.deg)
-    meta = dict(
-        SIMULATR="astrocnn.tasks.photoz.simulate",
-        SEED=int(seed),
-        PIXSCALE=float(pixel_scale),
-        BANDS=",".join(bands),
+    meta = run_meta(
+        "astrocnn.tasks.photoz.simulate",
+        seed,
+        pixel_scale,
+        bands,
         ZMIN=Z_RANGE[0],
         ZMAX=Z_RANGE[1],
         MAGLIM=MAG_RANGE[1],

@@ -23,11 +23,13 @@ regressor on the catalogue magnitudes and colours of the same objects.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from astrocnn.errors import CatalogError
 from astrocnn.io.catalog import require_columns
-from astrocnn.tasks.base import Task
+from astrocnn.tasks.base import BASELINE_TRAIN, Task, TaskOption, comma_list
 
 POINT_COLUMNS = {
     "z_mean": "mean of p(z)",
@@ -86,9 +88,38 @@ class PhotozTask(Task):
     input_size = (32, 32)
     augmentation = "d4"
     supports_tta = True
-    target_options = ("n_components",)
-    decode_options = ("pdf_grid",)
-    accepts_extra_inputs = True
+    options = (
+        TaskOption(
+            "mdn_components",
+            ("train",),
+            "Gaussian components of the mixture density network (default 5).",
+            type=int,
+            minimum=1,
+            maximum=50,
+        ),
+        TaskOption(
+            "extra_inputs",
+            ("train",),
+            "Comma-separated catalogue columns fed to the network beside the image (e.g. "
+            "EBV); standardised with the training set's statistics, and required in every "
+            "catalogue the model predicts.",
+            parse=lambda text: tuple(comma_list(text)),
+            metavar="COLUMNS",
+        ),
+        TaskOption(
+            "pdf_grid",
+            ("predict",),
+            "Also write p(z) on N redshifts from ZMIN to ZMAX (column 'pdf'; the grid is "
+            "in the header cards PDFZMIN, PDFZMAX, PDFNZ).",
+            parse=parse_pdf_grid,
+            metavar="ZMIN,ZMAX,N",
+        ),
+        replace(
+            BASELINE_TRAIN,
+            help="Labelled catalogue to fit the kNN magnitude baseline on (default: 5-fold "
+            "cross-validation on --catalog).",
+        ),
+    )
     summary_metrics = ("sigma_mad", "outlier_frac_015", "pit_ks", "crps_mean")
     truth_column = "z"
     default_components = 5
@@ -108,17 +139,15 @@ class PhotozTask(Task):
             )
         return z
 
-    def fit_targets(self, table, source, n_components=None):
+    def fit_targets(self, table, source, mdn_components=None):
         """Check the training redshifts; store K and the redshift range.
 
         Parameters
         ----------
-        n_components : int or sequence of one int, optional
+        mdn_components : int, optional
             Gaussian components of the mixture (default 5).
         """
-        if isinstance(n_components, list | tuple):
-            n_components = n_components[0]
-        k = self.default_components if n_components is None else int(n_components)
+        k = self.default_components if mdn_components is None else int(mdn_components)
         if not 1 <= k <= 50:
             raise CatalogError(f"number of mixture components must be 1-50, got {k}")
         z = self._redshifts(table, source)
@@ -145,6 +174,11 @@ class PhotozTask(Task):
             **options,
         )
 
+    def keras_objects(self):
+        from astrocnn.tasks.photoz.mdn import MixtureDensity
+
+        return {"MixtureDensity": MixtureDensity}
+
     def loss(self, meta):
         from astrocnn.tasks.photoz.mdn import mixture_nll
 
@@ -157,11 +191,6 @@ class PhotozTask(Task):
         if pdf_grid is not None:
             columns["pdf"] = "p(z) on the grid of header cards PDFZMIN, PDFZMAX, PDFNZ [1/z]"
         return columns
-
-    def parse_decode_option(self, name, text):
-        if name == "pdf_grid":
-            return parse_pdf_grid(text)
-        return super().parse_decode_option(name, text)
 
     def output_header(self, meta, pdf_grid=None, **options):
         cards = {"MDNSPACE": "ln(1+z)", "MDNK": int(meta["n_components"])}

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
+from astrocnn.io.jsonsafe import json_safe
 from astrocnn.tasks.classification.metrics import (
     auroc,
     binary_report,
     calibration,
     confusion_matrix,
-    json_safe,
     multiclass_report,
     roc_curve,
     tpr_at_false_positives,

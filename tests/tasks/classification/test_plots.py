@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 from paths import REPO_ROOT
 
+from astrocnn import viz
 from astrocnn.errors import AstrocnnError, OutputError
-from astrocnn.tasks.classification import plots
-from astrocnn.tasks.classification.metrics import calibration, json_safe, multiclass_report
+from astrocnn.io.jsonsafe import json_safe
+from astrocnn.tasks.classification.metrics import calibration, multiclass_report
 from astrocnn.tasks.classification.plots import (
-    _rgb_channel_indices,
-    _save_figure,
     plot_confusion_matrix,
     plot_gallery,
     plot_reliability,
@@ -40,8 +39,8 @@ def read_png(path):
 
 def assert_size(img, width_in, height_in, rel=0.02):
     h, w = img.shape[:2]
-    assert w == pytest.approx(width_in * plots.DPI, rel=rel)
-    assert h == pytest.approx(height_in * plots.DPI, rel=rel)
+    assert w == pytest.approx(width_in * viz.DPI, rel=rel)
+    assert h == pytest.approx(height_in * viz.DPI, rel=rel)
 
 
 def no_temp_files_left(folder):
@@ -326,90 +325,7 @@ def test_plot_gallery_bad_inputs(tmp_path):
         plot_gallery(np.zeros((2, 8)), None, tmp_path / "g.png")
 
 
-@pytest.mark.parametrize(
-    ("n", "bands", "expected"),
-    [
-        (4, ("g", "r", "i", "z"), (2, 1, 0)),
-        (4, ("u", "g", "r", "i"), (3, 2, 1)),
-        (3, ("i", "g", "r"), (0, 2, 1)),
-        (4, ("HSC-G", "HSC-R", "HSC-I", "HSC-Z"), (2, 1, 0)),
-        (4, ("VIS", "Y", "J", "H"), (3, 2, 1)),
-        (4, ("H", "J", "Y", "VIS"), (0, 1, 2)),
-        (4, None, (3, 2, 1)),
-        (3, None, (2, 1, 0)),
-        (4, ("a", "b", "c", "d"), (3, 2, 1)),
-    ],
-)
-def test_rgb_channel_choice(n, bands, expected):
-    assert _rgb_channel_indices(n, bands) == expected
-
-
-def test_asinh_stretch_range():
-    x = _blob_images(3, 16, 16, 3)
-    out = plots._asinh_stretch(x)
-    assert out.shape == x.shape
-    assert out.min() >= 0.0 and out.max() <= 1.0
-    assert out.max() == pytest.approx(1.0)  # bright centres saturate
-
-
-# ----------------------------------------------------------- save / imports
-
-
-def test_save_figure_atomic_failure_leaves_nothing(tmp_path, monkeypatch):
-    fig = plots._new_figure(2, 2)
-    fig.subplots().plot([0, 1], [0, 1])
-    target = tmp_path / "f.png"
-    target.write_bytes(b"previous")
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(fig, "savefig", boom)
-    with pytest.raises(RuntimeError):
-        _save_figure(fig, target)
-    assert target.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
-
-
-def test_save_figure_oserror_becomes_output_error(tmp_path, monkeypatch):
-    fig = plots._new_figure(2, 2)
-    target = tmp_path / "f.png"
-    target.write_bytes(b"previous")
-
-    def disk_full(fname, *args, **kwargs):
-        Path(fname).write_bytes(b"half an image")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(fig, "savefig", disk_full)
-    with pytest.raises(OutputError, match="No space left"):
-        _save_figure(fig, target)
-    assert target.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
-
-
-def test_save_figure_writes_png_whatever_the_suffix(tmp_path):
-    fig = plots._new_figure(1, 1)
-    out = _save_figure(fig, tmp_path / "figure.out")
-    assert out == tmp_path / "figure.out"
-    read_png(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.out"]
-
-
-def test_save_figure_onto_a_folder_raises(tmp_path):
-    (tmp_path / "d.png").mkdir()
-    with pytest.raises(OutputError):
-        _save_figure(plots._new_figure(1, 1), tmp_path / "d.png")
-    assert (tmp_path / "d.png").is_dir()
-    assert no_temp_files_left(tmp_path)
-
-
-def test_save_figure_permissions_follow_umask(tmp_path):
-    fig = plots._new_figure(1, 1)
-    out = _save_figure(fig, tmp_path / "p.png")
-    if os.name == "posix":
-        umask = os.umask(0)
-        os.umask(umask)
-        assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+# ----------------------------------------------------------------- imports
 
 
 def test_import_is_cheap_and_pyplot_free(tmp_path):

@@ -9,14 +9,14 @@ from astropy.wcs import WCS
 
 pytest.importorskip("galsim")
 
+from astrocnn.io.fits.cards import format_card as _card  # noqa: E402
+from astrocnn.sim.lsst import MAGZP, noise_model, sky_sigma  # noqa: E402
 from astrocnn.tasks.deblend.simulate import (  # noqa: E402
     EDGE,
     SEP_RHALF,
-    _card,
     simulate_deblend,
     simulate_field,
 )
-from astrocnn.tasks.photoz.simulate import MAGZP, _noise_model, sky_sigma  # noqa: E402
 
 N, SEED, SIZE = 24, 3, 64
 BANDS = ("g", "r", "i")
@@ -124,7 +124,7 @@ def test_determinism(sim, tmp_path):
 
 def test_observed_is_truth_plus_noise(sim):
     _, _, observed, truths = sim
-    sky, gain = _noise_model(0.2)
+    sky, gain = noise_model(0.2)
     sky, gain = sky[BIDX, None, None], gain[BIDX, None, None]
     pulls, quiet_std = [], []
     for obs, t in zip(observed, truths):

@@ -9,6 +9,7 @@ from astropy.wcs import WCS
 
 pytest.importorskip("galsim")
 
+from astrocnn.sim.lsst import sky_sigma  # noqa: E402
 from astrocnn.tasks.photoz.simulate import (  # noqa: E402
     ALL_BANDS,
     COSMOLOGY,
@@ -22,7 +23,6 @@ from astrocnn.tasks.photoz.simulate import (  # noqa: E402
     sample_magnitude,
     sample_redshift,
     simulate_photoz,
-    sky_sigma,
 )
 
 N, SEED, SIZE = 30, 7, 32
