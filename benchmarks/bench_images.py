@@ -180,14 +180,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from astrocnn.io.bundle import load_bundle
+    from astrocnn.engine.predict import load_task_bundle
     from astrocnn.models.flops import flops_per_item
     from astrocnn.tasks.registry import get_task
 
     task = get_task(args.task)
     workdir = Path(args.workdir or f"work_runs/bench_{task.name}_images")
     workdir.mkdir(parents=True, exist_ok=True)
-    bundle = load_bundle(args.model or task.default_model(), task=task.name)
+    bundle = load_task_bundle(task, args.model)
     run = bench_deblend if task.name == "deblend" else bench_paint
     n, unit, what, e2e, model, t_naive = run(args, workdir, task, bundle)
     t_e2e, t_model = e2e.wall, model.wall

@@ -61,16 +61,15 @@ def main():
 
     from astrocnn.data.preprocess import scaler_from_dict
     from astrocnn.engine.inference import CompiledModel
-    from astrocnn.engine.predict import predict
+    from astrocnn.engine.predict import load_task_bundle, predict
     from astrocnn.engine.sources import from_catalog
-    from astrocnn.io.bundle import load_bundle
     from astrocnn.tasks.registry import get_task
 
     task = get_task(args.task)
     workdir = Path(args.workdir or f"work_runs/bench_{task.name}")
     workdir.mkdir(parents=True, exist_ok=True)
     catalog = _ensure_cutouts(task, workdir, args.n)
-    bundle = load_bundle(args.model or task.default_model(), task=task.name)
+    bundle = load_task_bundle(task, args.model)
     source = from_catalog(catalog, bundle.meta["bands"], task.default_file_columns or None)
     n = len(source.paths)
 

@@ -117,13 +117,13 @@ def main():
     from astrocnn.data.loading import load_all
     from astrocnn.data.preprocess import scaler_from_dict
     from astrocnn.engine.inference import CompiledModel, cutout_spec, scalar_inputs
+    from astrocnn.engine.predict import load_task_bundle
     from astrocnn.engine.sources import from_catalog
-    from astrocnn.io.bundle import load_bundle
     from astrocnn.tasks.registry import get_task
 
     task = get_task(args.task)
     workdir = Path(args.workdir or f"work_runs/bench_{task.name}")
-    bundle = load_bundle(task.default_model(), task=task.name)
+    bundle = load_task_bundle(task)
     source = from_catalog(
         workdir / "catalog.fits", bundle.meta["bands"], task.default_file_columns or None
     )

@@ -625,11 +625,11 @@ def info(model):
     """Print the model card of MODEL (a .keras bundle, or a task name for its default)."""
     from pathlib import Path
 
-    from astrocnn.io.bundle import format_card, read_meta
-    from astrocnn.tasks.registry import get_task
+    from astrocnn.io.bundle import format_model_card, read_meta
+    from astrocnn.tasks.registry import model_path
 
-    path = Path(get_task(model).default_model() if model in task_names() else model)
-    click.echo(format_card(read_meta(path), path))
+    path = Path(model_path(model))
+    click.echo(format_model_card(read_meta(path), path))
     card = path.with_suffix(".md")
     if card.exists():
         click.echo("\n" + card.read_text(encoding="utf-8").rstrip())

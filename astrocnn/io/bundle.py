@@ -168,7 +168,7 @@ def load_bundle(
     return Bundle(model, meta, path)
 
 
-def format_card(meta: dict, path: str | os.PathLike) -> str:
+def format_model_card(meta: dict, path: str | os.PathLike) -> str:
     """Render the model card printed by ``astrocnn info``."""
     lines = [f"model:        {path}", f"task:         {meta.get('task')}"]
     lines.append(

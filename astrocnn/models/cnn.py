@@ -25,7 +25,7 @@ the inference statistics match training; 0.9 is right after ~50, so small
 training sets (a few hundred labelled images, as when fine-tuning) work."""
 
 
-def _conv_bn_relu(layers, x, filters, name, strides=1):
+def _conv_bn(layers, x, filters, name, strides=1):
     x = layers.Conv2D(
         filters,
         3,
@@ -35,8 +35,11 @@ def _conv_bn_relu(layers, x, filters, name, strides=1):
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+
+
+def _conv_bn_relu(layers, x, filters, name, strides=1):
+    return layers.ReLU(name=f"{name}_relu")(_conv_bn(layers, x, filters, name, strides))
 
 
 def _cnn_backbone(layers, x, widths, convs_per_block):
@@ -66,15 +69,7 @@ def _resnet_backbone(layers, x, widths, convs_per_block):
                 else x
             )
             y = _conv_bn_relu(layers, x, width, f"{name}_a", strides=strides)
-            y = layers.Conv2D(
-                width,
-                3,
-                padding="same",
-                use_bias=False,
-                kernel_initializer="he_normal",
-                name=f"{name}_b_conv",
-            )(y)
-            y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(y)
+            y = _conv_bn(layers, y, width, f"{name}_b")
             x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([shortcut, y]))
     return x
 
