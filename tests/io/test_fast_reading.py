@@ -206,8 +206,8 @@ def test_block_predictions_stay_with_their_rows(tmp_path):
     from astropy.table import Table
 
     from astrocnn.engine.inference import compiled_model, predict_paths, scalar_inputs
-    from astrocnn.engine.sources import from_catalog
     from astrocnn.engine.predict import load_task_bundle
+    from astrocnn.engine.sources import from_catalog
     from astrocnn.tasks.registry import get_task
 
     task = get_task("photoz")
