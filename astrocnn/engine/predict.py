@@ -190,6 +190,7 @@ def predict(
 
     check_writable(out, overwrite=overwrite)
     bundle = load_task_bundle(task, model)
+    task.output_columns(bundle.meta, **(decode_options or {}))  # options that fit the model
     folder = None
     if task.image_outputs:
         folder = prepare_products_dir(products_dir(out), overwrite)

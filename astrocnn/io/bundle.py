@@ -93,6 +93,23 @@ def save_bundle(model, meta: dict, path: str | os.PathLike, *, overwrite: bool =
     return path
 
 
+def update_meta(path: str | os.PathLike, changes: dict) -> Path:
+    """Add or replace metadata keys of a bundle, keeping its Keras members byte for byte.
+
+    The checksum covers the Keras members only, so it stays valid; the
+    bundle is verified first and rewritten atomically.
+    """
+    path = Path(path)
+    meta = dict(read_meta(path), **changes)
+    with atomic_path(path, suffix=".keras") as tmp:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
+            for info in source.infolist():
+                if info.filename != META_MEMBER:
+                    target.writestr(info, source.read(info.filename))
+            target.writestr(META_MEMBER, json.dumps(meta, indent=2, sort_keys=True))
+    return path
+
+
 def read_meta(path: str | os.PathLike, *, verify: bool = True) -> dict:
     """Read a bundle's metadata without loading the network.
 

@@ -377,6 +377,91 @@ def binary_report(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -
     }
 
 
+#: False-positive rates at which classifier bundles store their decision thresholds.
+OPERATING_FPRS = (0.01, 0.1)
+
+
+def operating_points(
+    y_true: ArrayLike, score: ArrayLike, fprs=OPERATING_FPRS
+) -> list[dict[str, float]]:
+    """Decision thresholds at fixed false-positive rates, and the completeness there.
+
+    Parameters
+    ----------
+    y_true, score : array_like, shape (n,)
+        True classes and finite scores, as in :func:`roc_curve` (both
+        classes present).
+    fprs : sequence of float
+        Target false-positive rates in (0, 1).
+
+    Returns
+    -------
+    list of dict
+        One per target: ``fpr_target``; ``threshold`` (predict positive when
+        ``score >= threshold``), the lowest threshold at which at most
+        ``floor(fpr_target * n_neg)`` negatives are scored positive;
+        ``fpr`` and ``completeness`` (the recall) measured at it; ``n_neg``,
+        the negatives it rests on (a target below ``1 / n_neg`` is met only
+        by scoring no negative positive).
+    """
+    y, s = _check_binary(y_true, score)
+    neg_desc = np.sort(s[~y])[::-1]
+    points = []
+    for target in fprs:
+        target = float(target)
+        if not 0 < target < 1:
+            raise ValueError(f"false-positive rates must lie in (0, 1), got {target}")
+        k = int(math.floor(target * neg_desc.size + 1e-9))
+        # just above the (k+1)-th highest negative score: at most k negatives pass
+        threshold = float(np.nextafter(neg_desc[k], np.inf)) if k < neg_desc.size else -np.inf
+        points.append(
+            {
+                "fpr_target": target,
+                "threshold": threshold,
+                "fpr": float(np.mean(neg_desc >= threshold)),
+                "completeness": float(np.mean(s[y] >= threshold)),
+                "n_neg": int(neg_desc.size),
+            }
+        )
+    return points
+
+
+def one_class_report(y_true: ArrayLike, score: ArrayLike, thresholds: dict) -> dict[str, Any]:
+    """What a catalogue of one class can tell: recall (positives) or false-positive
+    rate (negatives) at each decision threshold.
+
+    Parameters
+    ----------
+    y_true, score : array_like, shape (n,)
+        True classes (all equal) and finite scores.
+    thresholds : dict
+        ``{name: threshold}``, e.g. ``{"0.5": 0.5, "fpr_0.01": 0.93}``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_pos``, ``n_neg``, ``class`` (``"positives"`` or
+        ``"negatives"``) and, per threshold, ``recall_at_<name>`` or
+        ``fpr_at_<name>`` (the fraction scored positive).
+    """
+    y, s = _check_binary(y_true, score, require_both=False)
+    if y.size == 0:
+        raise ValueError("no objects to evaluate")
+    positives = bool(y[0])
+    if np.any(y != y[0]):
+        raise ValueError("one_class_report needs a catalogue of one class")
+    prefix = "recall_at_" if positives else "fpr_at_"
+    report = {
+        "n": int(y.size),
+        "n_pos": int(y.size) if positives else 0,
+        "n_neg": 0 if positives else int(y.size),
+        "class": "positives" if positives else "negatives",
+    }
+    for name, threshold in thresholds.items():
+        report[prefix + name] = float(np.mean(s >= float(threshold)))
+    return report
+
+
 # --------------------------------------------------------------- multi-class
 
 

@@ -10,8 +10,49 @@ from __future__ import annotations
 
 import numpy as np
 
+from astrocnn.errors import AstrocnnError
+from astrocnn.tasks.base import TaskOption
 from astrocnn.tasks.classification import metrics
 from astrocnn.tasks.classification.task import ClassifierTask
+
+FPR = TaskOption(
+    "fpr",
+    ("predict",),
+    "Also write is_lens: p_lens at or above the threshold that gave this false-positive "
+    "rate on the model's held-out simulations (stored in the bundle; 0.01 or 0.1).",
+    type=float,
+    minimum=0,
+    maximum=1,
+    minimum_open=True,
+)
+
+
+def stored_operating_points(meta) -> list:
+    """The operating points stored in the bundle: measured on held-out simulations
+    after training (``operating_points``, the shipped models) or on the validation
+    split during training."""
+    validation = (meta.get("validation_metrics") or {}).get("operating_points")
+    return list(meta.get("operating_points") or validation or [])
+
+
+def stored_thresholds(meta) -> dict:
+    """``{name: threshold}``: the bundle's decision threshold and its stored operating
+    points (``fpr_0.01``, ...)."""
+    thresholds = {"0.5": float(meta.get("threshold", 0.5))}
+    for point in stored_operating_points(meta):
+        thresholds[f"fpr_{point['fpr_target']:g}"] = float(point["threshold"])
+    return thresholds
+
+
+def _operating_point(meta, fpr):
+    for point in stored_operating_points(meta):
+        if abs(point["fpr_target"] - fpr) < 1e-9:
+            return point
+    stored = ", ".join(f"{p['fpr_target']:g}" for p in stored_operating_points(meta))
+    raise AstrocnnError(
+        f"--fpr {fpr:g}: the model stores thresholds at false-positive rates "
+        f"{stored or '(none: retrain it with this version)'}"
+    )
 
 
 class LensTask(ClassifierTask):
@@ -22,17 +63,52 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
-    options = ()  # the two classes are fixed
+    options = (FPR,)  # the two classes are fixed
     summary_metrics = ("auroc", "tpr0", "tpr10")
 
-    def output_columns(self, meta, **options):
-        return {"p_lens": "probability that the cutout holds a strong lens"}
+    def output_columns(self, meta, fpr=None, **options):
+        columns = {"p_lens": "probability that the cutout holds a strong lens"}
+        if fpr is not None:
+            point = _operating_point(meta, fpr)
+            columns["is_lens"] = (
+                f"p_lens >= {point['threshold']:.6g}, the threshold of false-positive rate "
+                f"{fpr:g} on the model's held-out simulations"
+            )
+        return columns
 
-    def decode(self, raw, meta, **options):
-        return {"p_lens": np.asarray(raw, dtype=np.float32)[:, 1]}
+    def output_header(self, meta, fpr=None, **options):
+        if fpr is None:
+            return {}
+        point = _operating_point(meta, fpr)
+        # is_lens's false-positive rate and completeness on held-out simulations
+        return {
+            "LENSFPR": float(fpr),
+            "LENSTHR": float(point["threshold"]),
+            "LENSCMP": float(point["completeness"]),
+        }
+
+    def decode(self, raw, meta, fpr=None, **options):
+        p_lens = np.asarray(raw, dtype=np.float32)[:, 1]
+        if fpr is None:
+            return {"p_lens": p_lens}
+        return {"p_lens": p_lens, "is_lens": p_lens >= _operating_point(meta, fpr)["threshold"]}
 
     def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
-        return metrics.binary_report(truth, decoded["p_lens"], threshold=meta.get("threshold", 0.5))
+        """Challenge metrics and the operating points of these rows (both classes), or
+        the recall / false-positive rate at the stored thresholds (one class: a
+        catalogue of known lenses, or of non-lenses)."""
+        score = decoded["p_lens"]
+        thresholds = stored_thresholds(meta)
+        if np.unique(truth).size < 2:
+            return metrics.one_class_report(truth, score, thresholds)
+        report = metrics.binary_report(truth, score, threshold=meta.get("threshold", 0.5))
+        report["operating_points"] = metrics.operating_points(truth, score)
+        positives, negatives = score[truth == 1], score[truth == 0]
+        for name, threshold in thresholds.items():
+            if name != "0.5":
+                report[f"recall_at_{name}"] = float(np.mean(positives >= threshold))
+                report[f"fpr_at_{name}"] = float(np.mean(negatives >= threshold))
+        return report
 
     def headline_metric(self):
         return "auroc"
@@ -44,10 +120,12 @@ class LensTask(ClassifierTask):
 
         score = decoded["p_lens"]
         threshold = meta.get("threshold", 0.5)
-        written = [outdir / "roc.png", outdir / "score_histograms.png"]
-        plots.plot_roc(truth, score, written[0], title="Strong-lens finding: ROC")
+        written = [outdir / "score_histograms.png"]
+        if np.unique(truth).size == 2:  # a ROC curve needs both classes
+            written.append(outdir / "roc.png")
+            plots.plot_roc(truth, score, written[-1], title="Strong-lens finding: ROC")
         plots.plot_score_histograms(
-            truth, score, written[1], class_names=self.class_names, threshold=threshold
+            truth, score, written[0], class_names=self.class_names, threshold=threshold
         )
         ids = np.asarray(table["id"])
         for name, cls, order in (("false_positives", 0, -1), ("false_negatives", 1, 1)):
