@@ -184,6 +184,15 @@ TRAIN_OPTIONS = params_of(
         help="Training augmentation (default: the task's).",
     ),
     click.option(
+        "--band-dropout",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=0.0,
+        show_default=True,
+        help="Fraction of the training images with one band, drawn at random, blanked: "
+        "the model learns to work when a band has no data (predict --missing-band zero); "
+        "the bundle records the validation metric with each band zero-filled.",
+    ),
+    click.option(
         "--init-from",
         type=click.Path(dir_okay=False),
         default=None,
@@ -428,6 +437,7 @@ def _train(task, own, **given):
         widths=widths,
         convs_per_block=given["convs_per_block"],
         augmentation=given["augment"],
+        band_dropout=given["band_dropout"],
         init_from=model_path(init_from) if init_from else None,
         target_options=own,
         freeze_backbone=given["freeze_backbone"],

@@ -10,6 +10,11 @@ network learns the invariance instead of the orientation.
 with the 90-degree rotations every orientation is reachable) and a zoom of
 ±10 % (Keras ``RandomRotation``/``RandomZoom``, reflected borders), as
 Dieleman et al. (2015) did for Galaxy Zoo.
+
+``band_dropout`` (any family, ``none`` included) blanks one band, drawn at
+random, of a fraction of the images: a network trained so keeps working,
+with a measured cost, when a band of a real cutout has no data and is
+zero-filled (``predict --missing-band zero``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ AUGMENTATIONS = ("none", "d4", "d4-rotzoom")
 
 
 def make_augmenter(
-    kind: str, *, max_shift: int = 2, seed: int | None = None, spatial_targets: bool = False
+    kind: str,
+    *,
+    max_shift: int = 2,
+    seed: int | None = None,
+    spatial_targets: bool = False,
+    band_dropout: float = 0.0,
 ):
     """Return a function ``(images, targets) -> (images, targets)`` for tf.data.
 
@@ -34,15 +44,21 @@ def make_augmenter(
         The targets are images (N, H, W, k) aligned with the inputs (masks,
         per-pixel fractions): they get exactly the same flips, rotations
         and shifts.
+    band_dropout : float
+        Fraction of the images (in [0, 1)) that get one band, drawn at
+        random, set to zero (after scaling, which keeps zero at zero: what a
+        zero-filled missing band becomes).
 
     Returns
     -------
     callable or None
-        ``None`` for ``'none'``.
+        ``None`` for ``'none'`` without band dropout.
     """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {kind!r}; choose one of {AUGMENTATIONS}")
-    if kind == "none":
+    if not 0 <= band_dropout < 1:
+        raise ValueError(f"band dropout must lie in [0, 1), got {band_dropout}")
+    if kind == "none" and not band_dropout:
         return None
     from astrocnn._tf import import_tensorflow
 
@@ -59,6 +75,13 @@ def make_augmenter(
         ]
 
     def augment(images, targets):
+        if kind != "none":
+            images, targets = geometric(images, targets)
+        if band_dropout:
+            images = drop_band(images)
+        return images, targets
+
+    def geometric(images, targets):
         if spatial_targets:
             n_in = images.shape[-1]
             images = tf.concat([images, tf.cast(targets, images.dtype)], axis=-1)
@@ -66,6 +89,13 @@ def make_augmenter(
         if spatial_targets:
             return images[..., :n_in], tf.cast(images[..., n_in:], targets.dtype)
         return images, targets
+
+    def drop_band(images):
+        batch, n_bands = tf.shape(images)[0], images.shape[-1]
+        dropped = tf.cast(gen.uniform([batch]) < band_dropout, images.dtype)
+        band = gen.uniform([batch], 0, n_bands, dtype=tf.int32)
+        mask = tf.one_hot(band, n_bands, dtype=images.dtype) * dropped[:, None]
+        return images * (1 - mask)[:, None, None, :]
 
     def transform(images):
         batch = tf.shape(images)[0]

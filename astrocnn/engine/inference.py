@@ -58,6 +58,19 @@ def cutout_spec(meta: dict, size_mode: str | None = None, missing_band="error") 
         size_mode=size_mode or meta.get("size_mode", "strict"),
         image_kind=meta.get("image_kind", "fits"),
         missing_band=missing_band,
+        missing_band_cost=describe_missing_band_cost(meta),
+    )
+
+
+def describe_missing_band_cost(meta: dict) -> str:
+    """The bundle's measured cost of a zero-filled band, in words (or ``""``)."""
+    cost = meta.get("missing_band_cost")
+    if not cost:
+        return ""
+    per_band = ", ".join(f"{b} {cost[b]:.3f}" for b in meta["bands"] if b in cost)
+    return (
+        f"validation {cost['metric']} {cost['all']:.3f} with every band, with one "
+        f"zero-filled: {per_band}"
     )
 
 

@@ -60,6 +60,7 @@ class TrainConfig:
     widths: tuple = (16, 32, 64, 128)
     convs_per_block: int = 1
     augmentation: str | None = None
+    band_dropout: float = 0.0
     resume: bool = False
     overwrite: bool = False
     quiet: bool = False
@@ -125,6 +126,24 @@ def training_set_from_packed(packed) -> TrainingSet:
 def _groups_in(groups, rows) -> int:
     """How many distinct groups ``rows`` hold."""
     return len(np.unique(groups[rows])) if len(rows) else 0
+
+
+def _missing_band_cost(task, validate, images, metrics, bands):
+    """The validation headline metric with each band zero-filled in turn (what
+    ``predict --missing-band zero`` does to a cutout lacking it), or ``None``.
+
+    Returns ``{"metric": name, "all": value, "<band>": value, ...}`` for tasks
+    whose evaluation reports their headline metric, with more than one band.
+    """
+    name = task.headline_metric()
+    if len(bands) < 2 or not isinstance(metrics.get(name), float):
+        return None
+    cost = {"metric": name, "all": metrics[name]}
+    for b, band in enumerate(bands):
+        blanked = images.copy()
+        blanked[..., b] = 0.0
+        cost[band] = float(validate(blanked)[name])
+    return cost
 
 
 def _dataset(images, targets, indices, scaler, batch_size, *, shuffle, seed, augment, extra=None):
@@ -347,6 +366,8 @@ def _train(task, data, out, config, policy, log):
         "split_by": split_name,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
     }
+    if config.band_dropout:
+        run_key["band_dropout"] = config.band_dropout
     keras.utils.set_random_seed(config.seed)
     with scope():
         if warm is not None:
@@ -371,6 +392,7 @@ def _train(task, data, out, config, policy, log):
         config.augmentation or task.augmentation,
         seed=config.seed,
         spatial_targets=task.spatial_targets,
+        band_dropout=config.band_dropout,
     )
     train_ds = _dataset(
         data.images,
@@ -463,16 +485,20 @@ def _train(task, data, out, config, policy, log):
         if chief:
             model.save_weights(done)
 
-    val_metrics = {}
+    val_metrics, missing_cost = {}, None
     if len(val_idx):
         compiled = CompiledModel(model, 256, scaler)
         val_images = np.asarray(data.images[val_idx], dtype=np.float32)
-        raw = compiled(val_images, None if extra is None else extra[val_idx])
-        inputs = {"inputs": val_images} if task.decode_uses_inputs else {}
-        decoded = task.decode(raw, meta, **inputs)
-        val_metrics = json_safe(
-            task.evaluate(targets[val_idx], decoded, meta, table=data.table[val_idx])
-        )
+        scalars = None if extra is None else extra[val_idx]
+
+        def validate(images):
+            raw = compiled(images, scalars)
+            inputs = {"inputs": images} if task.decode_uses_inputs else {}
+            decoded = task.decode(raw, meta, **inputs)
+            return task.evaluate(targets[val_idx], decoded, meta, table=data.table[val_idx])
+
+        val_metrics = json_safe(validate(val_images))
+        missing_cost = _missing_band_cost(task, validate, val_images, val_metrics, data.bands)
     last = {k: float(v[-1]) for k, v in history.items()}
     meta.update(
         {
@@ -489,6 +515,7 @@ def _train(task, data, out, config, policy, log):
             "output_columns": list(task.output_columns(meta)),
             "threshold": 0.5,
             "validation_metrics": val_metrics,
+            "missing_band_cost": missing_cost,
             "final_epoch_logs": json_safe(last),
             "provenance": {
                 "data": data.name,
@@ -500,6 +527,7 @@ def _train(task, data, out, config, policy, log):
                 "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate,
                 "augmentation": config.augmentation or task.augmentation,
+                "band_dropout": config.band_dropout,
                 "class_weights": json.dumps(weights) if weights else "none",
                 "init_from": (
                     f"{config.init_from} (sha256 {source.meta.get('sha256', '')[:16]})"

@@ -202,6 +202,13 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
             f"mixture:      {meta['n_components']} Gaussian components in "
             f"{meta.get('target_space', 'the target')}"
         )
+    cost = meta.get("missing_band_cost")
+    if cost:
+        per_band = ", ".join(f"{b} {cost[b]:.3f}" for b in meta.get("bands", []) if b in cost)
+        lines.append(
+            f"missing band: validation {cost['metric']} {cost['all']:.3f}; one band "
+            f"zero-filled: {per_band}"
+        )
     extra = (meta.get("extra_inputs") or {}).get("columns")
     if extra:
         lines.append(f"extra inputs: {', '.join(extra)} (catalogue columns, standardised)")

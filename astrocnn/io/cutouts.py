@@ -73,6 +73,9 @@ class CutoutSpec:
         A band without data (every pixel NaN/inf, or every pixel 0 in a
         FITS file) fails the row (``error``) or is filled with zeros and
         counted in :attr:`Cutout.n_missing_bands` (``zero``).
+    missing_band_cost : str
+        What zero-filling costs this model, for the ``error`` message (from
+        the bundle's measurement; empty when it has none).
     """
 
     n_bands: int
@@ -81,6 +84,7 @@ class CutoutSpec:
     size_mode: str = "strict"
     image_kind: str | None = None
     missing_band: str = "error"
+    missing_band_cost: str = ""
 
     def __post_init__(self):
         if self.size_mode not in SIZE_MODES:
@@ -449,8 +453,9 @@ def read_cutout(
         n_missing = int(empty.sum())
         if n_missing and spec.missing_band == "error":
             bands = ", ".join(str(i + 1) for i in np.flatnonzero(empty))
+            cost = spec.missing_band_cost or "a cost this model never measured"
             raise CutoutError(
                 f"{name}: band(s) {bands} of {data.shape[-1]} have no data (every pixel NaN "
-                f"or zero); --missing-band zero predicts with them zero-filled"
+                f"or zero); --missing-band zero predicts with them zero-filled, at {cost}"
             )
     return Cutout(np.ascontiguousarray(data, dtype=np.float32), n_bad, n_missing)
