@@ -44,6 +44,7 @@ from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.atomic import check_writable
 from astrocnn.io.bundle import save_bundle
+from astrocnn.io.contract import training_contract
 from astrocnn.io.jsonsafe import json_safe
 
 
@@ -88,6 +89,25 @@ class TrainingSet:
     hdus: list | None
     name: str
     image_kind: str = "fits"
+    headers: list = field(default_factory=list)  # a sample of the files' FITS headers
+
+
+def _sample_headers(paths, image_kind, n=50):
+    """The FITS headers of up to ``n`` training files spread over the set (none for
+    JPEG/PNG): what the files say about their units, scale, PSF and depth."""
+    if image_kind != "fits" or not paths:
+        return []
+    from astropy.io import fits
+
+    headers = []
+    for r in np.unique(np.linspace(0, len(paths) - 1, min(n, len(paths))).astype(int)):
+        try:
+            with fits.open(paths[r][0], memmap=False) as hdus:
+                image = next((h for h in hdus if h.data is not None and h.is_image), hdus[0])
+                headers.append(image.header.copy())
+        except (OSError, ValueError, StopIteration):
+            continue
+    return headers
 
 
 def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> TrainingSet:
@@ -107,6 +127,7 @@ def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> 
         list(spec.hdus) if spec.hdus else None,
         source.name,
         spec.image_kind or "fits",
+        _sample_headers([p for p, ok in zip(source.paths, block.ok) if ok], spec.image_kind),
     )
 
 
@@ -516,6 +537,9 @@ def _train(task, data, out, config, policy, log):
             "threshold": 0.5,
             "validation_metrics": val_metrics,
             "missing_band_cost": missing_cost,
+            "data_contract": training_contract(
+                data.headers, list(data.bands), data.images, input_shape[:2]
+            ),
             "final_epoch_logs": json_safe(last),
             "provenance": {
                 "data": data.name,

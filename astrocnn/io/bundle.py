@@ -202,6 +202,12 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
             f"mixture:      {meta['n_components']} Gaussian components in "
             f"{meta.get('target_space', 'the target')}"
         )
+    contract = meta.get("data_contract")
+    if contract:
+        from astrocnn.io.contract import describe
+
+        lines.append("data contract (per band):")
+        lines.extend(describe(contract))
     cost = meta.get("missing_band_cost")
     if cost:
         per_band = ", ".join(f"{b} {cost[b]:.3f}" for b in meta.get("bands", []) if b in cost)

@@ -52,6 +52,19 @@ def test_train_writes_bundle_with_provenance(model):
         assert needle in result.output
 
 
+def test_train_records_the_data_contract_of_the_simulated_files(model):
+    from astrocnn.io.bundle import read_meta
+
+    contract = read_meta(model)["data_contract"]
+    assert [b["name"] for b in contract["bands"]] == ["g", "r", "i", "z"]
+    for band in contract["bands"]:  # what the simulator wrote in every file's header
+        assert band["pixel_scale"] == pytest.approx(0.2) and band["zero_point"] == 30.0
+        assert band["flux_unit"] == "ADU" and 0.7 <= band["psf_fwhm"] <= 1.2
+        assert band["noise_sigma"] > 0  # measured on the training images
+    assert contract["cutout_arcsec"] == pytest.approx(12.8)
+    assert "data contract (per band):" in run("info", model).output
+
+
 def test_predict_catalog_contract(sim, model, tmp_path):
     out = tmp_path / "pred.fits"
     run(

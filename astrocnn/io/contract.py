@@ -1,0 +1,228 @@
+"""The physical data contract: what a cutout's pixels are, read from its FITS header.
+
+A model learns from pixels in one set of physical units: a pixel scale, a
+flux unit and AB zero point, a PSF and a depth per band. Bundles record that
+contract (``meta["data_contract"]``, written by ``train``); files state
+theirs in standard header cards, read here in the families surveys use:
+
+========== ================================================================
+quantity   cards (first found wins)
+========== ================================================================
+pixel scale celestial WCS (CD, CDELT + PC), else ``PIXSCALE`` / ``PIXSCAL1``
+           / ``SECPIX`` [arcsec/pixel]
+zero point ``MAGZP``, ``MAGZERO``, ``ZP``, ``ZEROPT``, ``PHOTZP``, or
+           ``FLUXMAG0`` (``2.5 log10 FLUXMAG0``); else implied by ``BUNIT``:
+           nanomaggy 22.5, nJy 31.4, uJy 23.9, Jy 8.9 (AB)
+flux unit  ``BUNIT``
+band       ``FILTER``, ``BAND``, ``FILTNAM``, or a cube's ``BANDS`` list
+PSF FWHM   ``PSF_<BAND>``, ``PSF_FWHM``, ``SEEING``, ``FWHM``, ``PSFFWHM``
+           [arcsec]
+noise      ``SKYSIG_<BAND>``, ``SKYSIG``, ``SKYNOISE``, ``BACKSIG`` (in the
+           pixel unit); else measured (:func:`measured_noise`)
+========== ================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+#: AB zero points of flux-density units: magnitude = ZP - 2.5 log10(pixel value).
+UNIT_ZERO_POINTS = {
+    "nanomaggy": 22.5,
+    "nanomaggies": 22.5,
+    "nmgy": 22.5,
+    "njy": 31.4,
+    "nanojy": 31.4,
+    "ujy": 23.9,
+    "microjy": 23.9,
+    "mjy": 16.4,
+    "jy": 8.9,
+}
+ZERO_POINT_CARDS = ("MAGZP", "MAGZERO", "ZP", "ZEROPT", "PHOTZP")
+PIXEL_SCALE_CARDS = ("PIXSCALE", "PIXSCAL1", "SECPIX")
+BAND_CARDS = ("FILTER", "BAND", "FILTNAM")
+PSF_CARDS = ("PSF_FWHM", "SEEING", "FWHM", "PSFFWHM")
+NOISE_CARDS = ("SKYSIG", "SKYNOISE", "BACKSIG")
+
+
+def _number(header, key):
+    value = header.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _first(header, keys):
+    for key in keys:
+        value = _number(header, key)
+        if value is not None:
+            return value
+    return None
+
+
+def pixel_scale(header) -> float | None:
+    """Arcsec per pixel from a celestial WCS or a pixel-scale card (``None``: unknown).
+
+    For a non-square pixel the geometric mean of the two axes.
+    """
+    if any(k in header for k in ("CD1_1", "CDELT1", "PC1_1")) and "CTYPE1" in header:
+        from astropy.wcs import WCS
+        from astropy.wcs.utils import proj_plane_pixel_scales
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wcs = WCS(header, naxis=2)
+            if wcs.has_celestial:
+                scales = proj_plane_pixel_scales(wcs.celestial) * 3600.0
+                return float(np.sqrt(np.prod(scales)))
+        except (ValueError, KeyError, MemoryError):
+            pass
+    return _first(header, PIXEL_SCALE_CARDS)
+
+
+def zero_point(header) -> float | None:
+    """AB zero point of the pixel values (``None``: unknown)."""
+    value = _first(header, ZERO_POINT_CARDS)
+    if value is not None:
+        return value
+    fluxmag0 = _number(header, "FLUXMAG0")
+    if fluxmag0 is not None and fluxmag0 > 0:
+        return 2.5 * math.log10(fluxmag0)
+    unit = str(header.get("BUNIT", "")).strip().lower().replace(" ", "")
+    return UNIT_ZERO_POINTS.get(unit)
+
+
+def band_names(header, n_bands: int) -> list[str] | None:
+    """Band names of a cube's planes (``BANDS`` list) or of a one-band image."""
+    listed = header.get("BANDS")
+    if isinstance(listed, str):
+        names = [b.strip() for b in listed.split(",") if b.strip()]
+        if len(names) == n_bands:
+            return names
+    for key in BAND_CARDS:
+        value = header.get(key)
+        if isinstance(value, str) and value.strip() and n_bands == 1:
+            return [value.strip()]
+    return None
+
+
+def psf_fwhm(header, band: str | None) -> float | None:
+    """PSF FWHM [arcsec] of ``band`` (``PSF_<BAND>``) or of the image."""
+    if band:
+        value = _number(header, f"PSF_{band.upper()}"[:8])
+        if value is not None:
+            return value
+    return _first(header, PSF_CARDS)
+
+
+def noise_card(header, band: str | None) -> float | None:
+    """Background noise sigma stated in the header (pixel units), if any."""
+    if band:
+        value = _number(header, f"SKYSIG_{band.upper()}"[:8])
+        if value is not None:
+            return value
+    return _first(header, NOISE_CARDS)
+
+
+def measured_noise(images: np.ndarray, border: int = 4) -> list[float]:
+    """Background noise sigma per band: sigma-clipped MAD of the cutouts' borders.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape (n, H, W, bands)
+        Cutouts in the units of the files.
+    border : int
+        Width of the frame (pixels) used: away from the centred object.
+    """
+    from astropy.stats import sigma_clipped_stats
+
+    frame = np.ones(images.shape[1:3], bool)
+    frame[border:-border, border:-border] = False
+    sigmas = []
+    for b in range(images.shape[-1]):
+        pixels = images[:, frame, b].ravel()
+        pixels = pixels[np.isfinite(pixels)]
+        if pixels.size < 10:
+            sigmas.append(float("nan"))
+            continue
+        _, _, std = sigma_clipped_stats(pixels, sigma=3.0, stdfunc="mad_std")
+        sigmas.append(float(std))
+    return sigmas
+
+
+def header_contract(header, bands) -> list[dict]:
+    """What ``header`` states, per band of ``bands``: ``{name, pixel_scale,
+    flux_unit, zero_point, psf_fwhm, noise_sigma}`` (``None`` where it is silent)."""
+    unit = header.get("BUNIT")
+    scale, zp = pixel_scale(header), zero_point(header)
+    return [
+        {
+            "name": band,
+            "pixel_scale": scale,
+            "flux_unit": str(unit).strip() if unit is not None else None,
+            "zero_point": zp,
+            "psf_fwhm": psf_fwhm(header, band),
+            "noise_sigma": noise_card(header, band),
+        }
+        for band in bands
+    ]
+
+
+def training_contract(headers, bands, images, size) -> dict:
+    """The contract of a training set: what a sample of its files' headers state
+    (the median over the files, e.g. of the PSF FWHM), and noise measured on (a
+    sample of) its images where the headers state none.
+
+    Returns
+    -------
+    dict
+        ``bands`` (one dict per band, see :func:`header_contract`),
+        ``cutout_arcsec`` (side of the cutout) and ``noise_measured`` (bands
+        whose noise was measured, not read).
+    """
+    stated = [header_contract(h, bands) for h in headers] or [header_contract({}, bands)]
+    per_band = stated[0]
+    for b, entry in enumerate(per_band):
+        for key in ("pixel_scale", "zero_point", "psf_fwhm", "noise_sigma"):
+            values = [s[b][key] for s in stated if s[b][key] is not None]
+            entry[key] = float(np.median(values)) if values else None
+    sample = np.asarray(images[: min(len(images), 500)], dtype=np.float32)
+    measured = measured_noise(sample) if len(sample) else [float("nan")] * len(bands)
+    noise_measured = []
+    for entry, sigma in zip(per_band, measured):
+        if entry["noise_sigma"] is None and math.isfinite(sigma):
+            entry["noise_sigma"] = sigma
+            noise_measured.append(entry["name"])
+    scale = per_band[0]["pixel_scale"] if per_band else None
+    return {
+        "bands": per_band,
+        "cutout_arcsec": None if scale is None else float(size[0] * scale),
+        "noise_measured": noise_measured,
+    }
+
+
+def _text(entry, key, spec):
+    value = entry.get(key)
+    return "?" if value is None else format(value, spec)
+
+
+def describe(contract: dict) -> list[str]:
+    """Lines for a model card: one per band."""
+    lines = []
+    for entry in contract.get("bands", []):
+
+        scale, zp = _text(entry, "pixel_scale", ".4g"), _text(entry, "zero_point", ".4g")
+        psf, noise = _text(entry, "psf_fwhm", ".3g"), _text(entry, "noise_sigma", ".4g")
+        unit = entry.get("flux_unit") or "?"
+        lines.append(
+            f"  {entry['name']}: {scale} arcsec/px, {unit} at AB zero point {zp}, "
+            f"PSF FWHM {psf} arcsec, noise sigma {noise}"
+        )
+    if contract.get("cutout_arcsec"):
+        lines.append(f"  cutout side {contract['cutout_arcsec']:.4g} arcsec")
+    return lines
