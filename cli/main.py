@@ -65,6 +65,19 @@ MODEL = click.option(
     default=None,
     help="Model bundle (default: the model shipped for TASK).",
 )
+ZERO_POINT = click.option(
+    "--zero-point",
+    type=float,
+    default=None,
+    help="AB zero point of your pixel values (magnitude = ZP - 2.5 log10 flux): they are "
+    "converted to the units of the model's data contract (astrocnn info) in every band.",
+)
+FLUX_UNIT = click.option(
+    "--flux-unit",
+    default=None,
+    metavar="nanomaggy|nJy|uJy|mJy|Jy",
+    help="Your pixel values' flux-density unit (instead of --zero-point).",
+)
 PREDICT_BATCH = click.option(
     "--batch-size", type=click.IntRange(min=1), default=256, show_default=True
 )
@@ -251,6 +264,8 @@ TRAIN_OPTIONS = params_of(
 
 PREDICT_OPTIONS = params_of(
     click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
+    ZERO_POINT,
+    FLUX_UNIT,
     click.option(
         "--catalog",
         type=click.Path(dir_okay=False),
@@ -293,6 +308,8 @@ EVALUATE_OPTIONS = params_of(
         help="Report folder: metrics.json, predictions.fits and PNG figures.",
     ),
     PREDICT_BATCH,
+    ZERO_POINT,
+    FLUX_UNIT,
     SIZE_MODE,
     FILE_COLUMN,
     TTA,
@@ -476,6 +493,8 @@ def _predict(
     task,
     own,
     files,
+    zero_point,
+    flux_unit,
     catalog,
     model,
     out,
@@ -489,6 +508,7 @@ def _predict(
     quiet,
     **batch,
 ):
+    from astrocnn.engine.conversion import requested_zero_point
     from astrocnn.engine.modes import PredictRequest, run_predict
 
     request = PredictRequest(
@@ -505,6 +525,7 @@ def _predict(
         jit=jit,
         overwrite=overwrite,
         quiet=quiet,
+        zero_point=requested_zero_point(zero_point, flux_unit),
     )
     batch = batch_values(batch)
     log = _log_to(quiet)
@@ -585,8 +606,21 @@ def _exit_for_failures(outcome, from_files):
 
 
 def _evaluate(
-    task, own, catalog, model, report, batch_size, size_mode, file_columns, tta, overwrite, quiet
+    task,
+    own,
+    catalog,
+    model,
+    report,
+    batch_size,
+    zero_point,
+    flux_unit,
+    size_mode,
+    file_columns,
+    tta,
+    overwrite,
+    quiet,
 ):
+    from astrocnn.engine.conversion import requested_zero_point
     from astrocnn.engine.evaluate import evaluate as run_evaluate
     from astrocnn.engine.predict import resolve_model
     from astrocnn.engine.sources import from_catalog
@@ -605,6 +639,8 @@ def _evaluate(
         overwrite=overwrite,
         quiet=quiet,
         tta=tta,
+        zero_point=requested_zero_point(zero_point, flux_unit),
+        log=_log_to(quiet),
         **own,
     )
     shown = {k: v for k, v in results.items() if isinstance(v, float)}

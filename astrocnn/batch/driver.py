@@ -260,6 +260,8 @@ def predict_batch(
     from astrocnn.engine.predict import resolve_model
     from astrocnn.io.bundle import read_meta
 
+    if request.zero_point is not None:
+        raise AstrocnnError("--zero-point/--flux-unit are not yet supported in batch runs")
     model_path = resolve_model(task, request.model)
     bands = read_meta(model_path, verify=False).get("bands", task.bands)
     summary = run_batch(

@@ -46,6 +46,8 @@ def evaluate(
     quiet=False,
     tta=False,
     baseline_train=None,
+    zero_point=None,
+    log=print,
 ) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
 
@@ -74,7 +76,7 @@ def evaluate(
     dict
         The metrics written to ``metrics.json``.
     """
-    bundle = load_task_bundle(task, model)
+    bundle = load_task_bundle(task, model, zero_point=zero_point, log=log)
     meta = bundle.meta
     require_columns(source.table, task.truth_columns(meta), source.name)
     train_table = None

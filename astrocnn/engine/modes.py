@@ -59,6 +59,7 @@ class PredictRequest:
     jit: bool = False
     overwrite: bool = False
     quiet: bool = False
+    zero_point: float | None = None
 
     def input_columns(self, task):
         """The catalogue columns naming the inputs: the user's, else the task's, else
@@ -121,6 +122,8 @@ def predict_cutouts(task, request: PredictRequest, log) -> Outcome:
         decode_options=request.decode_options,
         missing_band=request.missing_band,
         jit=request.jit,
+        zero_point=request.zero_point,
+        log=log,
     )
     message = f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted"
     return Outcome(summary.n_rows, summary.n_ok, summary.errors, message, "row")
@@ -132,7 +135,7 @@ def predict_maps(task, request: PredictRequest, log) -> Outcome:
     from astrocnn.engine.predict import load_task_bundle
     from astrocnn.engine.progress import progress_bar
 
-    bundle = load_task_bundle(task, request.model)
+    bundle = load_task_bundle(task, request.model, zero_point=request.zero_point, log=log)
     items = maps.map_items(
         request.files, request.catalog, bundle.meta["bands"], request.input_columns(task)
     )
@@ -158,7 +161,7 @@ def predict_fields(task, request: PredictRequest, log) -> Outcome:
     out_dir = Path(request.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise AstrocnnError(f"{request.out}: for fields, --out must be a folder")
-    bundle = load_task_bundle(task, request.model)
+    bundle = load_task_bundle(task, request.model, zero_point=request.zero_point, log=log)
     errors, n_ok = [], 0
     options = dict(batch_size=request.batch_size, overwrite=request.overwrite, tta=request.tta)
     for _, summary in run_fields(task, bundle, request.files, out_dir, log=log, **options):

@@ -80,17 +80,21 @@ def resolve_model(task, model):
     return Path(model) if model else task.default_model()
 
 
-def load_task_bundle(task, model=None):
+def load_task_bundle(task, model=None, *, zero_point=None, log=print):
     """Load the bundle ``model`` names (default: the task's shipped model) for ``task``.
 
     Refuses a bundle of another task; the network may use astrocnn's shared
     layers and the task's own Keras classes (:meth:`Task.keras_objects`).
+    With ``zero_point``, the input scaling takes pixels at that AB zero point
+    (:func:`astrocnn.engine.conversion.convert_fluxes`).
     """
     import astrocnn.models.layers  # noqa: F401  (registers the shared custom layers)
+    from astrocnn.engine.conversion import convert_fluxes
 
-    return load_bundle(
+    bundle = load_bundle(
         resolve_model(task, model), task=task.name, custom_objects=task.keras_objects()
     )
+    return convert_fluxes(bundle, zero_point, log)
 
 
 def output_table(source, task, bundle, preds, decode_options=None):
@@ -149,6 +153,8 @@ def predict(
     decode_options=None,
     missing_band="error",
     jit=False,
+    zero_point=None,
+    log=print,
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
 
@@ -189,7 +195,7 @@ def predict(
     from astrocnn.io.products import prepare_products_dir, products_dir
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_task_bundle(task, model)
+    bundle = load_task_bundle(task, model, zero_point=zero_point, log=log)
     task.output_columns(bundle.meta, **(decode_options or {}))  # options that fit the model
     folder = None
     if task.image_outputs:
