@@ -304,6 +304,17 @@ def _band_energy(data: np.ndarray) -> np.ndarray:
     return np.einsum("ijk,ijk->k", data, data, dtype=np.float64)
 
 
+def _axis_order_hint(shape, n_bands) -> str:
+    """A hint when a cube looks written in (y, x, band) order instead of (band, y, x)."""
+    if len(shape) == 3 and shape[1] == n_bands and shape[-1] > 2 * n_bands:
+        return (
+            f" (its first FITS axis, NAXIS1, has {n_bands} planes: a cube saved from a numpy "
+            f"array in (y, x, band) order? astrocnn reads (band, y, x): save "
+            f"np.moveaxis(cube, -1, 0))"
+        )
+    return ""
+
+
 def fit_to_size(data: np.ndarray, size: tuple[int, int], mode: str, source: str = "cutout"):
     """Centre-crop and/or zero-pad ``data`` (H, W, C) to ``size``.
 
@@ -422,6 +433,7 @@ def read_cutout(
         if data.shape[-1] != spec.n_bands:
             raise CutoutError(
                 f"{name}: has {data.shape[-1]} band(s) but the model expects {spec.n_bands}"
+                + _axis_order_hint(data.shape, spec.n_bands)
             )
         data = fit_to_size(data, spec.size, spec.size_mode, name)
 

@@ -122,6 +122,11 @@ def wrong_band_count(tmp):
     return lens_file(tmp, path), Expect(says=("three.fits", "3 band"))
 
 
+def band_last_cube(tmp):
+    path = cube(tmp, "yxb.fits", np.ones((64, 64, 4), np.float32))  # numpy (y, x, band)
+    return lens_file(tmp, path), Expect(says=("yxb.fits", "64 band", "(y, x, band) order"))
+
+
 def wrong_size(tmp):
     path = cube(tmp, "small.fits", np.ones((4, 40, 40), np.float32))
     return lens_file(tmp, path), Expect(says=("small.fits", "40"))
@@ -445,6 +450,7 @@ CASES = {
     "1-D image": one_d,
     "4-D image": four_d,
     "wrong band count": wrong_band_count,
+    "cube in (y, x, band) order": band_last_cube,
     "wrong cutout size": wrong_size,
     "mismatched band sizes (one file per band)": mismatched_band_sizes,
     "all-NaN image": all_nan,
