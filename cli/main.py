@@ -310,6 +310,7 @@ EVALUATE_OPTIONS = params_of(
     PREDICT_BATCH,
     ZERO_POINT,
     FLUX_UNIT,
+    MISSING_BAND,
     SIZE_MODE,
     FILE_COLUMN,
     TTA,
@@ -614,6 +615,7 @@ def _evaluate(
     batch_size,
     zero_point,
     flux_unit,
+    missing_band,
     size_mode,
     file_columns,
     tta,
@@ -640,6 +642,7 @@ def _evaluate(
         quiet=quiet,
         tta=tta,
         zero_point=requested_zero_point(zero_point, flux_unit),
+        missing_band=missing_band,
         log=_log_to(quiet),
         **own,
     )

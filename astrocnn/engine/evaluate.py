@@ -47,6 +47,7 @@ def evaluate(
     tta=False,
     baseline_train=None,
     zero_point=None,
+    missing_band="error",
     log=print,
 ) -> dict:
     """Evaluate a model bundle on a labelled catalogue.
@@ -70,6 +71,8 @@ def evaluate(
     baseline_train : path-like, optional
         Labelled catalogue to fit the task's classical baseline on (tasks
         with a baseline; by default they cross-validate on ``source``).
+    zero_point, missing_band, log
+        As for :func:`astrocnn.engine.predict.predict`.
 
     Returns
     -------
@@ -94,6 +97,7 @@ def evaluate(
             size_mode=size_mode,
             progress=advance,
             tta=tta,
+            missing_band=missing_band,
             keep_images=True,
         )
     ok = np.flatnonzero(preds.ok)

@@ -187,6 +187,11 @@ def predict(
         the ``n_missing_bands`` column.
     jit : bool
         XLA-compile the inference graph.
+    zero_point : float, optional
+        AB zero point of the pixel values, converted to the model's
+        (:func:`astrocnn.engine.conversion.convert_fluxes`).
+    log : callable
+        Messages (the conversion done).
 
     Returns
     -------
