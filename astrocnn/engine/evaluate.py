@@ -106,7 +106,7 @@ def evaluate(
     table = source.table[ok]
     truth = task.targets(table, meta, source.name)
     decoded = {k: v[ok] for k, v in preds.columns.items()}
-    spec = cutout_spec(meta, size_mode)
+    spec = cutout_spec(meta, size_mode, missing_band)
 
     def load_images(rows):
         rows = list(rows)
