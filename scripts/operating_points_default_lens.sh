@@ -13,7 +13,7 @@ set -euo pipefail
 WORK=${1:-work_runs/operating_points_lens}
 MODEL=astrocnn/default_models/lens.keras
 mkdir -p "$WORK"
-astrocnn simulate lens --n 5000 --seed 3000 --out "$WORK/sims" --quiet
+[ -f "$WORK/sims/catalog.fits" ] || astrocnn simulate lens --n 5000 --seed 3000 --out "$WORK/sims" --quiet
 astrocnn evaluate lens --model "$MODEL" --catalog "$WORK/sims/catalog.fits" \
     --report "$WORK/report" --overwrite --quiet
 python - "$WORK/report/metrics.json" "$MODEL" <<'PY'
