@@ -106,7 +106,9 @@ def update_meta(path: str | os.PathLike, changes: dict) -> Path:
             for info in source.infolist():
                 if info.filename != META_MEMBER:
                     target.writestr(info, source.read(info.filename))
-            target.writestr(META_MEMBER, json.dumps(meta, indent=2, sort_keys=True))
+            # a fixed date: the same metadata gives the same file
+            member = zipfile.ZipInfo(META_MEMBER, date_time=(1980, 1, 1, 0, 0, 0))
+            target.writestr(member, json.dumps(meta, indent=2, sort_keys=True))
     return path
 
 
