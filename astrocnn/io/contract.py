@@ -111,22 +111,20 @@ def band_names(header, n_bands: int) -> list[str] | None:
     return None
 
 
+def _band_card(header, prefix: str, band: str | None, image_keys) -> float | None:
+    """``<PREFIX>_<BAND>`` (cut to 8 characters) when given, else the image-wide cards."""
+    keys = [f"{prefix}_{band.upper()}"[:8]] if band else []
+    return _first(header, [*keys, *image_keys])
+
+
 def psf_fwhm(header, band: str | None) -> float | None:
     """PSF FWHM [arcsec] of ``band`` (``PSF_<BAND>``) or of the image."""
-    if band:
-        value = _number(header, f"PSF_{band.upper()}"[:8])
-        if value is not None:
-            return value
-    return _first(header, PSF_CARDS)
+    return _band_card(header, "PSF", band, PSF_CARDS)
 
 
 def noise_card(header, band: str | None) -> float | None:
     """Background noise sigma stated in the header (pixel units), if any."""
-    if band:
-        value = _number(header, f"SKYSIG_{band.upper()}"[:8])
-        if value is not None:
-            return value
-    return _first(header, NOISE_CARDS)
+    return _band_card(header, "SKYSIG", band, NOISE_CARDS)
 
 
 def measured_noise(images: np.ndarray, border: int = 4) -> list[float]:
