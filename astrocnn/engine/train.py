@@ -155,15 +155,19 @@ def _missing_band_cost(task, validate, images, metrics, bands):
 
     Returns ``{"metric": name, "all": value, "<band>": value, ...}`` for tasks
     whose evaluation reports their headline metric, with more than one band.
+    ``images`` (the validation cutouts) is changed in place and restored.
     """
     name = task.headline_metric()
     if len(bands) < 2 or not isinstance(metrics.get(name), float):
         return None
     cost = {"metric": name, "all": metrics[name]}
     for b, band in enumerate(bands):
-        blanked = images.copy()
-        blanked[..., b] = 0.0
-        cost[band] = float(validate(blanked)[name])
+        kept = images[..., b].copy()  # blank one band in place: no copy of the whole set
+        images[..., b] = 0.0
+        try:
+            cost[band] = float(validate(images)[name])
+        finally:
+            images[..., b] = kept
     return cost
 
 
