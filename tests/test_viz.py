@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import blob_images, no_temp_files_left
 from paths import REPO_ROOT
 
 from astrocnn import viz
@@ -24,19 +25,6 @@ def read_png(path):
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     return imread(path)
-
-
-def no_temp_files_left(folder):
-    # astrocnn.io.atomic.atomic_path writes to hidden ".<stem>.<random>.tmp.png" files.
-    return not [p for p in Path(folder).iterdir() if ".tmp" in p.name]
-
-
-def _blob_images(n, h, w, c, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    blob = np.exp(-((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * 3.0**2))
-    flux = np.linspace(1.0, 3.0, c)
-    return 0.1 * rng.normal(size=(n, h, w, c)) + 5 * blob[None, :, :, None] * flux
 
 
 # ------------------------------------------------------------ new / save
@@ -186,7 +174,7 @@ def test_check_band_names():
 
 
 def test_asinh_stretch_range():
-    x = _blob_images(3, 16, 16, 3)
+    x = blob_images(3, 16, 16, 3)
     out = viz.asinh_stretch(x)
     assert out.shape == x.shape
     assert out.dtype == np.float64
@@ -195,7 +183,7 @@ def test_asinh_stretch_range():
 
 
 def test_asinh_stretch_nonfinite_and_constant():
-    x = _blob_images(2, 8, 8, 1)
+    x = blob_images(2, 8, 8, 1)
     x[0, 0, 0, 0] = np.nan
     x[1, 0, 0, 0] = np.inf
     out = viz.asinh_stretch(x)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import blob_images, no_temp_files_left
 from paths import REPO_ROOT
 
 from astrocnn import viz
@@ -41,11 +42,6 @@ def assert_size(img, width_in, height_in, rel=0.02):
     h, w = img.shape[:2]
     assert w == pytest.approx(width_in * viz.DPI, rel=rel)
     assert h == pytest.approx(height_in * viz.DPI, rel=rel)
-
-
-def no_temp_files_left(folder):
-    # astrocnn.io.atomic.atomic_path writes to hidden ".<stem>.<random>.tmp.png" files.
-    return not [p for p in Path(folder).iterdir() if ".tmp" in p.name]
 
 
 @pytest.fixture
@@ -263,16 +259,8 @@ def test_plot_reliability_bad_inputs(tmp_path, data, match):
 # ------------------------------------------------------------------- gallery
 
 
-def _blob_images(n, h, w, c, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    blob = np.exp(-((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * 3.0**2))
-    flux = np.linspace(1.0, 3.0, c)
-    return 0.1 * rng.normal(size=(n, h, w, c)) + 5 * blob[None, :, :, None] * flux
-
-
 def test_plot_gallery_griz(tmp_path):
-    images = _blob_images(8, 32, 32, 4)
+    images = blob_images(8, 32, 32, 4)
     titles = [f"id {i}  p=0.{90 + i}" for i in range(8)]
     out = plot_gallery(
         images,
@@ -287,7 +275,7 @@ def test_plot_gallery_griz(tmp_path):
 
 
 def test_plot_gallery_single_channel(tmp_path):
-    images = _blob_images(3, 20, 20, 1)
+    images = blob_images(3, 20, 20, 1)
     img = read_png(plot_gallery(images, ["a", "b", "c"], tmp_path / "g1.png"))
     assert_size(img, 3 * 2.0, 2.3)
     # (N, H, W) is treated as one channel.
@@ -295,7 +283,7 @@ def test_plot_gallery_single_channel(tmp_path):
 
 
 def test_plot_gallery_two_channels_and_no_titles(tmp_path):
-    images = _blob_images(5, 16, 16, 2)
+    images = blob_images(5, 16, 16, 2)
     img = read_png(plot_gallery(images, None, tmp_path / "g2.png", ncols=2))
     assert_size(img, 2 * 2.0, 3 * 2.05)
 
@@ -306,7 +294,7 @@ def test_plot_gallery_empty(tmp_path):
 
 
 def test_plot_gallery_nonfinite_and_constant(tmp_path):
-    images = _blob_images(2, 16, 16, 3)
+    images = blob_images(2, 16, 16, 3)
     images[0, 0, 0, 0] = np.nan
     images[1] = 7.0
     read_png(plot_gallery(images, ["x", "y"], tmp_path / "g.png"))
@@ -314,7 +302,7 @@ def test_plot_gallery_nonfinite_and_constant(tmp_path):
 
 
 def test_plot_gallery_bad_inputs(tmp_path):
-    images = _blob_images(2, 8, 8, 4)
+    images = blob_images(2, 8, 8, 4)
     with pytest.raises(ValueError, match="titles"):
         plot_gallery(images, ["only one"], tmp_path / "g.png")
     with pytest.raises(ValueError, match="band"):
