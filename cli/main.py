@@ -629,8 +629,7 @@ def _evaluate(
     from astrocnn.io.bundle import read_meta
 
     bands = read_meta(resolve_model(task, model), verify=False).get("bands", task.bands)
-    columns = list(file_columns) or list(task.default_file_columns) or None
-    source = from_catalog(catalog, bands, columns)
+    source = from_catalog(catalog, bands, task.input_columns(file_columns))
     results = run_evaluate(
         task,
         source,

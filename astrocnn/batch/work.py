@@ -168,7 +168,7 @@ class CatalogRows(_Work):
         source = from_catalog(
             self.catalog,
             self.bands,
-            self.file_columns or task.default_file_columns or None,
+            task.input_columns(self.file_columns),
             table=payload["table"],
             first_row=start,
         )
@@ -208,7 +208,7 @@ class MapItems(_Work):
         """Every map of ``request.files`` or ``request.catalog``."""
         from astrocnn.engine.maps import map_items
 
-        columns = request.input_columns(task)
+        columns = task.input_columns(request.file_columns)
         return cls(map_items(request.files, request.catalog, bands, columns), tta=request.tta)
 
     def merged_path(self, out) -> Path:

@@ -58,7 +58,9 @@ def catalog_with_layout(
         names = list(task.bands)
     else:
         names = None
-    columns = file_columns or (task.default_file_columns if task is not None else None) or None
+    columns = (
+        task.input_columns(file_columns) if task is not None else list(file_columns or ()) or None
+    )
     source = from_catalog(catalog, names or ["?"], columns, table=table)
     use_task_size = task is not None and bool(task.bands) and task.input_size is not None
     probe = None

@@ -61,11 +61,6 @@ class PredictRequest:
     quiet: bool = False
     zero_point: float | None = None
 
-    def input_columns(self, task):
-        """The catalogue columns naming the inputs: the user's, else the task's, else
-        ``None`` (``file`` or ``file_<band>``)."""
-        return list(self.file_columns) or list(task.default_file_columns) or None
-
 
 @dataclass
 class Outcome:
@@ -106,7 +101,7 @@ def predict_cutouts(task, request: PredictRequest, log) -> Outcome:
     if request.catalog:
         meta = read_meta(resolve_model(task, request.model), verify=False)
         bands = meta.get("bands", task.bands)
-        source = from_catalog(request.catalog, bands, request.input_columns(task))
+        source = from_catalog(request.catalog, bands, task.input_columns(request.file_columns))
     else:
         source = from_files(request.files)
     summary = predict(
@@ -137,7 +132,10 @@ def predict_maps(task, request: PredictRequest, log) -> Outcome:
 
     bundle = load_task_bundle(task, request.model, zero_point=request.zero_point, log=log)
     items = maps.map_items(
-        request.files, request.catalog, bundle.meta["bands"], request.input_columns(task)
+        request.files,
+        request.catalog,
+        bundle.meta["bands"],
+        task.input_columns(request.file_columns),
     )
     with progress_bar(len(items), "predict", request.quiet) as advance:
         summary = maps.predict_maps(

@@ -213,7 +213,6 @@ def describe(contract: dict) -> list[str]:
     """Lines for a model card: one per band."""
     lines = []
     for entry in contract.get("bands", []):
-
         scale, zp = _text(entry, "pixel_scale", ".4g"), _text(entry, "zero_point", ".4g")
         psf, noise = _text(entry, "psf_fwhm", ".3g"), _text(entry, "noise_sigma", ".4g")
         unit = entry.get("flux_unit") or "?"

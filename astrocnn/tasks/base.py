@@ -153,6 +153,11 @@ class Task:
     split_groups: str | None = None
     summary_metrics: tuple[str, ...] = ()
 
+    def input_columns(self, given=()) -> list[str] | None:
+        """The catalogue columns naming the inputs: ``given`` (``--file-column``), else
+        :attr:`default_file_columns`, else ``None`` (``file`` or ``file_<band>``)."""
+        return list(given or ()) or list(self.default_file_columns) or None
+
     def options_for(self, command: str) -> tuple[TaskOption, ...]:
         """This task's options of ``command`` (``simulate``, ``train``, ...)."""
         return tuple(o for o in self.options if command in o.commands)
