@@ -624,11 +624,10 @@ def _evaluate(
 ):
     from astrocnn.engine.conversion import requested_zero_point
     from astrocnn.engine.evaluate import evaluate as run_evaluate
-    from astrocnn.engine.predict import resolve_model
+    from astrocnn.engine.predict import model_bands
     from astrocnn.engine.sources import from_catalog
-    from astrocnn.io.bundle import read_meta
 
-    bands = read_meta(resolve_model(task, model), verify=False).get("bands", task.bands)
+    bands = model_bands(task, model)
     source = from_catalog(catalog, bands, task.input_columns(file_columns))
     results = run_evaluate(
         task,

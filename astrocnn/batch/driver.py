@@ -257,13 +257,12 @@ def predict_batch(
     Outcome
         ``errors`` holds the first failures the workers reported.
     """
-    from astrocnn.engine.predict import resolve_model
-    from astrocnn.io.bundle import read_meta
+    from astrocnn.engine.predict import model_bands, resolve_model
 
     if request.zero_point is not None:
         raise AstrocnnError("--zero-point/--flux-unit are not yet supported in batch runs")
     model_path = resolve_model(task, request.model)
-    bands = read_meta(model_path, verify=False).get("bands", task.bands)
+    bands = model_bands(task, model_path)
     summary = run_batch(
         task,
         work_for(task, request, bands),

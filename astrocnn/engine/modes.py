@@ -94,13 +94,11 @@ class Outcome:
 
 def predict_cutouts(task, request: PredictRequest, log) -> Outcome:
     """One output row per cutout of ``request.files`` or ``request.catalog``."""
-    from astrocnn.engine.predict import predict, resolve_model
+    from astrocnn.engine.predict import model_bands, predict
     from astrocnn.engine.sources import from_catalog, from_files
-    from astrocnn.io.bundle import read_meta
 
     if request.catalog:
-        meta = read_meta(resolve_model(task, request.model), verify=False)
-        bands = meta.get("bands", task.bands)
+        bands = model_bands(task, request.model)
         source = from_catalog(request.catalog, bands, task.input_columns(request.file_columns))
     else:
         source = from_files(request.files)

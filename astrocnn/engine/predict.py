@@ -80,6 +80,14 @@ def resolve_model(task, model):
     return Path(model) if model else task.default_model()
 
 
+def model_bands(task, model=None) -> list:
+    """The band names, in order, of the bundle ``model`` names (default: the task's
+    shipped model), read without loading the network."""
+    from astrocnn.io.bundle import read_meta
+
+    return list(read_meta(resolve_model(task, model), verify=False).get("bands", task.bands))
+
+
 def load_task_bundle(task, model=None, *, zero_point=None, log=print):
     """Load the bundle ``model`` names (default: the task's shipped model) for ``task``.
 
