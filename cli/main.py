@@ -78,6 +78,45 @@ FLUX_UNIT = click.option(
     metavar="nanomaggy|nJy|uJy|mJy|Jy",
     help="Your pixel values' flux-density unit (instead of --zero-point).",
 )
+CONVERSION = (
+    click.option(
+        "--pixel-scale",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="ARCSEC",
+        help="Arcsec per pixel of your images (default: from each file's WCS/PIXSCALE): "
+        "resampled, flux-conserving, to the model's scale.",
+    ),
+    ZERO_POINT,
+    FLUX_UNIT,
+    click.option(
+        "--band-map",
+        default=None,
+        metavar="IN=MODEL,...",
+        help="Select and order your bands by name (BANDS/FILTER cards) or plane number: "
+        "e.g. HSC-G=g,HSC-R=r or 1=g,2=r. A model band left out has no data (--missing-band).",
+    ),
+    click.option(
+        "--axis-order",
+        type=click.Choice(["auto", "band,y,x", "y,x,band"]),
+        default="auto",
+        show_default=True,
+        help="Axis order of 3-D cubes in numpy terms (auto: the axis as long as the band count).",
+    ),
+    click.option(
+        "--match-depth",
+        is_flag=True,
+        help="Add seeded Gaussian noise so each band's background noise reaches the model's "
+        "training level (for images deeper than the training data).",
+    ),
+    click.option(
+        "--depth-seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed of --match-depth's noise (drawn per file: reproducible in any order).",
+    ),
+)
 PREDICT_BATCH = click.option(
     "--batch-size", type=click.IntRange(min=1), default=256, show_default=True
 )
@@ -264,8 +303,7 @@ TRAIN_OPTIONS = params_of(
 
 PREDICT_OPTIONS = params_of(
     click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
-    ZERO_POINT,
-    FLUX_UNIT,
+    *CONVERSION,
     click.option(
         "--catalog",
         type=click.Path(dir_okay=False),
@@ -308,8 +346,7 @@ EVALUATE_OPTIONS = params_of(
         help="Report folder: metrics.json, predictions.fits and PNG figures.",
     ),
     PREDICT_BATCH,
-    ZERO_POINT,
-    FLUX_UNIT,
+    *CONVERSION,
     MISSING_BAND,
     SIZE_MODE,
     FILE_COLUMN,
@@ -494,8 +531,13 @@ def _predict(
     task,
     own,
     files,
+    pixel_scale,
     zero_point,
     flux_unit,
+    band_map,
+    axis_order,
+    match_depth,
+    depth_seed,
     catalog,
     model,
     out,
@@ -509,7 +551,7 @@ def _predict(
     quiet,
     **batch,
 ):
-    from astrocnn.engine.conversion import requested_zero_point
+    from astrocnn.engine.conversion import conversion_options
     from astrocnn.engine.modes import PredictRequest, run_predict
 
     request = PredictRequest(
@@ -526,7 +568,9 @@ def _predict(
         jit=jit,
         overwrite=overwrite,
         quiet=quiet,
-        zero_point=requested_zero_point(zero_point, flux_unit),
+        conversion=conversion_options(
+            pixel_scale, zero_point, flux_unit, band_map, axis_order, match_depth, depth_seed
+        ),
     )
     batch = batch_values(batch)
     log = _log_to(quiet)
@@ -613,8 +657,13 @@ def _evaluate(
     model,
     report,
     batch_size,
+    pixel_scale,
     zero_point,
     flux_unit,
+    band_map,
+    axis_order,
+    match_depth,
+    depth_seed,
     missing_band,
     size_mode,
     file_columns,
@@ -622,7 +671,7 @@ def _evaluate(
     overwrite,
     quiet,
 ):
-    from astrocnn.engine.conversion import requested_zero_point
+    from astrocnn.engine.conversion import conversion_options
     from astrocnn.engine.evaluate import evaluate as run_evaluate
     from astrocnn.engine.predict import model_bands
     from astrocnn.engine.sources import from_catalog
@@ -639,7 +688,9 @@ def _evaluate(
         overwrite=overwrite,
         quiet=quiet,
         tta=tta,
-        zero_point=requested_zero_point(zero_point, flux_unit),
+        conversion=conversion_options(
+            pixel_scale, zero_point, flux_unit, band_map, axis_order, match_depth, depth_seed
+        ),
         missing_band=missing_band,
         log=_log_to(quiet),
         **own,

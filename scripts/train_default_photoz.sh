@@ -17,7 +17,7 @@ time astrocnn simulate photoz --n 40000 --seed 1000 --out "$WORK/train" --quiet
 time astrocnn pack --catalog "$WORK/train/catalog.fits" --out "$WORK/train.h5" --task photoz --quiet
 time astrocnn train photoz --data "$WORK/train.h5" --out "$WORK/photoz.keras" \
     --extra-inputs ebv --mdn-components 5 --epochs 40 --batch-size 128 \
-    --learning-rate 2e-3 --widths 32,64,128,256 --seed 1
+    --learning-rate 2e-3 --widths 32,64,128,256 --seed 1 --band-dropout 0.2
 astrocnn simulate photoz --n 5000 --seed 2000 --out "$WORK/test" --quiet
 astrocnn evaluate photoz --model "$WORK/photoz.keras" --catalog "$WORK/test/catalog.fits" \
     --baseline-train "$WORK/train/catalog.fits" --report "$WORK/report" --quiet

@@ -259,8 +259,6 @@ def predict_batch(
     """
     from astrocnn.engine.predict import model_bands, resolve_model
 
-    if request.zero_point is not None:
-        raise AstrocnnError("--zero-point/--flux-unit are not yet supported in batch runs")
     model_path = resolve_model(task, request.model)
     bands = model_bands(task, model_path)
     summary = run_batch(

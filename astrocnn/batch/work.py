@@ -99,7 +99,9 @@ class CatalogRows(_Work):
     options : dict
         Keyword options of :func:`~astrocnn.engine.predict.predict_rows`
         (``size_mode``, ``tta``, ``decode_options``, ``missing_band``,
-        ``batch_size``).
+        ``batch_size``; ``conversion`` holds the
+        :class:`~astrocnn.io.conversion.ConversionOptions`, turned into each
+        partition's conversion on the worker).
     """
 
     catalog: str
@@ -122,6 +124,7 @@ class CatalogRows(_Work):
             "missing_band": request.missing_band,
             "batch_size": request.batch_size,
             "jit": request.jit,
+            "conversion": request.conversion,
         }
         return cls(request.catalog, list(bands), list(request.file_columns) or None, options)
 
@@ -162,6 +165,8 @@ class CatalogRows(_Work):
         return {"table": sub, "names": self.names[start:stop]}
 
     def run(self, task, bundle, payload, start, products):
+        conversion = self.options.get("conversion")
+        from astrocnn.engine.conversion import input_conversion
         from astrocnn.engine.predict import predict_rows
         from astrocnn.engine.sources import from_catalog
 
@@ -178,7 +183,7 @@ class CatalogRows(_Work):
             source,
             images_folder=products,
             image_names=payload["names"],
-            **self.options,
+            **{**self.options, "conversion": input_conversion(bundle.meta, conversion)},
         )
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
+from astrocnn.io.conversion import CONVERSION_KEYWORDS, frame_stats
 from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout
-from astrocnn.io.fits.reader import read_simple_into
+from astrocnn.io.fits.reader import header_cards, read_simple_into
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -40,6 +41,16 @@ class LoadedBlock:
         Non-finite pixels replaced per row.
     n_missing_bands : numpy.ndarray
         Bands without data, zero-filled, per row.
+    noise : numpy.ndarray
+        (n, C) background noise sigma per band after conversion and depth
+        matching (NaN: not measured; measured when the spec converts).
+    added_noise : numpy.ndarray
+        (n, C) sigma of the noise ``--match-depth`` added (0: none).
+    background : numpy.ndarray
+        (n, C) median of the frame (sky level left in the image; NaN: not measured).
+    masked_fraction : numpy.ndarray
+        Per row, the fraction of pixels of its non-empty bands that hold no
+        data (exactly 0: NaN/inf in the file, or padding).
     """
 
     start: int
@@ -48,10 +59,23 @@ class LoadedBlock:
     reasons: list[str]
     n_nonfinite: np.ndarray
     n_missing_bands: np.ndarray | None = None
+    noise: np.ndarray | None = None
+    added_noise: np.ndarray | None = None
+    background: np.ndarray | None = None
+    masked_fraction: np.ndarray | None = None
 
     def __post_init__(self):
+        n, bands = len(self.ok), self.images.shape[-1]
         if self.n_missing_bands is None:
-            self.n_missing_bands = np.zeros(len(self.ok), np.int64)
+            self.n_missing_bands = np.zeros(n, np.int64)
+        if self.noise is None:
+            self.noise = np.full((n, bands), np.nan, np.float32)
+        if self.background is None:
+            self.background = np.full((n, bands), np.nan, np.float32)
+        if self.added_noise is None:
+            self.added_noise = np.zeros((n, bands), np.float32)
+        if self.masked_fraction is None:
+            self.masked_fraction = np.zeros(n, np.float32)
 
 
 def default_workers() -> int:
@@ -104,10 +128,64 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
     screened = []
     for i in rows:
         row_paths = paths[block.start + i]
-        if fast and len(row_paths) == 1 and read_simple_into(row_paths[0], block.images[i]):
+        header = [] if spec.conversion is not None else None
+        if (
+            fast
+            and len(row_paths) == 1
+            and read_simple_into(row_paths[0], block.images[i], header)
+            and _needs_no_conversion(spec, header, row_paths[0])
+        ):
             screened.append(i)
         else:
             _fill_row(block, i, row_paths, spec, labels[block.start + i])
+    _screen(block, rows, screened, paths, spec, labels)
+    if spec.conversion is not None:
+        _diagnose(block, rows, spec.conversion, paths)
+
+
+def _needs_no_conversion(spec, header, path) -> bool:
+    """Whether a file read by the fast path is already in the model's set-up."""
+    if spec.conversion is None:
+        return True
+    try:
+        cards = header_cards(header[0], CONVERSION_KEYWORDS)
+        plan = spec.conversion.plan(cards, spec.n_bands, path)
+    except AstrocnnError:
+        return False  # the full reader words it
+    if plan.identity:
+        spec.conversion.log.add(plan.notes)
+    return plan.identity
+
+
+def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
+    """Per good row: background level and noise of the frame, depth matching
+    (``--match-depth``) and the masked fraction."""
+    good = np.array([i for i in rows if block.ok[i]], dtype=np.int64)
+    if good.size == 0:
+        return
+    level, sigma = frame_stats(block.images[good])
+    if conversion.options.match_depth:
+        views = [block.images[i] for i in good]
+        keys = [paths[block.start + i][0] for i in good]
+        added = conversion.match_depth(views, sigma, keys)
+        block.added_noise[good] = added
+        sigma = np.hypot(sigma, added)
+    block.noise[good], block.background[good] = sigma, level
+    block.masked_fraction[good] = masked_fraction(block.images[good])
+
+
+def masked_fraction(images: np.ndarray) -> np.ndarray:
+    """Per (H, W, C) image, the fraction of pixels of its non-empty bands that are 0."""
+    zero = images == 0
+    per_band = zero.mean(axis=(1, 2))
+    filled = per_band < 1.0
+    with np.errstate(invalid="ignore"):
+        fraction = (per_band * filled).sum(axis=1) / filled.sum(axis=1)
+    return np.nan_to_num(fraction).astype(np.float32)
+
+
+def _screen(block: LoadedBlock, rows: range, screened, paths, spec, labels):
+    """Check the pixels of the fast-path rows at once; re-read the doubtful ones."""
     if not screened:
         return
     chunk = block.images[rows.start : rows.stop]
@@ -235,6 +313,10 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
         [r for b in blocks for r in b.reasons],
         np.concatenate([b.n_nonfinite for b in blocks]),
         np.concatenate([b.n_missing_bands for b in blocks]),
+        np.concatenate([b.noise for b in blocks]),
+        np.concatenate([b.added_noise for b in blocks]),
+        np.concatenate([b.background for b in blocks]),
+        np.concatenate([b.masked_fraction for b in blocks]),
     )
 
 

@@ -71,3 +71,73 @@ def requested_zero_point(zero_point: float | None, flux_unit: str | None) -> flo
     if zero_point is not None and flux_unit is not None:
         raise AstrocnnError("give --zero-point or --flux-unit, not both")
     return zero_point_of_unit(flux_unit) if flux_unit is not None else zero_point
+
+
+def input_conversion(meta: dict, options=None):
+    """The per-file conversion of a run to ``meta``'s data contract.
+
+    Parameters
+    ----------
+    meta : dict
+        The bundle's metadata.
+    options : astrocnn.io.conversion.ConversionOptions, optional
+        The user's statements about the input (override the files' cards).
+
+    Returns
+    -------
+    astrocnn.io.conversion.InputConversion or None
+        None for models of JPEG/PNG images or without a recorded contract
+        when no option asks for a conversion (pixels are then taken as they are).
+
+    Raises
+    ------
+    AstrocnnError
+        If an option needs a part of the contract the model does not record.
+    """
+    from astrocnn.io.conversion import ConversionOptions, InputConversion, ModelContract
+
+    options = options or ConversionOptions()
+    asked = options != ConversionOptions(seed=options.seed)
+    if meta.get("image_kind") == "raster" or (not meta.get("data_contract") and not asked):
+        if asked:
+            raise AstrocnnError("this model reads JPEG/PNG images: there is nothing to convert")
+        return None
+    model = ModelContract.from_meta(meta)
+    missing = [
+        option
+        for option, needed, known in (
+            ("--pixel-scale", options.pixel_scale is not None, model.pixel_scale is not None),
+            ("--zero-point", options.zero_point is not None, None not in model.zero_points),
+            ("--match-depth", options.match_depth, None not in model.noise),
+        )
+        if needed and not known
+    ]
+    if missing:
+        raise AstrocnnError(
+            f"{', '.join(missing)}: the model does not record that part of its data contract "
+            "(astrocnn info); convert the images yourself"
+        )
+    return InputConversion(model, options)
+
+
+def conversion_options(
+    pixel_scale=None,
+    zero_point=None,
+    flux_unit=None,
+    band_map=None,
+    axis_order="auto",
+    match_depth=False,
+    seed=0,
+):
+    """The :class:`~astrocnn.io.conversion.ConversionOptions` of the command-line
+    options of the same names (checked here, before any file is read)."""
+    from astrocnn.io.conversion import ConversionOptions, parse_band_map
+
+    return ConversionOptions(
+        pixel_scale=pixel_scale,
+        zero_point=requested_zero_point(zero_point, flux_unit),
+        band_map=parse_band_map(band_map),
+        match_depth=bool(match_depth),
+        axis_order=axis_order,
+        seed=int(seed),
+    )

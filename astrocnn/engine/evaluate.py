@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn import __version__
+from astrocnn.engine.conversion import input_conversion
 from astrocnn.engine.inference import cutout_spec
-from astrocnn.engine.predict import load_task_bundle, output_table, predict_source
+from astrocnn.engine.predict import load_task_bundle, output_table, predict_source, report_run
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
@@ -46,7 +47,7 @@ def evaluate(
     quiet=False,
     tta=False,
     baseline_train=None,
-    zero_point=None,
+    conversion=None,
     missing_band="error",
     log=print,
 ) -> dict:
@@ -71,7 +72,7 @@ def evaluate(
     baseline_train : path-like, optional
         Labelled catalogue to fit the task's classical baseline on (tasks
         with a baseline; by default they cross-validate on ``source``).
-    zero_point, missing_band, log
+    conversion, missing_band, log
         As for :func:`astrocnn.engine.predict.predict`.
 
     Returns
@@ -79,8 +80,9 @@ def evaluate(
     dict
         The metrics written to ``metrics.json``.
     """
-    bundle = load_task_bundle(task, model, zero_point=zero_point, log=log)
+    bundle = load_task_bundle(task, model, log=log)
     meta = bundle.meta
+    converter = input_conversion(meta, conversion)
     require_columns(source.table, task.truth_columns(meta), source.name)
     train_table = None
     if baseline_train is not None:
@@ -99,6 +101,7 @@ def evaluate(
             tta=tta,
             missing_band=missing_band,
             keep_images=True,
+            conversion=converter,
         )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
@@ -106,7 +109,7 @@ def evaluate(
     table = source.table[ok]
     truth = task.targets(table, meta, source.name)
     decoded = {k: v[ok] for k, v in preds.columns.items()}
-    spec = cutout_spec(meta, size_mode, missing_band)
+    spec = cutout_spec(meta, size_mode, missing_band, converter)
 
     def load_images(rows):
         rows = list(rows)
@@ -134,7 +137,8 @@ def evaluate(
 
     for name in task.image_outputs:
         preds.columns.pop(name, None)
-    predictions = output_table(source, task, bundle, preds)
+    predictions = output_table(source, task, bundle, preds, conversion=converter)
+    report_run(converter, log)
     for col in task.truth_columns(meta):
         predictions[col] = source.table[col]
     write_table(predictions, report / "predictions.fits", overwrite=True)

@@ -38,6 +38,8 @@ class Predictions:
         Whether outputs were averaged over the 8 D4 views.
     n_missing_bands : numpy.ndarray, optional
         Bands without data, zero-filled, per row.
+    diagnostics : astrocnn.engine.diagnostics.RowDiagnostics, optional
+        Per-row out-of-distribution measurements (runs with a conversion).
     """
 
     columns: dict
@@ -46,10 +48,14 @@ class Predictions:
     n_nonfinite: np.ndarray
     tta: bool = False
     n_missing_bands: np.ndarray | None = None
+    diagnostics: object = None
 
 
-def cutout_spec(meta: dict, size_mode: str | None = None, missing_band="error") -> CutoutSpec:
-    """The cutout layout a bundle expects, optionally with another size mode."""
+def cutout_spec(
+    meta: dict, size_mode: str | None = None, missing_band="error", conversion=None
+) -> CutoutSpec:
+    """The cutout layout a bundle expects, optionally with another size mode and
+    a per-file :class:`~astrocnn.io.conversion.InputConversion`."""
     hdus = meta.get("hdus")
     return CutoutSpec(
         n_bands=len(meta["bands"]),
@@ -59,6 +65,7 @@ def cutout_spec(meta: dict, size_mode: str | None = None, missing_band="error") 
         image_kind=meta.get("image_kind", "fits"),
         missing_band=missing_band,
         missing_band_cost=describe_missing_band_cost(meta),
+        conversion=conversion,
     )
 
 
@@ -248,6 +255,7 @@ def predict_paths(
     on_images=None,
     keep_images=False,
     jit=False,
+    conversion=None,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -289,13 +297,17 @@ def predict_paths(
         (memory grows with the catalogue: for evaluation sets).
     jit : bool
         XLA-compile the inference graph.
+    conversion : astrocnn.io.conversion.InputConversion, optional
+        Per-file conversion to the model's data contract; with it, every row
+        also gets its out-of-distribution measurements
+        (:attr:`Predictions.diagnostics`).
 
     Returns
     -------
     Predictions
     """
     meta = bundle.meta
-    spec = cutout_spec(meta, size_mode, missing_band)
+    spec = cutout_spec(meta, size_mode, missing_band, conversion)
     if tta:
         require_tta_support(task)
     if tta and spec.size[0] != spec.size[1]:
@@ -308,6 +320,7 @@ def predict_paths(
     reasons = [""] * n
     nonfinite = np.zeros(n, dtype=np.int64)
     missing = np.zeros(n, dtype=np.int64)
+    measured = _Measurements(n, spec.n_bands) if conversion is not None else None
 
     def finish(good, raw, images):
         """Decode one block's raw outputs, hand over its images, store its columns."""
@@ -351,6 +364,8 @@ def predict_paths(
             missing[rows] = block.n_missing_bands
             reasons[block.start : block.start + len(block_ok)] = block_reasons
             good = rows[block_ok]
+            if measured is not None:
+                measured.record(block, rows, block_ok)
             if good.size == 0:
                 continue
             # the reader recycles the block's buffer two blocks later: a decoder
@@ -367,7 +382,36 @@ def predict_paths(
             decoding.result()
     for name in task.output_columns(meta, **(decode_options or {})):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
-    return Predictions(columns, ok, reasons, nonfinite, tta, missing)
+    diagnostics = measured.diagnostics(missing) if measured is not None else None
+    return Predictions(columns, ok, reasons, nonfinite, tta, missing, diagnostics)
+
+
+class _Measurements:
+    """The per-row out-of-distribution measurements of a run, block by block."""
+
+    def __init__(self, n, n_bands):
+        self.noise = np.full((n, n_bands), np.nan, np.float32)
+        self.background = np.full((n, n_bands), np.nan, np.float32)
+        self.signal = np.full((n, n_bands), np.nan, np.float32)
+        self.masked = np.zeros(n, np.float32)
+        self.added = np.zeros((n, n_bands), np.float32)
+
+    def record(self, block, rows, block_ok):
+        from astrocnn.io.contract import central_signal
+
+        self.noise[rows] = block.noise
+        self.background[rows] = block.background
+        self.masked[rows] = block.masked_fraction
+        self.added[rows] = block.added_noise
+        if block_ok.any():
+            self.signal[rows[block_ok]] = central_signal(block.images[block_ok])
+
+    def diagnostics(self, missing):
+        from astrocnn.engine.diagnostics import RowDiagnostics
+
+        return RowDiagnostics(
+            self.noise, self.background, self.masked, missing, self.signal, self.added
+        )
 
 
 def scalar_inputs(meta, table, n, source_name, labels):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astrocnn.errors import AstrocnnError
+from astrocnn.io.conversion import ConversionOptions
 
 
 @dataclass
@@ -44,6 +45,9 @@ class PredictRequest:
         The task's own ``predict`` options (e.g. a photo-z PDF grid).
     batch_size, size_mode, missing_band, tta, jit, overwrite, quiet
         As the command-line options of the same names.
+    conversion : astrocnn.io.conversion.ConversionOptions
+        The user's statements about the inputs (``--pixel-scale``,
+        ``--zero-point``, ``--band-map``, ``--match-depth``, ``--axis-order``).
     """
 
     files: tuple = ()
@@ -59,7 +63,27 @@ class PredictRequest:
     jit: bool = False
     overwrite: bool = False
     quiet: bool = False
-    zero_point: float | None = None
+    conversion: ConversionOptions = field(default_factory=ConversionOptions)
+
+    def whole_image_options(self) -> float | None:
+        """The zero point for image-to-image and field modes, which convert fluxes
+        only (refusing the per-cutout options)."""
+        extra = [
+            name
+            for name, given in (
+                ("--pixel-scale", self.conversion.pixel_scale is not None),
+                ("--band-map", bool(self.conversion.band_map)),
+                ("--match-depth", self.conversion.match_depth),
+                ("--axis-order", self.conversion.axis_order != "auto"),
+            )
+            if given
+        ]
+        if extra:
+            raise AstrocnnError(
+                f"{', '.join(extra)} apply to cutouts; for whole images only --zero-point "
+                "(or --flux-unit) converts the inputs"
+            )
+        return self.conversion.zero_point
 
 
 @dataclass
@@ -115,7 +139,7 @@ def predict_cutouts(task, request: PredictRequest, log) -> Outcome:
         decode_options=request.decode_options,
         missing_band=request.missing_band,
         jit=request.jit,
-        zero_point=request.zero_point,
+        conversion=request.conversion,
         log=log,
     )
     message = f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted"
@@ -128,7 +152,9 @@ def predict_maps(task, request: PredictRequest, log) -> Outcome:
     from astrocnn.engine.predict import load_task_bundle
     from astrocnn.engine.progress import progress_bar
 
-    bundle = load_task_bundle(task, request.model, zero_point=request.zero_point, log=log)
+    bundle = load_task_bundle(
+        task, request.model, zero_point=request.whole_image_options(), log=log
+    )
     items = maps.map_items(
         request.files,
         request.catalog,
@@ -157,7 +183,9 @@ def predict_fields(task, request: PredictRequest, log) -> Outcome:
     out_dir = Path(request.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise AstrocnnError(f"{request.out}: for fields, --out must be a folder")
-    bundle = load_task_bundle(task, request.model, zero_point=request.zero_point, log=log)
+    bundle = load_task_bundle(
+        task, request.model, zero_point=request.whole_image_options(), log=log
+    )
     errors, n_ok = [], 0
     options = dict(batch_size=request.batch_size, overwrite=request.overwrite, tta=request.tta)
     for _, summary in run_fields(task, bundle, request.files, out_dir, log=log, **options):

@@ -105,8 +105,9 @@ def load_task_bundle(task, model=None, *, zero_point=None, log=print):
     return convert_fluxes(bundle, zero_point, log)
 
 
-def output_table(source, task, bundle, preds, decode_options=None):
-    """Assemble the output catalogue: ``id``, task columns, ``status``, ``reason``.
+def output_table(source, task, bundle, preds, decode_options=None, conversion=None):
+    """Assemble the output catalogue: ``id``, task columns, ``status``, ``reason``,
+    and the out-of-distribution columns when the run measured them.
 
     Provenance (model, its checksum, astrocnn version, task, bands) goes to
     the table's metadata, which becomes FITS header cards.
@@ -129,6 +130,8 @@ def output_table(source, task, bundle, preds, decode_options=None):
     if preds.n_missing_bands is not None and preds.n_missing_bands.any():
         out["n_missing_bands"] = preds.n_missing_bands
         out["n_missing_bands"].description = "bands without data, zero-filled (--missing-band)"
+    if preds.diagnostics is not None:
+        add_ood_columns(out, preds, bundle.meta, conversion)
     if task.supports_tta:
         out["tta"] = np.full(len(out), preds.tta)
         out["tta"].description = "outputs combined over the 8 flips/90-degree rotations"
@@ -161,7 +164,7 @@ def predict(
     decode_options=None,
     missing_band="error",
     jit=False,
-    zero_point=None,
+    conversion=None,
     log=print,
 ) -> PredictSummary:
     """Predict every object of ``source`` and write the output table atomically.
@@ -195,21 +198,24 @@ def predict(
         the ``n_missing_bands`` column.
     jit : bool
         XLA-compile the inference graph.
-    zero_point : float, optional
-        AB zero point of the pixel values, converted to the model's
-        (:func:`astrocnn.engine.conversion.convert_fluxes`).
+    conversion : astrocnn.io.conversion.ConversionOptions, optional
+        The user's statements about the inputs (pixel scale, zero point, band
+        map, depth matching), which override the files' header cards
+        (:func:`astrocnn.engine.conversion.input_conversion`).
     log : callable
-        Messages (the conversion done).
+        Messages (the conversion done, the out-of-distribution summary).
 
     Returns
     -------
     PredictSummary
     """
+    from astrocnn.engine.conversion import input_conversion
     from astrocnn.io.products import prepare_products_dir, products_dir
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_task_bundle(task, model, zero_point=zero_point, log=log)
+    bundle = load_task_bundle(task, model, log=log)
     task.output_columns(bundle.meta, **(decode_options or {}))  # options that fit the model
+    converter = input_conversion(bundle.meta, conversion)
     folder = None
     if task.image_outputs:
         folder = prepare_products_dir(products_dir(out), overwrite)
@@ -227,9 +233,52 @@ def predict(
             missing_band=missing_band,
             images_folder=folder,
             jit=jit,
+            conversion=converter,
         )
+    report_run(converter, log)
     path = write_table(table, out, overwrite=overwrite)
     return PredictSummary(path, len(source.paths), int(len(source.paths) - len(errors)), errors)
+
+
+def add_ood_columns(out, preds, meta, conversion):
+    """``noise_ratio``, ``masked_fraction``, ``ood_score`` and ``ood_flags`` (see
+    :mod:`astrocnn.engine.diagnostics`), the depth matching's noise and seed;
+    the run's summary warning goes to ``conversion.log``."""
+    from astrocnn.engine import diagnostics
+
+    diag = preds.diagnostics
+    ratio = diagnostics.noise_ratio(diag.noise, conversion.model.noise)
+    out["noise_ratio"] = ratio
+    out["noise_ratio"].description = "background noise / the model's training level, per band"
+    out["masked_fraction"] = diag.masked_fraction
+    out["masked_fraction"].description = "fraction of pixels without data (NaN, padding)"
+    score = diag.feature_score
+    out["ood_score"] = np.full(len(out), np.nan, np.float32) if score is None else score
+    out["ood_score"].description = "feature-space distance from the training set (1: 99.5 %)"
+    flags = diagnostics.ood_flags(diag, ratio)
+    flags[~preds.ok] = 0
+    out["ood_flags"] = flags
+    out["ood_flags"].description = "out-of-distribution bits: " + ", ".join(
+        f"{bit} {name}" for name, bit in diagnostics.OOD_FLAGS.items()
+    )
+    if conversion.options.match_depth:
+        out["added_noise"] = diag.added_noise
+        out["added_noise"].description = "sigma of the noise --match-depth added, per band"
+        out.meta["MATCHDEP"] = True
+        out.meta["MDSEED"] = int(conversion.options.seed)
+    warning = diagnostics.summary_warning(flags, ratio, diag, preds.ok, conversion.model.signal)
+    if warning:
+        conversion.log.warn(warning)
+
+
+def report_run(conversion, log):
+    """Log what the conversion did and the out-of-distribution summary, once per run."""
+    if conversion is None:
+        return
+    for line in conversion.log.lines():
+        log(f"converted {line}")
+    for warning in conversion.log.warnings:
+        log(f"astrocnn: warning: {warning}")
 
 
 def predict_source(task, bundle, source, **options):
@@ -261,6 +310,7 @@ def predict_rows(
     images_folder=None,
     image_names=None,
     jit=False,
+    conversion=None,
 ):
     """Predict the rows of ``source`` with a loaded bundle; return the output table.
 
@@ -295,8 +345,9 @@ def predict_rows(
         missing_band=missing_band,
         on_images=writer,
         jit=jit,
+        conversion=conversion,
     )
-    table = output_table(source, task, bundle, preds, decode_options)
+    table = output_table(source, task, bundle, preds, decode_options, conversion)
     if writer is not None:
         table["image_file"] = writer.files
         table["image_file"].description = "FITS file of this object's image products"

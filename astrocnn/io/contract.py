@@ -153,6 +153,25 @@ def measured_noise(images: np.ndarray, border: int = 4) -> list[float]:
     return sigmas
 
 
+def central_signal(images: np.ndarray) -> np.ndarray:
+    """(n, C) the 99th percentile pixel of the central half of each (H, W, C) image:
+    how bright the sources are in these units (with :func:`frame_stats`' noise,
+    it tells a flux-scale error from a depth difference)."""
+    h, w = images.shape[1:3]
+    centre = images[:, h // 4 : h - h // 4, w // 4 : w - w // 4]
+    flat = centre.reshape(len(images), -1, images.shape[-1])
+    return np.percentile(flat, 99, axis=1).astype(np.float32)
+
+
+def _frame_noise(images) -> list:
+    """Median over ``images`` of each one's frame noise per band."""
+    from astrocnn.io.conversion import frame_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return list(np.nanmedian(frame_stats(images)[1], axis=0))
+
+
 def header_contract(header, bands) -> list[dict]:
     """What ``header`` states, per band of ``bands``: ``{name, pixel_scale,
     flux_unit, zero_point, psf_fwhm, noise_sigma}`` (``None`` where it is silent)."""
@@ -179,7 +198,10 @@ def training_contract(headers, bands, images, size) -> dict:
     Returns
     -------
     dict
-        ``bands`` (one dict per band, see :func:`header_contract`),
+        ``bands`` (one dict per band, see :func:`header_contract`, plus
+        ``signal``, the median :func:`central_signal`, and ``frame_noise``,
+        the median noise measured as predict measures each row's:
+        :func:`astrocnn.io.conversion.frame_stats`),
         ``cutout_arcsec`` (side of the cutout) and ``noise_measured`` (bands
         whose noise was measured, not read).
     """
@@ -191,7 +213,12 @@ def training_contract(headers, bands, images, size) -> dict:
             entry[key] = float(np.median(values)) if values else None
     sample = np.asarray(images[: min(len(images), 500)], dtype=np.float32)
     measured = measured_noise(sample) if len(sample) else [float("nan")] * len(bands)
+    signal = np.median(central_signal(sample), axis=0) if len(sample) else [None] * len(bands)
+    frame = _frame_noise(sample) if len(sample) else [None] * len(bands)
     noise_measured = []
+    for entry, level, sigma in zip(per_band, signal, frame):
+        entry["signal"] = None if level is None else float(level)
+        entry["frame_noise"] = None if sigma is None or not math.isfinite(sigma) else float(sigma)
     for entry, sigma in zip(per_band, measured):
         if entry["noise_sigma"] is None and math.isfinite(sigma):
             entry["noise_sigma"] = sigma

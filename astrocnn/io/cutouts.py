@@ -76,6 +76,10 @@ class CutoutSpec:
     missing_band_cost : str
         What zero-filling costs this model, for the ``error`` message (from
         the bundle's measurement; empty when it has none).
+    conversion : astrocnn.io.conversion.InputConversion, optional
+        Per-file conversion to the model's data contract (bands by name,
+        pixel scale, zero point) from each file's cards and the user's
+        options; without it the pixels are taken as they are.
     """
 
     n_bands: int
@@ -85,6 +89,7 @@ class CutoutSpec:
     image_kind: str | None = None
     missing_band: str = "error"
     missing_band_cost: str = ""
+    conversion: object = None
 
     def __post_init__(self):
         if self.size_mode not in SIZE_MODES:
@@ -263,7 +268,7 @@ def image_kind(path: str) -> str:
     return "raster" if str(path).lower().endswith(RASTER_EXTENSIONS) else "fits"
 
 
-def _read_single(path: str, hdus, expected_kind=None) -> np.ndarray:
+def _read_single(path: str, hdus, expected_kind=None, axis_order="band,y,x") -> np.ndarray:
     kind = image_kind(path)
     if expected_kind is not None and kind != expected_kind:
         trained = "FITS cutouts" if expected_kind == "fits" else "JPEG/PNG images"
@@ -271,15 +276,17 @@ def _read_single(path: str, hdus, expected_kind=None) -> np.ndarray:
         raise CutoutError(f"{path}: is {found} but the model was trained on {trained}")
     if kind == "raster":
         return _read_raster(path)
-    return _stack_bands(path, _read_arrays(path, hdus))
+    return _stack_bands(path, _read_arrays(path, hdus), axis_order)
 
 
-def _stack_bands(path: str, arrays: list[np.ndarray]) -> np.ndarray:
+def _stack_bands(path: str, arrays: list[np.ndarray], axis_order="band,y,x") -> np.ndarray:
     first = arrays[0]
     if any(a.size == 0 for a in arrays):  # e.g. NAXIS3 = 0 (found by the fuzz test)
         raise CutoutError(f"{path}: image has no pixels (an axis of length 0)")
     if first.ndim == 3 and len(arrays) == 1:
-        planes = list(first)
+        if callable(axis_order):
+            axis_order = axis_order(first.shape)
+        planes = list(first if axis_order == "band,y,x" else np.moveaxis(first, -1, 0))
     elif first.ndim == 2:
         shapes = {a.shape for a in arrays}
         if any(a.ndim != 2 for a in arrays) or len(shapes) != 1:
@@ -416,19 +423,9 @@ def read_cutout(
     hdus = spec.hdus if spec is not None else hdus
     kind = spec.image_kind if spec is not None else None
     name = paths[0] if len(paths) == 1 else ", ".join(paths)
-    if len(paths) == 1:
-        data = _read_single(paths[0], hdus, kind)
-    else:
-        planes = []
-        for path in paths:
-            plane = _read_single(path, hdus[:1] if hdus else None, kind)
-            if plane.shape[-1] != 1:
-                raise CutoutError(f"{path}: expected one band per file, found {plane.shape[-1]}")
-            planes.append(plane[..., 0])
-        if len({p.shape for p in planes}) != 1:
-            raise CutoutError(f"{name}: band files have different image sizes")
-        data = np.stack(planes, axis=-1)
-
+    if spec is not None and spec.conversion is not None:
+        return _read_converted(paths, spec, name)
+    data = _read_planes(paths, hdus, kind, name)
     if spec is not None:
         if data.shape[-1] != spec.n_bands:
             raise CutoutError(
@@ -436,7 +433,85 @@ def read_cutout(
                 + _axis_order_hint(data.shape, spec.n_bands)
             )
         data = fit_to_size(data, spec.size, spec.size_mode, name)
+    return _checked(data, spec, name)
 
+
+def _read_planes(paths, hdus, kind, name, axis_order="band,y,x") -> np.ndarray:
+    """The (H, W, planes) pixels of one file, or of one file per band."""
+    if len(paths) == 1:
+        return _read_single(paths[0], hdus, kind, axis_order)
+    planes = []
+    for path in paths:
+        plane = _read_single(path, hdus[:1] if hdus else None, kind)
+        if plane.shape[-1] != 1:
+            raise CutoutError(f"{path}: expected one band per file, found {plane.shape[-1]}")
+        planes.append(plane[..., 0])
+    if len({p.shape for p in planes}) != 1:
+        raise CutoutError(f"{name}: band files have different image sizes")
+    return np.stack(planes, axis=-1)
+
+
+def file_cards(paths) -> dict:
+    """The cards of a row's (first) file that the conversion reads.
+
+    One file per band: the bands are the catalogue's columns, so the files'
+    band names are not used.
+    """
+    from astrocnn.io.conversion import CONVERSION_KEYWORDS
+    from astrocnn.io.fits.reader import header_cards, read_header_bytes
+
+    if image_kind(paths[0]) == "raster":
+        return {}
+    try:
+        cards = header_cards(read_header_bytes(paths[0]), CONVERSION_KEYWORDS)
+    except OSError:
+        return {}  # the reader words the error
+    if len(paths) > 1:
+        for key in ("BANDS", "FILTER", "BAND", "FILTNAM"):
+            cards.pop(key, None)
+    return cards
+
+
+def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
+    """Read a cutout and convert it to the model's data contract (see
+    :mod:`astrocnn.io.conversion`): bands, pixel scale and units per its cards."""
+    from astrocnn.io.conversion import cube_axis_order
+
+    conversion = spec.conversion
+    cards = file_cards(paths)
+    named = contract_band_count(cards)
+    n_planes = named or (0 if conversion.options.band_map else spec.n_bands)
+    option = conversion.options.axis_order
+
+    def order(shape):
+        return cube_axis_order(shape, n_planes, option, name) if n_planes else "band,y,x"
+
+    data = _read_planes(paths, spec.hdus, spec.image_kind, name, order)
+    finite = np.isfinite(data)
+    n_bad = int(data.size - np.count_nonzero(finite))
+    if n_bad == data.size:
+        raise CutoutError(f"{name}: every pixel is NaN or infinite")
+    if n_bad:
+        data = np.where(finite, data, np.float32(0.0))
+    shape = data.shape[:2]
+    data = conversion.apply(data, cards, name)
+    mode = spec.size_mode if data.shape[:2] == shape else "crop-pad"  # resampled
+    data = fit_to_size(data, spec.size, mode, name)
+    cutout = _checked(data, spec, name)
+    cutout.n_nonfinite += n_bad
+    return cutout
+
+
+def contract_band_count(cards: dict) -> int:
+    """Number of bands a ``BANDS`` card lists (0: none)."""
+    listed = cards.get("BANDS")
+    if isinstance(listed, str):
+        return len([b for b in listed.split(",") if b.strip()])
+    return 0
+
+
+def _checked(data: np.ndarray, spec: CutoutSpec | None, name: str) -> Cutout:
+    """Non-finite pixels zeroed and counted; empty images and bands refused or counted."""
     n_bad = 0
     empty = None
     # One pass: each band's sum of squares, accumulated in float64 (no overflow or

@@ -181,6 +181,27 @@ def add_noise(rng, model, sky, gain):
     return model + np.sqrt(var) * rng.standard_normal(model.shape), var
 
 
+def background_sigma(sky, gain):
+    """Background noise sigma per pixel: the noise of a blank-sky pixel.
+
+    `add_noise` draws ``sqrt((sky + max(model, 0)) / gain)`` per pixel; where the
+    model is 0 that is ``sqrt(sky / gain)``, which `noise_from_depth` makes
+    ``F / (sqrt(4 pi) sigma_psf snr)`` for a depth flux ``F``, seeing sigma
+    ``sigma_psf`` [pixels] and S/N ``snr``: proportional to the pixel scale.
+
+    Parameters
+    ----------
+    sky, gain : numpy.ndarray
+        Sky level and effective gain (`noise_from_depth`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sigma [image units], shaped as ``sky``.
+    """
+    return np.sqrt(sky / gain)
+
+
 def sky_position(rng):
     """A random sky position, uniform on the sphere.
 
@@ -235,7 +256,7 @@ def object_streams(rng, n, progress=False, desc=None):
 # files
 
 
-def stamp_header(size, pixel_scale, bands, magzp, bunit):
+def stamp_header(size, pixel_scale, bands, magzp, bunit, sky_sigma=None):
     """FITS header with a 2-D celestial TAN WCS centred on the stamp (CRVAL per object).
 
     Parameters
@@ -245,11 +266,18 @@ def stamp_header(size, pixel_scale, bands, magzp, bunit):
     pixel_scale : float
         Arcsec per pixel.
     bands : sequence of str
-        Band names, stored as ``BANDS``.
+        Band names, stored as ``BANDS`` (and, for one band, ``FILTER``).
     magzp : float
         Photometric zero point (``MAGZP``).
     bunit : str
         Pixel unit (``BUNIT``).
+    sky_sigma : sequence of float, optional
+        Background noise sigma [``bunit``] per band of ``bands``, stored as
+        ``SKYSIG_<BAND>`` (`noise_cards`); leave it out for noiseless images.
+
+    Returns
+    -------
+    astropy.io.fits.Header
     """
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
@@ -259,6 +287,10 @@ def stamp_header(size, pixel_scale, bands, magzp, bunit):
     for key in ("LATPOLE", "MJDREF", "DATEREF"):
         hdr.remove(key, ignore_missing=True)
     hdr.update(BANDS=",".join(bands), PIXSCALE=pixel_scale, MAGZP=magzp, BUNIT=bunit)
+    if len(bands) == 1:
+        hdr["FILTER"] = (bands[0], "band of the image")
+    if sky_sigma is not None:
+        hdr.update(noise_cards(sky_sigma, bands, tuple(bands), bunit))
     return hdr
 
 
@@ -283,6 +315,46 @@ def psf_cards(fwhm, bands, all_bands):
         f"PSF_{b.upper()}": (round(float(fwhm[all_bands.index(b)]), 4), "PSF FWHM [arcsec]")
         for b in bands
     }
+
+
+def noise_cards(sigma, bands, all_bands, bunit):
+    """``SKYSIG_<BAND>`` header cards: the background noise sigma of each of ``bands``.
+
+    The keyword is ``SKYSIG_`` plus the upper-cased band name, cut to 8 characters
+    (what `astrocnn.io.contract.noise_card` reads).
+
+    Parameters
+    ----------
+    sigma : numpy.ndarray
+        Background noise sigma per pixel [``bunit``] per band of ``all_bands``
+        (`background_sigma`).
+    bands : sequence of str
+        Bands to write, in order.
+    all_bands : tuple of str
+        The bands ``sigma`` is indexed by.
+    bunit : str
+        Pixel unit, for the comment.
+
+    Returns
+    -------
+    dict
+        Keyword -> (sigma to 6 significant digits, comment).
+
+    Raises
+    ------
+    ValueError
+        If two bands give the same (cut) keyword.
+    """
+    cards = {
+        f"SKYSIG_{b.upper()}"[:8]: (
+            float(f"{float(sigma[all_bands.index(b)]):.6g}"),
+            f"background noise sigma [{bunit}]",
+        )
+        for b in bands
+    }
+    if len(cards) != len(bands):
+        raise ValueError(f"bands {tuple(bands)!r} give clashing SKYSIG_<BAND> keywords")
+    return cards
 
 
 def write_atomic(path, write):
@@ -312,12 +384,12 @@ class StampWriter:
 
     Parameters
     ----------
-    size, pixel_scale, bands, magzp, bunit
+    size, pixel_scale, bands, magzp, bunit, sky_sigma
         As for `stamp_header`; stamps are float32 (len(bands), size, size).
     """
 
-    def __init__(self, size, pixel_scale, bands, magzp, bunit):
-        template = stamp_header(size, pixel_scale, bands, magzp, bunit)
+    def __init__(self, size, pixel_scale, bands, magzp, bunit, sky_sigma=None):
+        template = stamp_header(size, pixel_scale, bands, magzp, bunit, sky_sigma)
         self.hdu = fits.PrimaryHDU(np.zeros((len(bands), size, size), np.float32), header=template)
 
     def write(self, path, cube, cards):

@@ -1,4 +1,4 @@
-"""Fluxes at another zero point, converted to the model's units at no cost per pixel."""
+"""Fluxes at another zero point, converted to the model's units per file."""
 
 import numpy as np
 import pytest
@@ -11,34 +11,56 @@ from astrocnn.engine.conversion import flux_factors, requested_zero_point
 from astrocnn.errors import AstrocnnError
 
 
-@pytest.fixture(scope="module")
-def rescaled(tmp_path_factory):
-    """The sample lens cutouts (AB zero point 30) rewritten at zero point 27."""
-    base = tmp_path_factory.mktemp("zp27")
+def _rescaled(base, magzp_card):
+    """The sample lens cutouts (AB zero point 30) rewritten at zero point 27, with
+    ``MAGZP = magzp_card`` (or no zero point card)."""
     table = Table.read(SAMPLE_DATA / "lens" / "catalog.fits")
-    (base / "cutouts").mkdir()
+    (base / "cutouts").mkdir(parents=True)
     for name in table["file"]:
         with fits.open(SAMPLE_DATA / "lens" / name) as hdus:
             data = hdus[0].data * np.float32(10 ** (0.4 * (27 - 30)))
             header = hdus[0].header.copy()
-            header["MAGZP"] = 27.0
+            del header["MAGZP"]
+            if magzp_card is not None:
+                header["MAGZP"] = magzp_card
             fits.PrimaryHDU(data.astype(np.float32), header).writeto(base / name)
     table.write(base / "catalog.fits")
-    return base
+    return base / "catalog.fits"
 
 
-def test_zero_point_conversion_restores_the_predictions(rescaled, tmp_path):
-    reference, converted, unconverted = (tmp_path / n for n in ("a.fits", "b.fits", "c.fits"))
-    run("predict", "lens", "--catalog", SAMPLE_DATA / "lens" / "catalog.fits", "--out", reference)
-    result = run("predict", "lens", "--catalog", rescaled / "catalog.fits", "--out", converted,
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "a.fits"
+    run("predict", "lens", "--catalog", SAMPLE_DATA / "lens" / "catalog.fits", "--out", out)
+    return Table.read(out)
+
+
+def test_zero_point_from_the_header_restores_the_predictions(reference, tmp_path):
+    catalog = _rescaled(tmp_path / "zp27", 27.0)
+    result = run("predict", "lens", "--catalog", catalog, "--out", tmp_path / "b.fits")
+    assert "40 rows: fluxes converted from AB zero point 27 to 30 (header)" in result.output
+    converted = Table.read(tmp_path / "b.fits")
+    np.testing.assert_allclose(converted["p_lens"], reference["p_lens"], atol=2e-5)
+    assert not converted["ood_flags"].any()
+
+
+def test_zero_point_option_wins_over_the_header_and_says_so(reference, tmp_path):
+    catalog = _rescaled(tmp_path / "zp27", 29.0)  # a wrong card, corrected by the option
+    result = run("predict", "lens", "--catalog", catalog, "--out", tmp_path / "b.fits",
                  "--zero-point", 27)  # fmt: skip
-    assert "converting fluxes from AB zero point 27 to the model's: x15.8489 in every band" in (
-        result.output
+    assert result.output.count("--zero-point 27 overrides the header's 29") == 1
+    np.testing.assert_allclose(
+        Table.read(tmp_path / "b.fits")["p_lens"], reference["p_lens"], atol=2e-5
     )
-    run("predict", "lens", "--catalog", rescaled / "catalog.fits", "--out", unconverted)
-    want = Table.read(reference)["p_lens"]
-    np.testing.assert_allclose(Table.read(converted)["p_lens"], want, atol=2e-5)
-    assert np.abs(Table.read(unconverted)["p_lens"] - want).max() > 0.05  # units matter
+
+
+def test_an_undeclared_flux_scale_is_flagged_with_its_cause(reference, tmp_path):
+    catalog = _rescaled(tmp_path / "silent", None)  # no card: taken as the model's units
+    result = run("predict", "lens", "--catalog", catalog, "--out", tmp_path / "c.fits")
+    unconverted = Table.read(tmp_path / "c.fits")
+    assert np.abs(unconverted["p_lens"] - reference["p_lens"]).max() > 0.05  # units matter
+    assert (unconverted["ood_flags"] & 1).all()  # NOISE_LOW
+    assert "the flux scale differs (zero point / unit)" in result.output
 
 
 def test_flux_unit_and_refusals():

@@ -106,7 +106,7 @@ def _read_file(path: str) -> bytes | None:
         os.close(fd)
 
 
-def read_simple_primary(path: str) -> np.ndarray | None:
+def read_simple_primary(path: str, header: list | None = None) -> np.ndarray | None:
     """Data of an uncompressed, unscaled primary image, or None for anything else.
 
     Only a file whose first header is a well-formed primary header (SIMPLE = T,
@@ -119,6 +119,8 @@ def read_simple_primary(path: str) -> np.ndarray | None:
     ----------
     path : str
         A file.
+    header : list, optional
+        Receives the primary header's bytes (to its END card) when given.
 
     Returns
     -------
@@ -134,11 +136,11 @@ def read_simple_primary(path: str) -> np.ndarray | None:
     raw = _read_file(path)
     if raw is None or not raw.startswith(b"SIMPLE  ="):
         return None
-    end = raw.find(END_CARD, 0, 8 * FITS_BLOCK)
-    while end > 0 and end % CARD_LENGTH:
-        end = raw.find(END_CARD, end + 1, 8 * FITS_BLOCK)
+    end = _header_end(raw)
     if end < 0:
         return None
+    if header is not None:
+        header.append(raw[: end + CARD_LENGTH])
     header_bytes = padded(end + CARD_LENGTH)
     try:
         layout = primary_layout(raw)
@@ -164,7 +166,90 @@ def read_simple_primary(path: str) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=header_bytes).reshape(shape)
 
 
-def read_simple_into(path: str, out: np.ndarray) -> bool:
+def _header_end(raw: bytes, start: int = 0) -> int:
+    """Offset of the END card of the header starting at ``start`` (-1: none in 8 blocks)."""
+    end = raw.find(END_CARD, start, start + 8 * FITS_BLOCK)
+    while end > 0 and (end - start) % CARD_LENGTH:
+        end = raw.find(END_CARD, end + 1, start + 8 * FITS_BLOCK)
+    return end
+
+
+_CARD_CACHE: dict = {}
+_CARD_CACHE_MAX = 4096
+
+
+def header_cards(raw: bytes, keywords: frozenset) -> dict:
+    """The values of ``keywords`` in the first header of ``raw`` (and, when the
+    primary HDU holds no data, of the first extension's header, which wins).
+
+    Parameters
+    ----------
+    raw : bytes
+        A FITS file from its first byte (at least its headers).
+    keywords : frozenset of str
+        Keywords wanted.
+
+    Returns
+    -------
+    dict
+        Keyword -> value (str, float, int or bool) as astropy parses it; the
+        cards of one survey's files repeat, so parsed values are memoised by
+        the cards' bytes.
+    """
+    wanted = [raw[i : i + CARD_LENGTH] for i in _card_starts(raw, keywords)]
+    key = b"".join(wanted)
+    cards = _CARD_CACHE.get(key)
+    if cards is None:
+        from astropy.io.fits import Card
+
+        cards = {}
+        for image in wanted:
+            try:
+                card = Card.fromstring(image.decode("ascii", "replace"))
+                cards[card.keyword] = card.value
+            except (ValueError, KeyError, IndexError):
+                continue
+        if len(_CARD_CACHE) >= _CARD_CACHE_MAX:
+            _CARD_CACHE.clear()
+        _CARD_CACHE[key] = cards
+    return dict(cards)
+
+
+def _card_starts(raw: bytes, keywords: frozenset):
+    """Offsets of the cards of ``keywords`` in the primary header and, after a
+    data-less primary, the first extension header."""
+    end = _header_end(raw)
+    if end < 0:
+        return []
+    starts = _matching(raw, 0, end, keywords)
+    try:
+        empty = int(card_value(raw, 2, b"NAXIS   ")) == 0
+    except (KeyError, ValueError):
+        empty = False
+    if empty:
+        second = padded(end + CARD_LENGTH)
+        end2 = _header_end(raw, second)
+        if end2 > 0:
+            starts += _matching(raw, second, end2, keywords)
+    return starts
+
+
+def _matching(raw, start, end, keywords):
+    return [
+        at
+        for at in range(start, end, CARD_LENGTH)
+        if raw[at + 8 : at + 10] == b"= "
+        and raw[at : at + 8].rstrip().decode("ascii", "replace") in keywords
+    ]
+
+
+def read_header_bytes(path: str, limit: int = 8 * FITS_BLOCK) -> bytes:
+    """The first ``limit`` bytes of a file (where a cutout's headers are)."""
+    with open(path, "rb") as handle:
+        return handle.read(limit)
+
+
+def read_simple_into(path: str, out: np.ndarray, header: list | None = None) -> bool:
     """Read the commonest cutout straight into ``out``, or decline (False).
 
     The fast path of catalogue reading: a file that
@@ -182,6 +267,8 @@ def read_simple_into(path: str, out: np.ndarray) -> bool:
         One FITS file holding every band.
     out : numpy.ndarray
         Writable float32 array of shape (H, W, C).
+    header : list, optional
+        Receives the file's primary header bytes (see :func:`read_simple_primary`).
 
     Returns
     -------
@@ -189,7 +276,7 @@ def read_simple_into(path: str, out: np.ndarray) -> bool:
         Whether ``out`` now holds the cutout.
     """
     try:
-        data = read_simple_primary(path)
+        data = read_simple_primary(path, header)
     except (OSError, ValueError):
         return False
     h, w, c = out.shape

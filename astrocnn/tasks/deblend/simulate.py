@@ -279,14 +279,17 @@ def simulate_deblend(
 
         Stamp files: primary HDU, float32 cube (nband, size, size), the observed
         blend in nJy, with a 2-D TAN WCS (north up, east left, centred on the
-        stamp) and cards ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``,
-        ``PSF_<BAND>`` (FWHM [arcsec]). Truth files: the primary HDU holds ``NGAL``,
-        ``SEGTHR`` and per galaxy ``k`` (1 = central) ``X_k``, ``Y_k``, ``MAGI_k``,
-        ``RHALF_k``, ``TYPE_k``, ``SEP_k``; extensions ``CENTRAL`` and ``OTHERS``
-        (float32 (nband, size, size), noiseless and PSF-convolved, nJy),
-        ``SEGMENTATION`` (int16 (size, size)) and, with ``galaxies=True``,
-        ``GALAXIES`` (float32 (ngal, nband, size, size), central first), all with
-        the stamp's WCS.
+        stamp) and cards ``BANDS`` (``FILTER`` for one band), ``PIXSCALE``,
+        ``MAGZP``, ``BUNIT``, ``OBJECT``, ``PSF_<BAND>`` (FWHM [arcsec]) and
+        ``SKYSIG_<BAND>`` (background noise sigma [nJy]). Truth files: the primary
+        HDU holds ``NGAL``, ``SEGTHR`` and per galaxy ``k`` (1 = central) ``X_k``,
+        ``Y_k``, ``MAGI_k``, ``RHALF_k``, ``TYPE_k``, ``SEP_k``; extensions
+        ``CENTRAL`` and ``OTHERS`` (float32 (nband, size, size), noiseless and
+        PSF-convolved, nJy), ``SEGMENTATION`` (int16 (size, size)) and, with
+        ``galaxies=True``, ``GALAXIES`` (float32 (ngal, nband, size, size), central
+        first), all with the stamp's WCS (and, but for ``SEGMENTATION``, its
+        ``BANDS``, ``MAGZP`` and ``BUNIT``; no ``SKYSIG_<BAND>``: they are
+        noiseless).
 
     Notes
     -----
@@ -355,11 +358,14 @@ def simulate_deblend(
     objects = object_streams(np.random.default_rng(seed), n, progress, "simulate_deblend")
     ren = FourierRenderer(size, float(pixel_scale))
     sky, gain = noise_model(pixel_scale, bidx)
-    threshold = SEG_NSIGMA * float(np.sqrt(np.sum(sky_sigma(pixel_scale)[bidx] ** 2)))
+    sigma = sky_sigma(pixel_scale)[bidx]
+    threshold = SEG_NSIGMA * float(np.sqrt(np.sum(sigma**2)))
+    # the observed stamps state their noise; the noiseless truths do not
+    stamp_template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy", sigma)
     template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy")
     seg_template = template.copy()
-    for key in ("BANDS", "MAGZP", "BUNIT"):
-        seg_template.remove(key)
+    for key in ("BANDS", "MAGZP", "BUNIT", "FILTER"):
+        seg_template.remove(key, ignore_missing=True)
     wcs = WCS(template, naxis=2)
     rows = []
     for i, orng, ra0, dec0 in objects:
@@ -370,7 +376,7 @@ def simulate_deblend(
         psf = psf_cards(fwhm, bands, ALL_BANDS)
         # astropy spends ~7 ms a file on header bookkeeping, ten times the rendering of a
         # galaxy: the cards are formatted here (the template's once, by astropy)
-        stamp_cards = header_cards(template, sky_pos | psf)
+        stamp_cards = header_cards(stamp_template, sky_pos | psf)
         write_image_hdus(os.path.join(outdir, rel), [(observed, stamp_cards)])
         cards, seg_cards = header_cards(template, sky_pos), header_cards(seg_template, sky_pos)
         hdus = [
@@ -456,9 +462,11 @@ def simulate_field(
         FITS file to write (its folder must exist): primary HDU, float32 cube
         (nband, H, W) in nJy with a 2-D TAN WCS (north up, east left, ``CRPIX`` at
         the field centre, ``CRVAL`` a random position on the sky) and cards
-        ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT`` ("field"),
-        ``NGAL``, ``PSF_<BAND>`` (FWHM [arcsec]). The truth table is also written
-        beside it as ``<name>_truth.fits`` (``field.fits`` -> ``field_truth.fits``).
+        ``BANDS`` (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``,
+        ``OBJECT`` ("field"), ``NGAL``, ``PSF_<BAND>`` (FWHM [arcsec]) and
+        ``SKYSIG_<BAND>`` (background noise sigma [nJy]). The truth table is also
+        written beside it as ``<name>_truth.fits`` (``field.fits`` ->
+        ``field_truth.fits``).
     shape : tuple of int, optional
         ``(H, W)`` in pixels (each >= 16).
     n_galaxies : int, optional
@@ -514,7 +522,7 @@ def simulate_field(
     image, _ = add_noise(rng, model, *noise_model(pixel_scale, bidx))
     image = image.astype(np.float32)
 
-    header = stamp_header(width, pixel_scale, bands, MAGZP, "nJy")
+    header = stamp_header(width, pixel_scale, bands, MAGZP, "nJy", sky_sigma(pixel_scale)[bidx])
     for key, value in dict(CRPIX2=(height + 1) / 2, CRVAL1=ra0, CRVAL2=dec0).items():
         header[key] = value  # (keeps the comment)
     header["OBJECT"] = "field"

@@ -3,8 +3,18 @@
 Labelled cutouts in the spirit of the Strong Lens Finding Challenge (Metcalf et
 al. 2019) for a DES/KiDS/LSST-like survey; see `simulate_lens` for the models.
 Surface brightness and ray shooting use lenstronomy; Gaussian PSF convolution,
-sky and photon noise are applied here. Images are sky-subtracted ADU with
-magnitude zero point ``MAGZP``.
+sky and photon noise are applied here. Images are sky-subtracted ADU with AB
+magnitude zero point ``MAGZP`` (30) by default.
+
+The survey set-up can be changed: the pixel scale and stamp size, the zero point
+of the image unit (all fluxes, the sky and the noise scale with it, so that the
+same sky brightness and depths in magnitudes hold) and the depth (``depth_offset``
+shifts the point-source depths ``DEPTH_10SIGMA``; the sky brightness stays). The
+noise per pixel follows from the depths, the sky brightness and the pixel scale
+(`astrocnn.sim.common.noise_from_depth`): sky-limited, its sigma scales with the
+pixel scale. Every cutout states its set-up in header cards: ``PIXSCALE`` (and the
+WCS), ``MAGZP``, ``BUNIT``, ``BANDS`` (``FILTER`` for one band), ``PSF_<BAND>`` and
+``SKYSIG_<BAND>``, the background noise sigma of each band.
 """
 
 import os
@@ -19,6 +29,7 @@ from scipy.ndimage import gaussian_filter
 from astrocnn.sim.common import (
     StampWriter,
     add_noise,
+    background_sigma,
     catalogue,
     check_args,
     is_number,
@@ -29,7 +40,7 @@ from astrocnn.sim.common import (
     stamp_checks,
 )
 
-MAGZP = 30.0
+MAGZP = 30.0  # AB zero point of the image unit (ADU), unless simulate_lens is told another
 ALL_BANDS = ("g", "r", "i", "z")
 DEPTH_10SIGMA = np.array([24.4, 24.3, 24.0, 23.3])  # point source, at REF_FWHM
 SKY_MAG = np.array([22.0, 21.1, 20.3, 19.4])  # mag / arcsec^2
@@ -47,7 +58,7 @@ _MAX_BRIGHTEN = 8
 class _Renderer:
     """Supersampled pixel grid with lenstronomy models built once and reused."""
 
-    def __init__(self, size, pixel_scale):
+    def __init__(self, size, pixel_scale, zero_point=MAGZP):
         c = (np.arange(size * SUPERSAMPLE) - (size * SUPERSAMPLE - 1) / 2) * (
             pixel_scale / SUPERSAMPLE
         )
@@ -58,6 +69,7 @@ class _Renderer:
         self.lens = LensModel(["SIE", "SHEAR"])
         self._sersic = LightModel(["SERSIC_ELLIPSE"])
         self._gauss = LightModel(["GAUSSIAN"])
+        self.zp = zero_point  # AB zero point of the image unit
 
     def _bin(self, sb):
         return sb.reshape(self._shape).mean(axis=(1, 3)) * self._area
@@ -94,9 +106,9 @@ def _colour(rng, kind):
     return np.array([gr + ri, ri, 0.0, -iz])
 
 
-def _flux(mag_i, colour=0.0):
-    """ADU per band for an i-band magnitude and colour offsets."""
-    return 10.0 ** (-0.4 * (mag_i + colour - MAGZP))
+def _flux(mag_i, colour=0.0, zp=MAGZP):
+    """Image units per band for an i-band magnitude, colour offsets and zero point."""
+    return 10.0 ** (-0.4 * (mag_i + colour - zp))
 
 
 def _elliptical(rng, ren):
@@ -111,7 +123,7 @@ def _elliptical(rng, ren):
     img = ren.sersic(
         ren.x, ren.y, _logu(rng, 0.5, 2.5), rng.uniform(3, 5), p["q"], p["phi"], p["cx"], p["cy"]
     )
-    return [(img, _flux(p["mag"], _colour(rng, "red")))], p
+    return [(img, _flux(p["mag"], _colour(rng, "red"), ren.zp))], p
 
 
 def _spiral(rng, ren):
@@ -140,9 +152,9 @@ def _spiral(rng, ren):
         for wi, s, xi, yi in zip(w, rng.uniform(0.08, 0.2, k), kx, ky)
     )
     comps = [
-        (disk, (1 - f_b - f_k) * _flux(mag, _colour(rng, "disk"))),
-        (bulge, f_b * _flux(mag, _colour(rng, "red"))),
-        (knots, f_k * _flux(mag, _colour(rng, "knot"))),
+        (disk, (1 - f_b - f_k) * _flux(mag, _colour(rng, "disk"), ren.zp)),
+        (bulge, f_b * _flux(mag, _colour(rng, "red"), ren.zp)),
+        (knots, f_k * _flux(mag, _colour(rng, "knot"), ren.zp)),
     ]
     return comps, dict(mag=mag)
 
@@ -165,7 +177,7 @@ def _companions(rng, ren, p):
             p["cx"] + d * np.cos(a),
             p["cy"] + d * np.sin(a),
         )
-        comps.append((img, _flux(rng.uniform(20.5, 23.5), _colour(rng, "blue"))))
+        comps.append((img, _flux(rng.uniform(20.5, 23.5), _colour(rng, "blue"), ren.zp)))
     return comps
 
 
@@ -242,7 +254,7 @@ def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain,
         unit = _convolve(src, sig, bidx, host.shape[1])
         mag = rng.uniform(*SRC_MAG_RANGE)
         for _ in range(_MAX_BRIGHTEN):
-            arc = unit * _flux(mag)
+            arc = unit * _flux(mag, zp=ren.zp)
             snr = _arc_snr(arc, (sky + np.clip(host + arc, 0, None)) / gain)
             if snr >= min_snr:
                 return arc, dict(theta_e=theta_e, src_mag_i=mag, arc_snr=snr)
@@ -266,6 +278,8 @@ def simulate_lens(
     bands=ALL_BANDS,
     lens_fraction=0.5,
     min_arc_snr=20.0,
+    zero_point=MAGZP,
+    depth_offset=0.0,
     progress=False,
 ):
     """Simulate labelled strong-lens / non-lens cutouts and write them to disk.
@@ -282,7 +296,8 @@ def simulate_lens(
     size : int, optional
         Stamp side in pixels (>= 16).
     pixel_scale : float, optional
-        Arcsec per pixel.
+        Arcsec per pixel. The galaxies keep their angular sizes; the sky noise per
+        pixel scales with the pixel scale (sky-limited, at fixed depths).
     bands : sequence of str, optional
         Subset of ``("g", "r", "i", "z")``, in cube order.
     lens_fraction : float, optional
@@ -297,6 +312,16 @@ def simulate_lens(
         ``arc_snr >= min_arc_snr`` (in the spirit of the detectability cut the
         Metcalf+19 challenge used to label lenses). Raises ValueError if a
         threshold is unreachable even at i = ``SRC_MAG_MIN``.
+    zero_point : float, optional
+        AB magnitude zero point of the image unit (``MAGZP`` card; default
+        ``MAGZP`` = 30): an object of magnitude ``m`` has ``10**(-0.4 (m -
+        zero_point))`` units. All fluxes, the sky and the noise scale with it; the
+        magnitudes of objects, sky and depths stay the same.
+    depth_offset : float, optional
+        Magnitudes added to the point-source depths ``DEPTH_10SIGMA`` (positive:
+        deeper) at the same sky brightness: the background noise sigma scales by
+        ``10**(-0.4 depth_offset)``. Shallower data (negative) can make
+        ``min_arc_snr`` unreachable.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -307,7 +332,9 @@ def simulate_lens(
         ``file`` (relative to ``outdir``), ``label`` (1 lens, 0 non-lens),
         ``kind`` ("lens", "elliptical", "spiral", "companion"), ``theta_e``
         [arcsec], ``src_mag_i``, ``lens_mag_i`` (host galaxy), ``arc_snr``,
-        ``psf_fwhm_i`` [arcsec], ``ra``, ``dec`` [deg].
+        ``psf_fwhm_i`` [arcsec], ``ra``, ``dec`` [deg]; meta ``SIMULATR``,
+        ``SEED``, ``PIXSCALE``, ``BANDS``, ``MAGZP``, ``DEPTHOFF`` (``depth_offset``)
+        and ``MINARCSN``.
 
     Notes
     -----
@@ -318,10 +345,19 @@ def simulate_lens(
     Non-lenses: 70% ellipticals from the same lens-light distribution, 15% disk
     galaxies with blue knots on spiral arms, 15% ellipticals with 1-3 blue
     unlensed companions at 1-3.5". PSF: Gaussian, FWHM 0.7-1.2" per band.
-    Noise: sky + photon noise (Gaussian approximation), depth set so that an
-    i = 24 point source has S/N ~ 10 at 0.9" seeing; images are sky-subtracted.
-    Each cutout is a float32 cube (nband, size, size) in ADU (``MAGZP`` = 30)
-    with a 2-D TAN WCS and ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``PSF_<BAND>``.
+    Noise: sky + photon noise (Gaussian approximation). Sky g, r, i, z = 22.0,
+    21.1, 20.3, 19.4 mag/arcsec^2; 10-sigma point-source depths (matched filter,
+    0.9" seeing) 24.4, 24.3, 24.0, 23.3 plus ``depth_offset``; images are
+    sky-subtracted. The background noise sigma per pixel of a band is ``F /
+    (sqrt(4 pi) sigma_psf 10)`` with ``F`` the flux of a point source at the
+    depth and ``sigma_psf = 0.9" / (2.355 pixel_scale)`` (`noise_from_depth`):
+    i = 3.71 ADU at the defaults, times ``10**(-0.4 (30 - zero_point +
+    depth_offset)) pixel_scale / 0.2``.
+    Each cutout is a float32 cube (nband, size, size) in ADU (AB zero point
+    ``zero_point``) with a 2-D TAN WCS and cards ``BANDS`` (``FILTER`` for one
+    band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``, ``LABEL``, ``KIND``,
+    ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>`` (background noise sigma
+    [ADU]).
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
     check_args(
@@ -336,6 +372,8 @@ def simulate_lens(
             is_number(min_arc_snr) and min_arc_snr >= 0,
             f"min_arc_snr must be a finite number >= 0, got {min_arc_snr!r}",
         ),
+        (is_number(zero_point), f"zero_point must be a finite number, got {zero_point!r}"),
+        (is_number(depth_offset), f"depth_offset must be a finite number, got {depth_offset!r}"),
     )
     bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
@@ -345,10 +383,13 @@ def simulate_lens(
     kinds = np.array(["lens"] * n_pos + list(rng.choice(NEG_KINDS, n - n_pos, p=NEG_PROBS)))
     kinds = kinds[rng.permutation(n)]
     objects = object_streams(rng, n, progress, "simulate_lens")
-    ren = _Renderer(size, pixel_scale)
-    depth_flux2 = _flux(DEPTH_10SIGMA) ** 2  # matched filter: S/N = 10 at the depth
-    sky, gain = noise_from_depth(pixel_scale, MAGZP, SKY_MAG, REF_FWHM, depth_flux2, 10.0, bidx)
-    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "ADU")
+    ren = _Renderer(size, pixel_scale, zero_point)
+    # matched filter: S/N = 10 at the depth
+    depth_flux2 = _flux(DEPTH_10SIGMA + depth_offset, zp=zero_point) ** 2
+    sky, gain = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, depth_flux2, 10.0)
+    sigma = background_sigma(sky, gain)
+    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    stamps = StampWriter(size, pixel_scale, bands, zero_point, "ADU", sigma[bidx])
     rows = []
     for i, orng, ra, dec in objects:
         cube, fwhm, row = _simulate_one(
@@ -398,7 +439,8 @@ def simulate_lens(
             seed,
             pixel_scale,
             bands,
-            MAGZP=MAGZP,
+            MAGZP=float(zero_point),
+            DEPTHOFF=float(depth_offset),
             MINARCSN=float(min_arc_snr),
         ),
         outdir,

@@ -26,6 +26,45 @@ FPR = TaskOption(
     minimum_open=True,
 )
 
+# the survey set-up of simulated cutouts (simulate only: predict and evaluate have their
+# own shared --pixel-scale / --zero-point options, for the files they read)
+SIMULATE_OPTIONS = (
+    TaskOption(
+        "pixel_scale",
+        ("simulate",),
+        "Pixel scale of the simulated cutouts [arcsec/pixel] (default 0.2). The sky noise "
+        "per pixel follows, at the same depths.",
+        type=float,
+        minimum=0,
+        minimum_open=True,
+        metavar="ARCSEC",
+    ),
+    TaskOption(
+        "size",
+        ("simulate",),
+        "Side of the simulated cutouts [pixels] (default 64, the default model's input).",
+        type=int,
+        minimum=16,
+        metavar="PIXELS",
+    ),
+    TaskOption(
+        "zero_point",
+        ("simulate",),
+        "AB magnitude zero point of the simulated images' unit (default 30): fluxes and "
+        "noise scale with it, the magnitudes stay.",
+        type=float,
+        metavar="MAG",
+    ),
+    TaskOption(
+        "depth_offset",
+        ("simulate",),
+        "Make the simulated survey this many magnitudes deeper (negative: shallower) than "
+        "the default depths (default 0): the noise sigma scales by 10**(-0.4 offset).",
+        type=float,
+        metavar="MAG",
+    ),
+)
+
 
 def stored_operating_points(meta) -> list:
     """The operating points stored in the bundle: measured on held-out simulations
@@ -63,7 +102,7 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
-    options = (FPR,)  # the two classes are fixed
+    options = (FPR, *SIMULATE_OPTIONS)  # the two classes are fixed
     summary_metrics = ("auroc", "tpr0", "tpr10")
 
     def output_columns(self, meta, fpr=None, **options):
@@ -143,9 +182,31 @@ class LensTask(ClassifierTask):
             written.append(path)
         return written
 
-    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+    def simulate(
+        self,
+        n,
+        seed,
+        outdir,
+        *,
+        progress=False,
+        image_format="fits",
+        pixel_scale=None,
+        size=None,
+        zero_point=None,
+        depth_offset=None,
+    ):
+        """Simulate a training set (`astrocnn.tasks.lens.simulate.simulate_lens`);
+        options left at ``None`` take the simulator's defaults (``size``: the input
+        size of the task)."""
         from astrocnn.tasks.lens.simulate import simulate_lens
 
+        setup = dict(pixel_scale=pixel_scale, zero_point=zero_point, depth_offset=depth_offset)
         return simulate_lens(
-            n, seed, outdir, size=self.input_size[0], bands=self.bands, progress=progress
+            n,
+            seed,
+            outdir,
+            size=self.input_size[0] if size is None else size,
+            bands=self.bands,
+            progress=progress,
+            **{k: v for k, v in setup.items() if v is not None},
         )

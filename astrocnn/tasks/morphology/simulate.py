@@ -21,6 +21,7 @@ from astropy.visualization import make_lupton_rgb
 from astrocnn.sim.common import (
     StampWriter,
     add_noise,
+    background_sigma,
     catalogue,
     check_args,
     noise_from_depth,
@@ -295,7 +296,9 @@ def simulate_morphology(
     image_format : {"fits", "jpeg", "png"}, optional
         ``"fits"``: ``outdir/cutouts/morph_{id:06d}.fits``, a float32 cube
         (nband, size, size) in nanomaggies with a 2-D TAN WCS and header cards
-        ``BANDS``, ``PIXSCALE``, ``MAGZP``, ``OBJECT``, ``LABEL``, ``PSF_<BAND>``.
+        ``BANDS`` (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``,
+        ``OBJECT``, ``LABEL``, ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>``
+        (background noise sigma [nanomaggy]).
         ``"jpeg"`` / ``"png"``: ``outdir/images/morph_{id:06d}.jpg|.png`` only, an
         8-bit RGB composite like the SDSS images Galaxy Zoo showed (see `to_rgb`;
         one fixed stretch for the whole data set). Needs bands g, r and i.
@@ -338,7 +341,11 @@ def simulate_morphology(
     PSF: Moffat (beta = 3.5), r-band FWHM 1.0-1.5" per object, other bands scaled
     as lambda^-0.2 with 0.02" scatter. Noise: sky + photon noise (Gaussian
     approximation) for DECaLS-like depths (5 sigma point source g, r, i, z =
-    24.7, 23.9, 23.4, 23.0 at 1.2" seeing); images are sky-subtracted.
+    24.7, 23.9, 23.4, 23.0 at 1.2" seeing; sky 22.0, 20.9, 20.2, 18.5
+    mag/arcsec^2); images are sky-subtracted. The background noise sigma per pixel
+    (``SKYSIG_<BAND>``) is ``F / (sqrt(4 pi) sigma_psf 5)`` with ``F`` the flux of
+    a point source at the depth and ``sigma_psf = 1.2" / (2.355 pixel_scale)``
+    (`astrocnn.sim.common.noise_from_depth`).
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
     check_args(
@@ -365,9 +372,11 @@ def simulate_morphology(
     ren = FourierRenderer(size, float(pixel_scale))
     # matched-filter S/N = 5 for a point source at the depth
     sky, gain = noise_from_depth(
-        pixel_scale, MAGZP, SKY_MAG, REF_FWHM, _flux(DEPTH_5SIGMA) ** 2, 5.0, bidx
+        pixel_scale, MAGZP, SKY_MAG, REF_FWHM, _flux(DEPTH_5SIGMA) ** 2, 5.0
     )
-    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nanomaggy")
+    sigma = background_sigma(sky, gain)
+    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nanomaggy", sigma[bidx])
     rows = []
     for i, orng, ra, dec in objects:
         cube, fwhm, row = _simulate_one(orng, ren, str(labels[i]), bidx, sky, gain)

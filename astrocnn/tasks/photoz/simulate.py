@@ -32,7 +32,7 @@ from astrocnn.sim.common import (
     stamp_checks,
 )
 from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total, seeing_psfs
-from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model
+from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model, sky_sigma
 
 SED_TYPES = ("E", "Sbc", "Scd", "Im")
 SEEING_RANGE = (0.75, 1.0)  # per-object factor on REF_FWHM (FWHM 0.57-0.92")
@@ -321,9 +321,10 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
         magnitudes, with IGM and Galactic extinction), ``obs_mag_<band>`` and
         ``obs_magerr_<band>`` for the imaged bands, ``r_half`` [arcsec], ``ebv``
         [mag], ``ra``, ``dec`` [deg]. Each cutout is a float32 cube
-        (nband, size, size) in nJy with a 2-D TAN WCS and cards ``BANDS``,
-        ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``, ``EBV``, ``PSF_<BAND>``
-        (FWHM [arcsec]).
+        (nband, size, size) in nJy with a 2-D TAN WCS and cards ``BANDS``
+        (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``,
+        ``EBV``, ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>`` (background
+        noise sigma [nJy], `astrocnn.sim.lsst.sky_sigma`).
 
     Notes
     -----
@@ -368,7 +369,7 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
     ren = FourierRenderer(size, float(pixel_scale))
     sky, gain = noise_model(pixel_scale, bidx)
     max_r_half = 0.3 * size * pixel_scale
-    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nJy")
+    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nJy", sky_sigma(pixel_scale)[bidx])
     rows = []
     for i, orng, ra, dec in object_streams(rng, n, progress, "simulate_photoz"):
         cube, fwhm, row = _simulate_one(orng, ren, bidx, sky, gain, max_r_half)

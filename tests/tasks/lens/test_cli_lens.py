@@ -41,6 +41,24 @@ def test_simulate_contract(sim):
     assert all((sim / f).exists() for f in table["file"])
 
 
+def test_simulate_another_survey_setup(tmp_path):
+    out = tmp_path / "hsc"
+    setup = ["--pixel-scale", 0.168, "--zero-point", 27, "--depth-offset", 2, "--size", 76]
+    run("simulate", "lens", "--n", 4, "--seed", 1, "--out", out, *setup, "--quiet")
+    table = Table.read(out / "catalog.fits")
+    assert len(table) == 4 and table.meta["PIXSCALE"] == 0.168
+    assert table.meta["MAGZP"] == 27 and table.meta["DEPTHOFF"] == 2
+    header = fits.getheader(out / table["file"][0])
+    assert header["NAXIS1"] == header["NAXIS2"] == 76 and header["NAXIS3"] == 4
+    assert header["PIXSCALE"] == 0.168 and header["MAGZP"] == 27
+    # i: 10-sigma depth 24 + 2 at zero point 27, 0.9" seeing on 0.168" pixels
+    sigma_psf = 0.9 / (2 * np.sqrt(2 * np.log(2)) * 0.168)
+    expected = 10 ** (0.4 * (27 - 26)) / (np.sqrt(4 * np.pi) * sigma_psf * 10)
+    assert header["SKYSIG_I"] == pytest.approx(expected, rel=1e-5)
+    bad = run("simulate", "lens", "--n", 2, "--out", tmp_path / "x", "--size", 8, ok=False)
+    assert bad.exit_code != 0 and "--size" in bad.output
+
+
 def test_simulate_refuses_to_overwrite(sim):
     result = run("simulate", "lens", "--n", 2, "--out", sim, ok=False)
     assert result.exit_code != 0 and "already holds catalog.fits" in result.output

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.stats import mad_std
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from astrocnn.io.contract import header_contract, measured_noise
 from astrocnn.tasks.lens.simulate import simulate_lens
 
 N, SEED, SIZE = 12, 7, 64
@@ -144,9 +146,75 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
         dict(bands=()),
         dict(lens_fraction=1.5),
         dict(min_arc_snr=-1.0),
+        dict(zero_point=float("nan")),
+        dict(zero_point="27"),
+        dict(depth_offset=float("inf")),
+        dict(depth_offset=None),
     ],
 )
 def test_bad_arguments_raise(tmp_path, kwargs):
     args = dict(n=2, seed=0, outdir=tmp_path) | kwargs
     with pytest.raises(ValueError):
         simulate_lens(**args)
+
+
+def _noise(outdir, table):
+    """Stated (SKYSIG_<BAND>) and measured background noise sigma per band: the
+    `measured_noise` of the 4-pixel frame, and from differences of adjacent pixels
+    there (light of the galaxies, which can reach the frame, cancels)."""
+    header = fits.getheader(outdir / table["file"][0])
+    stated = [e["noise_sigma"] for e in header_contract(header, "griz")]
+    cubes = _cubes(outdir, table).astype(float)
+    measured = measured_noise(np.moveaxis(cubes, 1, -1))
+    rows = np.concatenate([cubes[:, :, :4], cubes[:, :, -4:]], axis=2)
+    diff = (rows[..., 1:] - rows[..., :-1]).swapaxes(0, 1).reshape(cubes.shape[1], -1)
+    differences = [mad_std(d) / np.sqrt(2) for d in diff]
+    return np.array(stated), np.array(measured), np.array(differences)
+
+
+def test_header_states_the_noise(sim):
+    outdir, table = sim
+    hdr = fits.getheader(outdir / table["file"][0])
+    assert [k for k in hdr if k.startswith("SKYSIG")] == [f"SKYSIG_{b}" for b in "GRIZ"]
+    assert hdr.comments["SKYSIG_I"] == "background noise sigma [ADU]"
+    # i: 10-sigma depth 24.0 (F = 10**(0.4 * 6) ADU) at 0.9" seeing, matched filter
+    sigma_psf = 0.9 / (2 * np.sqrt(2 * np.log(2)) * 0.2)
+    assert hdr["SKYSIG_I"] == pytest.approx(10**2.4 / (np.sqrt(4 * np.pi) * sigma_psf * 10), 1e-5)
+    stated, measured, differences = _noise(outdir, table)
+    assert np.allclose(measured, stated, rtol=0.1)
+    assert np.allclose(differences, stated, rtol=0.05)
+    assert "FILTER" not in hdr and table.meta["MAGZP"] == 30 and table.meta["DEPTHOFF"] == 0
+
+
+def test_other_survey_setup(sim, tmp_path):
+    """HSC-like pixels, another zero point and 2 mag deeper: the cards say so and the
+    noise is what the physics gives."""
+    outdir, table = sim
+    setup = dict(pixel_scale=0.168, size=76, zero_point=27.0, depth_offset=2.0)
+    other = simulate_lens(8, SEED, tmp_path, **setup)
+    hdr = fits.getheader(tmp_path / other["file"][0])
+    assert hdr["PIXSCALE"] == 0.168 and hdr["MAGZP"] == 27 and hdr["BUNIT"] == "ADU"
+    assert hdr["NAXIS1"] == hdr["NAXIS2"] == 76
+    assert other.meta["PIXSCALE"] == 0.168 and other.meta["MAGZP"] == 27
+    assert other.meta["DEPTHOFF"] == 2
+    for entry in header_contract(hdr, "griz"):
+        assert entry["pixel_scale"] == pytest.approx(0.168) and entry["zero_point"] == 27
+    # sky-limited sigma per pixel: flux of the depth (unit 10**(-0.4 * 3) times the
+    # default's, 2 mag fainter) times the pixel scale (sky per pixel ~ pixel area)
+    factor = 10 ** (-0.4 * 3) * 10 ** (-0.4 * 2) * 0.168 / 0.2
+    default_sigma = _noise(outdir, table)[0]
+    stated, measured, differences = _noise(tmp_path, other)
+    assert np.allclose(stated, factor * default_sigma, rtol=1e-4)
+    # at this depth the wings of bright galaxies in the frame add to measured_noise
+    assert np.all((measured > 0.9 * stated) & (measured < 1.15 * stated))
+    assert np.allclose(differences, stated, rtol=0.05)
+
+
+def test_zero_point_only_changes_the_unit(tmp_path):
+    """Same seed, another zero point: the same scenes and noise, in another unit."""
+    default = simulate_lens(4, SEED, tmp_path / "a")
+    other = simulate_lens(4, SEED, tmp_path / "b", zero_point=27.5)
+    scale = 10 ** (-0.4 * 2.5)
+    got, want = _cubes(tmp_path / "b", other), _cubes(tmp_path / "a", default)
+    assert np.allclose(got, scale * want, rtol=1e-4, atol=1e-4 * scale)
+    assert np.allclose(other["src_mag_i"], default["src_mag_i"], equal_nan=True)
