@@ -162,7 +162,13 @@ def _parse_hdus(text):
 
 
 def _log_to(quiet):
-    return (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    """Messages to stderr; with --quiet only the warnings."""
+
+    def log(message):
+        if not quiet or message.startswith("astrocnn: warning:"):
+            click.echo(message, err=True)
+
+    return log
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
+from astrocnn.io.contract import central_signal, core_area
 from astrocnn.io.conversion import CONVERSION_KEYWORDS, frame_stats
 from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout
 from astrocnn.io.fits.reader import header_cards, read_simple_into
@@ -48,6 +49,12 @@ class LoadedBlock:
         (n, C) sigma of the noise ``--match-depth`` added (0: none).
     background : numpy.ndarray
         (n, C) median of the frame (sky level left in the image; NaN: not measured).
+    signal : numpy.ndarray
+        (n, C) :func:`~astrocnn.io.contract.central_signal` (how bright the
+        sources are; NaN: not measured).
+    core_area : numpy.ndarray
+        (n,) :func:`~astrocnn.io.contract.core_area` (how large the central
+        object is in pixels; NaN: not measured).
     masked_fraction : numpy.ndarray
         Per row, the fraction of pixels of its non-empty bands that hold no
         data (exactly 0: NaN/inf in the file, or padding).
@@ -62,6 +69,8 @@ class LoadedBlock:
     noise: np.ndarray | None = None
     added_noise: np.ndarray | None = None
     background: np.ndarray | None = None
+    signal: np.ndarray | None = None
+    core_area: np.ndarray | None = None
     masked_fraction: np.ndarray | None = None
 
     def __post_init__(self):
@@ -72,6 +81,10 @@ class LoadedBlock:
             self.noise = np.full((n, bands), np.nan, np.float32)
         if self.background is None:
             self.background = np.full((n, bands), np.nan, np.float32)
+        if self.signal is None:
+            self.signal = np.full((n, bands), np.nan, np.float32)
+        if self.core_area is None:
+            self.core_area = np.full(n, np.nan, np.float32)
         if self.added_noise is None:
             self.added_noise = np.zeros((n, bands), np.float32)
         if self.masked_fraction is None:
@@ -95,7 +108,7 @@ def default_workers() -> int:
 def _read_one(paths, spec, row_label):
     try:
         cut = read_cutout(paths, spec)
-        return cut.data, (cut.n_nonfinite, cut.n_missing_bands), ""
+        return cut.data, (cut.n_nonfinite, cut.n_missing_bands, cut.frame), ""
     except AstrocnnError as exc:
         message = str(exc)
         # a file given by name is its own label: do not name it twice
@@ -158,26 +171,36 @@ def _needs_no_conversion(spec, header, path) -> bool:
 
 
 def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
-    """Per good row: background level and noise of the frame, depth matching
-    (``--match-depth``) and the masked fraction."""
+    """Per good row: background level and noise of the frame (unless measured
+    before padding), masked fraction, source brightness and size, then depth
+    matching (``--match-depth``)."""
     good = np.array([i for i in rows if block.ok[i]], dtype=np.int64)
     if good.size == 0:
         return
-    level, sigma = frame_stats(block.images[good])
+    unmeasured = good[np.isnan(block.noise[good]).all(axis=1)]
+    if unmeasured.size:
+        block.background[unmeasured], block.noise[unmeasured] = frame_stats(
+            block.images[unmeasured]
+        )
+    block.masked_fraction[good] = masked_fraction(block.images[good])
+    block.signal[good] = central_signal(block.images[good])
+    block.core_area[good] = core_area(block.images[good])
     if conversion.options.match_depth:
+        sigma = block.noise[good]
         views = [block.images[i] for i in good]
         keys = [paths[block.start + i][0] for i in good]
         added = conversion.match_depth(views, sigma, keys)
         block.added_noise[good] = added
-        sigma = np.hypot(sigma, added)
-    block.noise[good], block.background[good] = sigma, level
-    block.masked_fraction[good] = masked_fraction(block.images[good])
+        block.noise[good] = np.hypot(sigma, added)
 
 
 def masked_fraction(images: np.ndarray) -> np.ndarray:
     """Per (H, W, C) image, the fraction of pixels of its non-empty bands that are 0."""
     zero = images == 0
-    per_band = zero.mean(axis=(1, 2))
+    if not zero.any():
+        return np.zeros(len(images), np.float32)
+    n, h, w, c = images.shape
+    per_band = np.count_nonzero(zero.reshape(n, h * w, c), axis=1) / (h * w)
     filled = per_band < 1.0
     with np.errstate(invalid="ignore"):
         fraction = (per_band * filled).sum(axis=1) / filled.sum(axis=1)
@@ -209,7 +232,9 @@ def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
     else:
         block.images[i] = data
         block.ok[i] = True
-        block.n_nonfinite[i], block.n_missing_bands[i] = n_bad
+        block.n_nonfinite[i], block.n_missing_bands[i], frame = n_bad
+        if frame is not None:  # measured before padding
+            block.background[i], block.noise[i] = frame
 
 
 def iter_blocks(
@@ -316,6 +341,8 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
         np.concatenate([b.noise for b in blocks]),
         np.concatenate([b.added_noise for b in blocks]),
         np.concatenate([b.background for b in blocks]),
+        np.concatenate([b.signal for b in blocks]),
+        np.concatenate([b.core_area for b in blocks]),
         np.concatenate([b.masked_fraction for b in blocks]),
     )
 

@@ -11,6 +11,7 @@ warning per run names the commonest cause and its fix.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,16 @@ NOISE_TOLERANCE = 1.15
 #: Frame medians further than this many sigma from 0 are sky left in the image.
 BACKGROUND_LIMIT = 0.5
 MASKED_LIMIT = 0.02
+#: No warning when at most this fraction of a run is flagged: about what the
+#: training set-up itself gives (the feature score's threshold alone is 0.5 %).
+WARN_FRACTION = 0.02
+#: Sources' brightness and size vary from object to object: their medians
+#: over fewer flagged rows than this do not tell causes apart.
+MIN_ROWS_FOR_CAUSE = 20
+#: A run whose central objects are this much larger or smaller (linearly, in
+#: pixels, median over the flagged rows) than the training set's is named a
+#: pixel-scale difference.
+SIZE_TOLERANCE = 1.12
 
 
 @dataclass
@@ -43,6 +54,7 @@ class RowDiagnostics:
     signal: np.ndarray  # (n, C) 99th percentile pixel of the central region
     added_noise: np.ndarray  # (n, C) sigma added by --match-depth
     feature_score: np.ndarray | None = None  # (n,) feature score / threshold
+    core_area: np.ndarray | None = None  # (n,) pixels of the central object's core
 
 
 def noise_ratio(noise: np.ndarray, model_noise) -> np.ndarray:
@@ -54,7 +66,8 @@ def noise_ratio(noise: np.ndarray, model_noise) -> np.ndarray:
 
 def ood_flags(diag: RowDiagnostics, ratio: np.ndarray) -> np.ndarray:
     """The ``ood_flags`` bits of every row."""
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # failed rows: all NaN
         typical = np.nanmedian(np.where(np.isfinite(ratio), ratio, np.nan), axis=1)
         level = np.nanmedian(np.abs(diag.background) / diag.noise, axis=1)
     flags = np.zeros(len(ratio), np.int32)
@@ -73,16 +86,19 @@ def flag_names(value: int) -> list[str]:
     return [name for name, bit in OOD_FLAGS.items() if value & bit]
 
 
-def summary_warning(flags, ratio, diag: RowDiagnostics, ok, training_signal) -> str | None:
+def summary_warning(flags, ratio, diag: RowDiagnostics, ok, model) -> str | None:
     """One sentence naming the commonest cause among flagged rows, and its fix.
 
-    ``training_signal`` (per band, the training set's median bright-pixel
-    level, or None) tells a flux-scale error from a depth difference: a wrong
-    zero point scales sources and noise alike, another depth the noise only.
+    ``model`` (an :class:`~astrocnn.io.conversion.ModelContract`) gives the
+    training set's median bright-pixel level per band (``signal``), which
+    tells a flux-scale error from a depth difference (a wrong zero point
+    scales sources and noise alike, another depth the noise only), and its
+    median core size in pixels (``core_area``), which tells a pixel-scale
+    difference (sources larger or smaller in pixels) from both.
     """
     good = np.flatnonzero(ok)
     flagged = good[flags[good] != 0]
-    if flagged.size == 0:
+    if flagged.size == 0 or flagged.size <= WARN_FRACTION * good.size:
         return None
     counts = {name: int(np.sum(flags[flagged] & bit != 0)) for name, bit in OOD_FLAGS.items()}
     cause = max(counts, key=counts.get)
@@ -90,7 +106,11 @@ def summary_warning(flags, ratio, diag: RowDiagnostics, ok, training_signal) -> 
     head = f"{n:,} of {good.size:,} rows"
     rows = flagged[(flags[flagged] & OOD_FLAGS[cause]) != 0]
     if cause in ("NOISE_LOW", "NOISE_HIGH"):
-        return head + " " + _noise_cause(cause, rows, ratio, diag.signal, training_signal)
+        scale = _size_ratio(diag.core_area, rows, getattr(model, "core_area", None))
+        if scale is not None:
+            return head + " " + _scale_cause(scale, ratio[rows])
+        signal = getattr(model, "signal", None)
+        return head + " " + _noise_cause(cause, rows, ratio, diag.signal, signal)
     return (
         head
         + " "
@@ -105,14 +125,44 @@ def summary_warning(flags, ratio, diag: RowDiagnostics, ok, training_signal) -> 
     )
 
 
+def _size_ratio(core_area, rows, training_area) -> float | None:
+    """How much larger, linearly, the central objects of ``rows`` look in pixels
+    than the training set's (None: within :data:`SIZE_TOLERANCE` or unknown)."""
+    if core_area is None or not training_area:
+        return None
+    areas = core_area[rows]
+    areas = areas[np.isfinite(areas)]
+    if areas.size < MIN_ROWS_FOR_CAUSE:
+        return None
+    ratio = float(np.sqrt(np.median(areas) / training_area))
+    return ratio if not 1 / SIZE_TOLERANCE <= ratio <= SIZE_TOLERANCE else None
+
+
+def _scale_cause(size_ratio, ratio) -> str:
+    return (
+        f"show their objects ~{size_ratio:.2g}x {'larger' if size_ratio > 1 else 'smaller'} "
+        f"in pixels than the training data (and background noise "
+        f"{float(np.nanmedian(ratio)):.2g}x): the pixel scale probably differs from the "
+        "model's; give --pixel-scale (or a celestial WCS in the headers) to resample"
+    )
+
+
 def _noise_cause(cause, rows, ratio, signal, training_signal) -> str:
     r_noise = float(np.nanmedian(ratio[rows]))
+    if not r_noise > 0:
+        return "have no measurable background noise (constant or noiseless images)"
     text = "deeper" if cause == "NOISE_LOW" else "noisier"
     r_signal = None
     if training_signal and None not in training_signal:
         reference = np.array([np.nan if s is None else s for s in training_signal], np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             r_signal = float(np.nanmedian(signal[rows] / reference[None, :]))
+    if rows.size < MIN_ROWS_FOR_CAUSE:
+        return (
+            f"have background noise {r_noise:.2g}x the training level: a different depth "
+            "(deeper: see --match-depth) or flux scale (check --zero-point / --flux-unit); "
+            f"too few rows ({rows.size}) to tell which"
+        )
     if r_signal is not None and np.isfinite(r_signal) and r_signal > 0:
         if abs(np.log(r_signal) - np.log(r_noise)) < abs(np.log(r_signal)):
             return (

@@ -116,6 +116,10 @@ class CompiledModel:
         The outputs are images aligned with the input (segmentation maps,
         painted maps): each view's output is rotated/flipped back before
         the views are combined.
+    embedding : bool
+        Also return the network's embedding
+        (:func:`astrocnn.engine.features.embedding_model`; not with ``tta``):
+        calls then return ``(outputs, embeddings)``.
 
     Notes
     -----
@@ -132,12 +136,18 @@ class CompiledModel:
         jit=False,
         combine_views=None,
         spatial_outputs=False,
+        embedding=False,
     ):
         from astrocnn._tf import import_tensorflow
 
         tf = import_tensorflow()
         self.batch_size = batch_size
         self.jit = bool(jit)
+        self.embedding = bool(embedding) and not tta
+        if self.embedding:
+            from astrocnn.engine.features import embedding_model
+
+            model = embedding_model(model)
 
         def network(x, s):
             outputs = model(x if s is None else (x, s), training=False)
@@ -182,7 +192,7 @@ class CompiledModel:
     def __call__(self, images: np.ndarray, scalars: np.ndarray | None = None) -> np.ndarray:
         """Return the raw outputs for ``images`` (N, H, W, C) (and ``scalars`` (N, k)),
         in batches."""
-        outputs = []
+        outputs, embeddings = [], []
         bs = self.batch_size
         for start in range(0, len(images), bs):
             batch = images[start : start + bs]
@@ -191,9 +201,15 @@ class CompiledModel:
             args = [self._padded(batch, size)]
             if scalars is not None:
                 args.append(self._padded(scalars[start : start + bs], size))
-            outputs.append(np.asarray(self._fn(*args))[:n])
+            result = self._fn(*args)
+            if self.embedding:
+                result, embedding = result
+                embeddings.append(np.asarray(embedding)[:n])
+            outputs.append(np.asarray(result)[:n])
         if not outputs:
-            return np.zeros((0,), np.float32)
+            outputs = [np.zeros((0,), np.float32)]
+        if self.embedding:
+            return np.concatenate(outputs), np.concatenate(embeddings)
         return np.concatenate(outputs)
 
 
@@ -210,15 +226,16 @@ def require_tta_support(task):
 
 
 def compiled_model(
-    bundle, batch_size, *, tta=False, jit=False, model=None, task=None
+    bundle, batch_size, *, tta=False, jit=False, model=None, task=None, embedding=False
 ) -> CompiledModel:
     """The bundle's network (or ``model``, a twin of it) compiled with its
     preprocessing, built once per bundle and reused: tracing a graph costs
     about as much as predicting a few hundred cutouts, so fields, maps and
     batch partitions must not pay it each time.  With ``tta``, the ``task``'s
-    :meth:`~astrocnn.tasks.base.Task.combine_views` merges the 8 views."""
+    :meth:`~astrocnn.tasks.base.Task.combine_views` merges the 8 views; with
+    ``embedding``, calls also return the network's embeddings."""
     model = bundle.model if model is None else model
-    key = ("compiled", id(model), batch_size, bool(tta), bool(jit))
+    key = ("compiled", id(model), batch_size, bool(tta), bool(jit), bool(embedding))
     if key not in bundle.cache:
         scaler = scaler_from_dict(bundle.meta["preprocessing"])
         combine, spatial = None, False
@@ -233,6 +250,7 @@ def compiled_model(
             jit=jit,
             combine_views=combine,
             spatial_outputs=spatial,
+            embedding=embedding,
         )
     return bundle.cache[key]
 
@@ -312,7 +330,10 @@ def predict_paths(
         require_tta_support(task)
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
-    compiled = compiled_model(bundle, batch_size, tta=tta, jit=jit, task=task)
+    feature_stats = meta.get("feature_stats") if conversion is not None and not tta else None
+    compiled = compiled_model(
+        bundle, batch_size, tta=tta, jit=jit, task=task, embedding=feature_stats is not None
+    )
     n = len(paths)
     scalars, scalar_reasons = scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}
@@ -365,7 +386,7 @@ def predict_paths(
             reasons[block.start : block.start + len(block_ok)] = block_reasons
             good = rows[block_ok]
             if measured is not None:
-                measured.record(block, rows, block_ok)
+                measured.record(block, rows)
             if good.size == 0:
                 continue
             # the reader recycles the block's buffer two blocks later: a decoder
@@ -375,6 +396,9 @@ def predict_paths(
             else:
                 images = block.images[block_ok]
             raw = compiled(images, None if scalars is None else scalars[good])
+            if feature_stats is not None:
+                raw, embeddings = raw
+                measured.score_features(good, embeddings, feature_stats)
             if decoding is not None:
                 decoding.result()
             decoding = decoder.submit(finish, good, raw, images)
@@ -394,23 +418,38 @@ class _Measurements:
         self.background = np.full((n, n_bands), np.nan, np.float32)
         self.signal = np.full((n, n_bands), np.nan, np.float32)
         self.masked = np.zeros(n, np.float32)
+        self.core_area = np.full(n, np.nan, np.float32)
         self.added = np.zeros((n, n_bands), np.float32)
+        self.features = None
 
-    def record(self, block, rows, block_ok):
-        from astrocnn.io.contract import central_signal
+    def score_features(self, rows, embeddings, stats):
+        """Feature-space scores of ``rows``, in units of the stored threshold."""
+        from astrocnn.engine.features import feature_scores
 
+        if self.features is None:
+            self.features = np.full(len(self.masked), np.nan, np.float32)
+        self.features[rows] = feature_scores(embeddings, stats) / float(stats["threshold"])
+
+    def record(self, block, rows):
         self.noise[rows] = block.noise
         self.background[rows] = block.background
         self.masked[rows] = block.masked_fraction
         self.added[rows] = block.added_noise
-        if block_ok.any():
-            self.signal[rows[block_ok]] = central_signal(block.images[block_ok])
+        self.signal[rows] = block.signal
+        self.core_area[rows] = block.core_area
 
     def diagnostics(self, missing):
         from astrocnn.engine.diagnostics import RowDiagnostics
 
         return RowDiagnostics(
-            self.noise, self.background, self.masked, missing, self.signal, self.added
+            noise=self.noise,
+            background=self.background,
+            masked_fraction=self.masked,
+            n_missing_bands=missing,
+            signal=self.signal,
+            added_noise=self.added,
+            feature_score=self.features,
+            core_area=self.core_area,
         )
 
 

@@ -266,7 +266,7 @@ def add_ood_columns(out, preds, meta, conversion):
         out["added_noise"].description = "sigma of the noise --match-depth added, per band"
         out.meta["MATCHDEP"] = True
         out.meta["MDSEED"] = int(conversion.options.seed)
-    warning = diagnostics.summary_warning(flags, ratio, diag, preds.ok, conversion.model.signal)
+    warning = diagnostics.summary_warning(flags, ratio, diag, preds.ok, conversion.model)
     if warning:
         conversion.log.warn(warning)
 

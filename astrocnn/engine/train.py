@@ -11,8 +11,9 @@ The flow is the same for every task:
 5. fit with Adam and a cosine learning-rate decay, checkpointing every epoch
    with :class:`keras.callbacks.BackupAndRestore` (``--resume`` continues an
    interrupted run from its last epoch);
-6. evaluate the validation set with the task's science metrics and write the
-   bundle (network + preprocessing + provenance + metrics).
+6. evaluate the validation set with the task's science metrics, fit the
+   feature-space OOD statistics (:mod:`astrocnn.engine.features`) and write
+   the bundle (network + preprocessing + provenance + metrics).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from astrocnn.data.augment import make_augmenter
 from astrocnn.data.loading import load_all
 from astrocnn.data.scalars import fit_scalar_inputs, read_columns
 from astrocnn.data.split import group_column, validation_split
+from astrocnn.engine.features import training_feature_stats
 from astrocnn.engine.finetune import (
     can_warm_start,
     fine_tune_start,
@@ -576,6 +578,11 @@ def _train(task, data, out, config, policy, log):
     meta["provenance"]["replicas"] = 1 if strategy is None else int(strategy.num_replicas_in_sync)
     if not chief:  # another worker of a multi-worker run: the chief writes the bundle
         return {**meta, "written": False}
+    features = training_feature_stats(
+        model, data.images, scaler, train_idx, val_idx, extra, seed=config.seed
+    )
+    if features is not None:  # none for networks without a pooled embedding (U-Nets)
+        meta["feature_stats"] = features
     save_bundle(model, meta, out, overwrite=config.overwrite)
     shutil.rmtree(ckpt, ignore_errors=True)
     return {**meta, "written": True}

@@ -163,13 +163,24 @@ def central_signal(images: np.ndarray) -> np.ndarray:
     return np.percentile(flat, 99, axis=1).astype(np.float32)
 
 
+def core_area(images: np.ndarray) -> np.ndarray:
+    """(n,) pixels above half the peak of the band-summed central half of each
+    (H, W, C) image: the size of the central object's core in pixels, which
+    scales with the inverse square of the pixel scale."""
+    h, w = images.shape[1:3]
+    centre = images[:, h // 4 : h - h // 4, w // 4 : w - w // 4].sum(axis=-1)
+    flat = centre.reshape(len(images), -1)
+    peak = flat.max(axis=1, keepdims=True)
+    return np.count_nonzero(flat > peak / 2, axis=1).astype(np.float32)
+
+
 def _frame_noise(images) -> list:
     """Median over ``images`` of each one's frame noise per band."""
     from astrocnn.io.conversion import frame_stats
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return list(np.nanmedian(frame_stats(images)[1], axis=0))
+        return [float(v) for v in np.nanmedian(frame_stats(images)[1], axis=0)]
 
 
 def header_contract(header, bands) -> list[dict]:
@@ -202,8 +213,9 @@ def training_contract(headers, bands, images, size) -> dict:
         ``signal``, the median :func:`central_signal`, and ``frame_noise``,
         the median noise measured as predict measures each row's:
         :func:`astrocnn.io.conversion.frame_stats`),
-        ``cutout_arcsec`` (side of the cutout) and ``noise_measured`` (bands
-        whose noise was measured, not read).
+        ``cutout_arcsec`` (side of the cutout), ``noise_measured`` (bands
+        whose noise was measured, not read) and ``core_area`` (median
+        :func:`core_area`).
     """
     stated = [header_contract(h, bands) for h in headers] or [header_contract({}, bands)]
     per_band = stated[0]
@@ -226,6 +238,7 @@ def training_contract(headers, bands, images, size) -> dict:
     scale = per_band[0]["pixel_scale"] if per_band else None
     return {
         "bands": per_band,
+        "core_area": float(np.median(core_area(sample))) if len(sample) else None,
         "cutout_arcsec": None if scale is None else float(size[0] * scale),
         "noise_measured": noise_measured,
     }

@@ -115,11 +115,16 @@ class Cutout:
         Number of NaN/inf pixels that were replaced by 0.
     n_missing_bands : int
         Bands without any data, zero-filled (``missing_band='zero'``).
+    frame : tuple of numpy.ndarray, optional
+        Background level and noise per band measured before padding
+        (:func:`astrocnn.io.conversion.frame_stats`; converted cutouts whose
+        size changed, where the padding would hide the sky).
     """
 
     data: np.ndarray
     n_nonfinite: int = 0
     n_missing_bands: int = 0
+    frame: tuple | None = None
 
 
 def _describe(exc: BaseException) -> str:
@@ -475,7 +480,7 @@ def file_cards(paths) -> dict:
 def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     """Read a cutout and convert it to the model's data contract (see
     :mod:`astrocnn.io.conversion`): bands, pixel scale and units per its cards."""
-    from astrocnn.io.conversion import cube_axis_order
+    from astrocnn.io.conversion import cube_axis_order, frame_stats
 
     conversion = spec.conversion
     cards = file_cards(paths)
@@ -496,9 +501,14 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     shape = data.shape[:2]
     data = conversion.apply(data, cards, name)
     mode = spec.size_mode if data.shape[:2] == shape else "crop-pad"  # resampled
+    frame = None
+    if data.shape[:2] != tuple(spec.size):  # measure the sky before padding hides it
+        level, sigma = frame_stats(data[None])
+        frame = (level[0], sigma[0])
     data = fit_to_size(data, spec.size, mode, name)
     cutout = _checked(data, spec, name)
     cutout.n_nonfinite += n_bad
+    cutout.frame = frame
     return cutout
 
 

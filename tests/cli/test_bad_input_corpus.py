@@ -122,9 +122,28 @@ def wrong_band_count(tmp):
     return lens_file(tmp, path), Expect(says=("three.fits", "3 band"))
 
 
-def band_last_cube(tmp):
-    path = cube(tmp, "yxb.fits", np.ones((64, 64, 4), np.float32))  # numpy (y, x, band)
-    return lens_file(tmp, path), Expect(says=("yxb.fits", "64 band", "(y, x, band) order"))
+def undecidable_cube(tmp):
+    path = cube(tmp, "square.fits", np.ones((4, 64, 4), np.float32))  # 4 planes on both ends
+    return lens_file(tmp, path), Expect(says=("square.fits", "axis order", "--axis-order"))
+
+
+def unknown_flux_unit(tmp):
+    data = fits.getdata(GOOD_LENS[0])
+    path = cube(tmp, "eps.fits", data, BUNIT="electron/s")
+    return lens_file(tmp, path), Expect(says=("eps.fits", "BUNIT", "--zero-point"))
+
+
+def pixel_scale_far_off(tmp):
+    data = fits.getdata(GOOD_LENS[0])
+    path = cube(tmp, "hst.fits", data, PIXSCALE=0.03)
+    return lens_file(tmp, path), Expect(says=("hst.fits", "pixel scale", "--pixel-scale"))
+
+
+def band_map_naming_a_missing_band(tmp):
+    data = fits.getdata(GOOD_LENS[0])
+    path = cube(tmp, "griz.fits", data, BANDS="g,r,i,z")
+    args = lens_file(tmp, path, "--band-map", "g=g,r=r,i=i,y=z")
+    return args, Expect(says=("griz.fits", "--band-map", "'y'"))
 
 
 def wrong_size(tmp):
@@ -450,7 +469,10 @@ CASES = {
     "1-D image": one_d,
     "4-D image": four_d,
     "wrong band count": wrong_band_count,
-    "cube in (y, x, band) order": band_last_cube,
+    "cube whose axis order cannot be decided": undecidable_cube,
+    "unknown BUNIT without a zero point": unknown_flux_unit,
+    "pixel scale more than 3x off the model's": pixel_scale_far_off,
+    "--band-map naming a band the file lacks": band_map_naming_a_missing_band,
     "wrong cutout size": wrong_size,
     "mismatched band sizes (one file per band)": mismatched_band_sizes,
     "all-NaN image": all_nan,

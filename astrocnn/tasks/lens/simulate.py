@@ -216,8 +216,12 @@ def _arc_snr(arc, var):
     return float(arc[m].sum() / np.sqrt(var[m].sum())) if m.any() else 0.0
 
 
-def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, sky, gain, min_arc_snr):
-    """Simulate one object; returns (float32 cube, fwhm per band, catalogue row dict)."""
+def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, noise, selection, min_arc_snr):
+    """Simulate one object; returns (float32 cube, fwhm per band, catalogue row dict).
+
+    ``noise`` and ``selection`` are the (sky, gain) of the rendered images and
+    of the reference depth at which a lens's arc must reach ``min_arc_snr``.
+    """
     fwhm = np.clip(rng.uniform(0.75, 1.1) * SEEING_SCALE + rng.normal(0, 0.03, 4), 0.7, 1.2)
     sig = fwhm / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
     row = dict(theta_e=0.0, src_mag_i=np.nan, arc_snr=0.0)
@@ -240,9 +244,9 @@ def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, sky, gain, min_arc_sn
         ]
         bx, by = ren.lens.ray_shooting(ren.x, ren.y, kw)
         arc, row = _bright_enough_arc(
-            rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_arc_snr
+            rng, ren, bx, by, p, theta_e, host, sig, bidx, *selection, min_arc_snr
         )
-    image, _ = add_noise(rng, host + arc, sky, gain)
+    image, _ = add_noise(rng, host + arc, *noise)
     row["lens_mag_i"] = p["mag"]
     return image.astype(np.float32), fwhm, row
 
@@ -320,8 +324,10 @@ def simulate_lens(
     depth_offset : float, optional
         Magnitudes added to the point-source depths ``DEPTH_10SIGMA`` (positive:
         deeper) at the same sky brightness: the background noise sigma scales by
-        ``10**(-0.4 depth_offset)``. Shallower data (negative) can make
-        ``min_arc_snr`` unreachable.
+        ``10**(-0.4 depth_offset)``. Which lenses are drawn does not change:
+        ``min_arc_snr`` is the arc's S/N at the reference depth
+        (``depth_offset`` 0), so a deeper rendering shows the same population
+        at higher S/N (the ``arc_snr`` column is also at the reference depth).
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -389,11 +395,15 @@ def simulate_lens(
     sky, gain = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, depth_flux2, 10.0)
     sigma = background_sigma(sky, gain)
     sky, gain = sky[bidx, None, None], gain[bidx, None, None]
+    # the lens population is selected at the reference depth (see depth_offset)
+    reference_flux2 = _flux(DEPTH_10SIGMA, zp=zero_point) ** 2
+    selection = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, reference_flux2, 10.0)
+    selection = tuple(v[bidx, None, None] for v in selection)
     stamps = StampWriter(size, pixel_scale, bands, zero_point, "ADU", sigma[bidx])
     rows = []
     for i, orng, ra, dec in objects:
         cube, fwhm, row = _simulate_one(
-            orng, ren, kinds[i], bidx, size, pixel_scale, sky, gain, min_arc_snr
+            orng, ren, kinds[i], bidx, size, pixel_scale, (sky, gain), selection, min_arc_snr
         )
         label = int(kinds[i] == "lens")
         cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=label, KIND=str(kinds[i]))
