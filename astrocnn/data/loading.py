@@ -55,6 +55,8 @@ class LoadedBlock:
     core_area : numpy.ndarray
         (n,) :func:`~astrocnn.io.contract.core_area` (how large the central
         object is in pixels; NaN: not measured).
+    display : numpy.ndarray
+        (n,) whether the pixels are 8-bit display values (:func:`display_image`).
     masked_fraction : numpy.ndarray
         Per row, the fraction of pixels of its non-empty bands that hold no
         data (exactly 0: NaN/inf in the file, or padding).
@@ -71,6 +73,7 @@ class LoadedBlock:
     background: np.ndarray | None = None
     signal: np.ndarray | None = None
     core_area: np.ndarray | None = None
+    display: np.ndarray | None = None
     masked_fraction: np.ndarray | None = None
 
     def __post_init__(self):
@@ -85,6 +88,8 @@ class LoadedBlock:
             self.signal = np.full((n, bands), np.nan, np.float32)
         if self.core_area is None:
             self.core_area = np.full(n, np.nan, np.float32)
+        if self.display is None:
+            self.display = np.zeros(n, bool)
         if self.added_noise is None:
             self.added_noise = np.zeros((n, bands), np.float32)
         if self.masked_fraction is None:
@@ -185,6 +190,7 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
     block.masked_fraction[good] = masked_fraction(block.images[good])
     block.signal[good] = central_signal(block.images[good])
     block.core_area[good] = core_area(block.images[good])
+    block.display[good] = display_image(block.images[good])
     if conversion.options.match_depth:
         sigma = block.noise[good]
         views = [block.images[i] for i in good]
@@ -192,6 +198,16 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
         added = conversion.match_depth(views, sigma, keys)
         block.added_noise[good] = added
         block.noise[good] = np.hypot(sigma, added)
+
+
+def display_image(images: np.ndarray) -> np.ndarray:
+    """Per (H, W, C) image, whether every pixel is an integer in 0-255 (8-bit
+    display values, e.g. a JPEG converted to FITS)."""
+    n = len(images)
+    flat = images.reshape(n, -1)
+    return (
+        (flat.min(axis=1) >= 0) & (flat.max(axis=1) <= 255) & (flat == np.round(flat)).all(axis=1)
+    )
 
 
 def masked_fraction(images: np.ndarray) -> np.ndarray:
@@ -331,19 +347,20 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
             [],
             np.zeros(0, np.int64),
         )
+    per_row = {
+        name: np.concatenate([getattr(b, name) for b in blocks])
+        for name in (
+            "n_missing_bands", "noise", "added_noise", "background", "signal", "core_area",
+            "display", "masked_fraction",
+        )
+    }  # fmt: skip
     return LoadedBlock(
         0,
         np.concatenate([b.images for b in blocks]),
         np.concatenate([b.ok for b in blocks]),
         [r for b in blocks for r in b.reasons],
         np.concatenate([b.n_nonfinite for b in blocks]),
-        np.concatenate([b.n_missing_bands for b in blocks]),
-        np.concatenate([b.noise for b in blocks]),
-        np.concatenate([b.added_noise for b in blocks]),
-        np.concatenate([b.background for b in blocks]),
-        np.concatenate([b.signal for b in blocks]),
-        np.concatenate([b.core_area for b in blocks]),
-        np.concatenate([b.masked_fraction for b in blocks]),
+        **per_row,
     )
 
 

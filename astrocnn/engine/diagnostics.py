@@ -24,7 +24,14 @@ OOD_FLAGS = {
     "MASKED": 8,  # more than MASKED_LIMIT of the pixels hold no data
     "MISSING_BAND": 16,  # a band without data, zero-filled
     "FEATURES": 32,  # the embedding is a training-set outlier (ood_score > 1)
+    "DISPLAY": 64,  # 8-bit integers 0-255 in every band: a display image, not fluxes
 }
+#: Causes in the order the summary names them: the first set in at least half
+#: of the flagged rows explains the others (a display stretch also changes the
+#: noise and the sky level; a sky level changes the features).
+CAUSE_ORDER = (
+    "DISPLAY", "BACKGROUND", "MASKED", "MISSING_BAND", "NOISE_LOW", "NOISE_HIGH", "FEATURES"
+)  # fmt: skip
 #: Noise ratios within this factor of 1 are the training depth (the training
 #: sets' own scatter is a few per cent).
 NOISE_TOLERANCE = 1.15
@@ -55,6 +62,21 @@ class RowDiagnostics:
     added_noise: np.ndarray  # (n, C) sigma added by --match-depth
     feature_score: np.ndarray | None = None  # (n,) feature score / threshold
     core_area: np.ndarray | None = None  # (n,) pixels of the central object's core
+    display: np.ndarray | None = None  # (n,) bool: every pixel an integer in 0-255
+
+
+#: What the summary says of rows flagged for each cause (noise causes are worded
+#: from the measurements, see :func:`summary_warning`).
+CAUSES = {
+    "DISPLAY": "hold 8-bit integers (0-255): a display image (JPEG/PNG stretch), not "
+    "linear fluxes; use the survey's calibrated FITS images",
+    "BACKGROUND": "have a sky level left in them (frame median off zero): the model "
+    "expects sky-subtracted linear fluxes, not a display stretch or raw counts",
+    "MASKED": "have more than 2 % of their pixels without data (NaN or padding)",
+    "MISSING_BAND": "have a band without data, zero-filled: see the cost in astrocnn info",
+    "FEATURES": "look unlike the training images to the network (ood_score > 1): treat "
+    "their predictions with caution; check the data contract (astrocnn info)",
+}
 
 
 def noise_ratio(noise: np.ndarray, model_noise) -> np.ndarray:
@@ -78,6 +100,8 @@ def ood_flags(diag: RowDiagnostics, ratio: np.ndarray) -> np.ndarray:
     flags[diag.n_missing_bands > 0] |= OOD_FLAGS["MISSING_BAND"]
     if diag.feature_score is not None:
         flags[diag.feature_score > 1] |= OOD_FLAGS["FEATURES"]
+    if diag.display is not None:
+        flags[diag.display] |= OOD_FLAGS["DISPLAY"]
     return flags
 
 
@@ -101,7 +125,8 @@ def summary_warning(flags, ratio, diag: RowDiagnostics, ok, model) -> str | None
     if flagged.size == 0 or flagged.size <= WARN_FRACTION * good.size:
         return None
     counts = {name: int(np.sum(flags[flagged] & bit != 0)) for name, bit in OOD_FLAGS.items()}
-    cause = max(counts, key=counts.get)
+    cause = next((c for c in CAUSE_ORDER if 2 * counts[c] >= flagged.size), None)
+    cause = cause or max(counts, key=counts.get)
     n = counts[cause]
     head = f"{n:,} of {good.size:,} rows"
     rows = flagged[(flags[flagged] & OOD_FLAGS[cause]) != 0]
@@ -111,18 +136,7 @@ def summary_warning(flags, ratio, diag: RowDiagnostics, ok, model) -> str | None
             return head + " " + _scale_cause(scale, ratio[rows])
         signal = getattr(model, "signal", None)
         return head + " " + _noise_cause(cause, rows, ratio, diag.signal, signal)
-    return (
-        head
-        + " "
-        + {
-            "BACKGROUND": "have a sky level left in them (frame median off zero): the model "
-            "expects sky-subtracted linear fluxes, not a display stretch or raw counts",
-            "MASKED": "have more than 2 % of their pixels without data (NaN or padding)",
-            "MISSING_BAND": "have a band without data, zero-filled: see the cost in astrocnn info",
-            "FEATURES": "look unlike the training images to the network (ood_score > 1): treat "
-            "their predictions with caution; check the data contract (astrocnn info)",
-        }[cause]
-    )
+    return f"{head} {CAUSES[cause]}"
 
 
 def _size_ratio(core_area, rows, training_area) -> float | None:

@@ -419,6 +419,7 @@ class _Measurements:
         self.signal = np.full((n, n_bands), np.nan, np.float32)
         self.masked = np.zeros(n, np.float32)
         self.core_area = np.full(n, np.nan, np.float32)
+        self.display = np.zeros(n, bool)
         self.added = np.zeros((n, n_bands), np.float32)
         self.features = None
 
@@ -437,6 +438,7 @@ class _Measurements:
         self.added[rows] = block.added_noise
         self.signal[rows] = block.signal
         self.core_area[rows] = block.core_area
+        self.display[rows] = block.display
 
     def diagnostics(self, missing):
         from astrocnn.engine.diagnostics import RowDiagnostics
@@ -450,6 +452,7 @@ class _Measurements:
             added_noise=self.added,
             feature_score=self.features,
             core_area=self.core_area,
+            display=self.display,
         )
 
 

@@ -69,3 +69,10 @@ def test_sky_left_in_and_masked_pixels():
     assert np.all(flags & OOD_FLAGS["BACKGROUND"]) and "sky level left" in warning
     flags, _ = _run(_rows(masked=0.2))
     assert flag_names(int(flags[0])) == ["MASKED"]
+
+
+def test_a_display_image_is_named_before_its_other_symptoms():
+    diag = _rows(noise_scale=6.0, background=5.0, size=3.0)
+    diag.display = np.ones(N, bool)
+    flags, warning = _run(diag)
+    assert np.all(flags & OOD_FLAGS["DISPLAY"]) and "a display image" in warning
