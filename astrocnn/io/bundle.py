@@ -210,6 +210,13 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
 
         lines.append("data contract (per band):")
         lines.extend(describe(contract))
+    features = meta.get("feature_stats")
+    if features:
+        lines.append(
+            f"ood_score:    Mahalanobis distance of the {features['dim']}-d embedding, "
+            f"fitted on {features['n_train']} training images; 1 = the "
+            f"{features['percentile']:g}th percentile of {features['n_held_out']} held-out ones"
+        )
     cost = meta.get("missing_band_cost")
     if cost:
         per_band = ", ".join(f"{b} {cost[b]:.3f}" for b in meta.get("bands", []) if b in cost)
