@@ -74,3 +74,46 @@ def test_flux_unit_and_refusals():
     assert flux_factors(meta, 27.5) == pytest.approx([10.0] * 2)
     with pytest.raises(AstrocnnError, match="does not record the zero point"):
         flux_factors({"bands": ["g"]}, 27.0)
+
+
+@pytest.fixture(scope="module")
+def hsc_like(tmp_path_factory):
+    """Lens simulations at 0.168"/px (76 px), AB zero point 27, 2 mag deeper."""
+    out = tmp_path_factory.mktemp("hsc_like")
+    run("simulate", "lens", "--n", 24, "--seed", 5, "--out", out / "sims", "--quiet",
+        "--pixel-scale", 0.168, "--size", 76, "--zero-point", 27, "--depth-offset", 2)  # fmt: skip
+    return out / "sims" / "catalog.fits"
+
+
+def test_another_survey_set_up_from_its_cards_alone(hsc_like, tmp_path):
+    result = run("predict", "lens", "--catalog", hsc_like, "--out", tmp_path / "a.fits",
+                 "--match-depth")  # fmt: skip
+    assert "24 rows: resampled 0.168 -> 0.2 arcsec/px (header)" in result.output
+    assert "24 rows: fluxes converted from AB zero point 27 to 30 (header)" in result.output
+    table = Table.read(tmp_path / "a.fits")
+    assert (table["status"] == "ok").all()
+    assert np.median(table["noise_ratio"]) == pytest.approx(1.0, abs=0.1)  # matched
+    assert (table["added_noise"] > 0).all() and table.meta["MATCHDEP"]
+    assert np.mean(table["ood_flags"] != 0) <= 0.1
+
+
+def test_the_same_set_up_from_options_when_the_cards_are_silent(hsc_like, tmp_path):
+    silent = tmp_path / "silent"
+    (silent / "cutouts").mkdir(parents=True)
+    table = Table.read(hsc_like)
+    for name in table["file"]:
+        with fits.open(hsc_like.parent / name) as hdus:
+            header = hdus[0].header
+            for key in ("PIXSCALE", "MAGZP", "CDELT1", "CDELT2", "CTYPE1", "CTYPE2"):
+                header.remove(key, ignore_missing=True)
+            fits.PrimaryHDU(hdus[0].data, header).writeto(silent / name)
+    table.write(silent / "catalog.fits")
+    plain = run("predict", "lens", "--catalog", silent / "catalog.fits", "--out",
+                tmp_path / "plain.fits", "--size-mode", "crop")  # fmt: skip
+    assert "astrocnn: warning:" in plain.output  # undeclared: flagged, not converted
+    result = run("predict", "lens", "--catalog", silent / "catalog.fits", "--out",
+                 tmp_path / "b.fits", "--pixel-scale", 0.168, "--zero-point", 27,
+                 "--match-depth")  # fmt: skip
+    assert "24 rows: resampled 0.168 -> 0.2 arcsec/px (--pixel-scale)" in result.output
+    converted = Table.read(tmp_path / "b.fits")
+    assert np.median(converted["noise_ratio"]) == pytest.approx(1.0, abs=0.1)
