@@ -21,7 +21,6 @@ What was done is counted in a :class:`ConversionLog`, reported once per run.
 from __future__ import annotations
 
 import threading
-import warnings
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -464,11 +463,15 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
         if not rows.any():
             continue
         values = frame[rows]
+        empty = None
         if median is np.nanmedian:
-            values[values == 0] = np.nan
-        with warnings.catch_warnings():  # an all-NaN frame (an empty band) gives NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            centre = median(values, axis=-1, keepdims=True)
-            level[rows] = centre[..., 0]
-            sigma[rows] = 1.4826 * median(np.abs(values - centre), axis=-1)
+            zero = values == 0
+            empty = zero.all(axis=-1)  # an empty band: no sky to measure
+            values[zero & ~empty[..., None]] = np.nan  # no all-NaN slice (no warnings)
+        centre = median(values, axis=-1, keepdims=True)
+        level[rows] = centre[..., 0]
+        sigma[rows] = 1.4826 * median(np.abs(values - centre), axis=-1)
+        if empty is not None:
+            level[rows] = np.where(empty, np.nan, level[rows])
+            sigma[rows] = np.where(empty, np.nan, sigma[rows])
     return level, sigma
