@@ -171,7 +171,7 @@ def _needs_no_conversion(spec, header, path) -> bool:
     except AstrocnnError:
         return False  # the full reader words it
     if plan.identity:
-        spec.conversion.log.add(plan.notes)
+        spec.conversion.log.add(plan.notes, path)
     return plan.identity
 
 

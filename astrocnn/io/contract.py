@@ -69,6 +69,12 @@ def pixel_scale(header) -> float | None:
 
     For a non-square pixel the geometric mean of the two axes.
     """
+    scale = wcs_pixel_scale(header)
+    return scale if scale is not None else _first(header, PIXEL_SCALE_CARDS)
+
+
+def wcs_pixel_scale(header) -> float | None:
+    """Arcsec per pixel of the header's celestial WCS (``None``: it has none)."""
     if any(k in header for k in ("CD1_1", "CDELT1", "PC1_1")) and "CTYPE1" in header:
         from astropy.wcs import WCS
         from astropy.wcs.utils import proj_plane_pixel_scales
@@ -82,7 +88,15 @@ def pixel_scale(header) -> float | None:
                 return float(np.sqrt(np.prod(scales)))
         except (ValueError, KeyError, MemoryError):
             pass
-    return _first(header, PIXEL_SCALE_CARDS)
+    return None
+
+
+def zero_point_card(header) -> str:
+    """The card :func:`zero_point` read (e.g. ``'MAGZP = 27'``, ``'BUNIT = nJy'``)."""
+    for key in (*ZERO_POINT_CARDS, "FLUXMAG0", "BUNIT"):
+        if key in header:
+            return f"{key} = {header[key]}"
+    return "the header"
 
 
 def zero_point(header) -> float | None:

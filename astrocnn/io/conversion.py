@@ -134,6 +134,7 @@ class ConversionLog:
 
     def __init__(self):
         self._counts = Counter()
+        self._first = {}
         self._lock = threading.Lock()
         self.warnings = []
 
@@ -141,15 +142,22 @@ class ConversionLog:
         """Keep a run-level warning (the out-of-distribution summary)."""
         self.warnings.append(text)
 
-    def add(self, notes):
-        """Count each note of one row."""
+    def add(self, notes, name: str = ""):
+        """Count each note of one row (``name``: its file, kept for the first row)."""
         if notes:
             with self._lock:
                 self._counts.update(notes)
+                for note in notes:
+                    self._first.setdefault(note, name)
 
     def lines(self) -> list[str]:
-        """One line per distinct note, with the number of rows it applied to."""
-        return [f"{count:,} rows: {note}" for note, count in sorted(self._counts.items())]
+        """One line per distinct note, with the number of rows it applied to (and,
+        for an option overriding a card, the first file concerned)."""
+        lines = []
+        for note, count in sorted(self._counts.items()):
+            first = self._first[note] if "overrides" in note else ""
+            lines.append(f"{count:,} rows: {note}" + (f" (first: {first})" if first else ""))
+        return lines
 
 
 @dataclass(frozen=True)
@@ -270,7 +278,8 @@ class InputConversion:
         stated = contract.pixel_scale(header)
         given = self.options.pixel_scale
         if given is not None and stated is not None and _differs(given, stated):
-            notes.append(f"--pixel-scale {given:g} overrides the header's {stated:.4g} arcsec/px")
+            card = "the WCS" if contract.wcs_pixel_scale(header) is not None else "PIXSCALE"
+            notes.append(f"--pixel-scale {given:g} overrides {card}'s {stated:.4g} arcsec/px")
         scale = given if given is not None else stated
         if scale is None or model is None or not _differs(scale, model):
             return 1.0
@@ -297,7 +306,8 @@ class InputConversion:
                 "(MAGZP/ZP/FLUXMAG0): give --zero-point (or --flux-unit)"
             )
         if given is not None and stated is not None and abs(given - stated) > 1e-3:
-            notes.append(f"--zero-point {given:g} overrides the header's {stated:.4g}")
+            card = contract.zero_point_card(header)
+            notes.append(f"--zero-point {given:g} overrides {card} (AB zero point {stated:.4g})")
         zp = given if given is not None else stated
         factors = []
         for model_zp in self.model.zero_points:
@@ -334,7 +344,7 @@ class InputConversion:
             float32 (H', W', model bands); an absent band is all zero.
         """
         plan = self.plan(header, data.shape[-1], name)
-        self.log.add(plan.notes)
+        self.log.add(plan.notes, name)
         if plan.identity:
             return data
         out = np.zeros((*data.shape[:2], len(plan.planes)), np.float32)

@@ -126,7 +126,9 @@ def test_option_wins_over_a_contradicting_header(tmp_path):
     spec = _spec(zero_point=30.0)
     read_cutout(path, spec)
     read_cutout(path, spec)
-    assert spec.conversion.log.lines() == ["2 rows: --zero-point 30 overrides the header's 27"]
+    assert spec.conversion.log.lines() == [
+        f"2 rows: --zero-point 30 overrides MAGZP = 27.0 (AB zero point 27) (first: {path})"
+    ]
 
 
 def test_unknown_flux_unit_without_zero_point(tmp_path):
