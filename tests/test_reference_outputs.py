@@ -24,7 +24,9 @@ def recorded():
 
 
 # columns the out-of-distribution diagnostics added to cutout predictions (issue 20)
-DIAGNOSTICS = {"noise_ratio", "masked_fraction", "ood_score", "ood_flags"}
+DIAGNOSTICS = {
+    "noise_ratio", "masked_fraction", "ood_score", "ood_flags", "pixel_scale", "zero_point"
+}  # fmt: skip
 
 
 def test_same_products(today, recorded):

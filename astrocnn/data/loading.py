@@ -57,6 +57,9 @@ class LoadedBlock:
         object is in pixels; NaN: not measured).
     display : numpy.ndarray
         (n,) whether the pixels are 8-bit display values (:func:`display_image`).
+    stated : numpy.ndarray
+        (n, 2) each file's pixel scale and AB zero point as its cards or the
+        options state them (NaN: unknown).
     masked_fraction : numpy.ndarray
         Per row, the fraction of pixels of its non-empty bands that hold no
         data (exactly 0: NaN/inf in the file, or padding).
@@ -74,6 +77,7 @@ class LoadedBlock:
     signal: np.ndarray | None = None
     core_area: np.ndarray | None = None
     display: np.ndarray | None = None
+    stated: np.ndarray | None = None
     masked_fraction: np.ndarray | None = None
 
     def __post_init__(self):
@@ -90,6 +94,8 @@ class LoadedBlock:
             self.core_area = np.full(n, np.nan, np.float32)
         if self.display is None:
             self.display = np.zeros(n, bool)
+        if self.stated is None:
+            self.stated = np.full((n, 2), np.nan, np.float32)
         if self.added_noise is None:
             self.added_noise = np.zeros((n, bands), np.float32)
         if self.masked_fraction is None:
@@ -113,7 +119,7 @@ def default_workers() -> int:
 def _read_one(paths, spec, row_label):
     try:
         cut = read_cutout(paths, spec)
-        return cut.data, (cut.n_nonfinite, cut.n_missing_bands, cut.frame), ""
+        return cut.data, (cut.n_nonfinite, cut.n_missing_bands, cut.frame, cut.stated), ""
     except AstrocnnError as exc:
         message = str(exc)
         # a file given by name is its own label: do not name it twice
@@ -151,7 +157,7 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
             fast
             and len(row_paths) == 1
             and read_simple_into(row_paths[0], block.images[i], header)
-            and _needs_no_conversion(spec, header, row_paths[0])
+            and _needs_no_conversion(spec, header, row_paths[0], block, i)
         ):
             screened.append(i)
         else:
@@ -161,8 +167,9 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
         _diagnose(block, rows, spec.conversion, paths)
 
 
-def _needs_no_conversion(spec, header, path) -> bool:
-    """Whether a file read by the fast path is already in the model's set-up."""
+def _needs_no_conversion(spec, header, path, block, i) -> bool:
+    """Whether a file read by the fast path is already in the model's set-up (its
+    stated pixel scale and zero point go to ``block.stated[i]``)."""
     if spec.conversion is None:
         return True
     try:
@@ -172,6 +179,7 @@ def _needs_no_conversion(spec, header, path) -> bool:
         return False  # the full reader words it
     if plan.identity:
         spec.conversion.log.add(plan.notes, path)
+        block.stated[i] = [np.nan if v is None else v for v in (plan.pixel_scale, plan.zero_point)]
     return plan.identity
 
 
@@ -248,9 +256,10 @@ def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
     else:
         block.images[i] = data
         block.ok[i] = True
-        block.n_nonfinite[i], block.n_missing_bands[i], frame = n_bad
+        block.n_nonfinite[i], block.n_missing_bands[i], frame, stated = n_bad
         if frame is not None:  # measured before padding
             block.background[i], block.noise[i] = frame
+        block.stated[i] = [np.nan if v is None else v for v in stated]
 
 
 def iter_blocks(
@@ -351,7 +360,7 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
         name: np.concatenate([getattr(b, name) for b in blocks])
         for name in (
             "n_missing_bands", "noise", "added_noise", "background", "signal", "core_area",
-            "display", "masked_fraction",
+            "display", "stated", "masked_fraction",
         )
     }  # fmt: skip
     return LoadedBlock(

@@ -63,6 +63,7 @@ class RowDiagnostics:
     feature_score: np.ndarray | None = None  # (n,) feature score / threshold
     core_area: np.ndarray | None = None  # (n,) pixels of the central object's core
     display: np.ndarray | None = None  # (n,) bool: every pixel an integer in 0-255
+    stated: np.ndarray | None = None  # (n, 2) the file's pixel scale, zero point (NaN: unknown)
 
 
 #: What the summary says of rows flagged for each cause (noise causes are worded

@@ -420,6 +420,7 @@ class _Measurements:
         self.masked = np.zeros(n, np.float32)
         self.core_area = np.full(n, np.nan, np.float32)
         self.display = np.zeros(n, bool)
+        self.stated = np.full((n, 2), np.nan, np.float32)
         self.added = np.zeros((n, n_bands), np.float32)
         self.features = None
 
@@ -439,6 +440,7 @@ class _Measurements:
         self.signal[rows] = block.signal
         self.core_area[rows] = block.core_area
         self.display[rows] = block.display
+        self.stated[rows] = block.stated
 
     def diagnostics(self, missing):
         from astrocnn.engine.diagnostics import RowDiagnostics
@@ -453,6 +455,7 @@ class _Measurements:
             feature_score=self.features,
             core_area=self.core_area,
             display=self.display,
+            stated=self.stated,
         )
 
 

@@ -250,6 +250,14 @@ def add_ood_columns(out, preds, meta, conversion):
     ratio = diagnostics.noise_ratio(diag.noise, conversion.model.noise)
     out["noise_ratio"] = ratio
     out["noise_ratio"].description = "background noise / the model's training level, per band"
+    if diag.stated is not None:
+        out["pixel_scale"] = diag.stated[:, 0]
+        out["pixel_scale"].description = (
+            f"the input's arcsec/px as stated (NaN: unknown); the model's: "
+            f"{conversion.model.pixel_scale or float('nan'):.4g}"
+        )
+        out["zero_point"] = diag.stated[:, 1]
+        out["zero_point"].description = "the input's AB zero point as stated (NaN: unknown)"
     out["masked_fraction"] = diag.masked_fraction
     out["masked_fraction"].description = "fraction of pixels without data (NaN, padding)"
     score = diag.feature_score

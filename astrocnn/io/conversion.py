@@ -168,6 +168,8 @@ class RowPlan:
     scale_ratio: float  # file pixel scale / model pixel scale (1: no resampling)
     factors: tuple  # per model band: flux factor to the model's zero point
     notes: tuple  # what is done, for the run's log
+    pixel_scale: float | None = None  # the file's, as stated (option or card)
+    zero_point: float | None = None  # the file's AB zero point, as stated
 
     @property
     def identity(self) -> bool:
@@ -217,7 +219,10 @@ class InputConversion:
         planes = self._planes(header, n_planes, name, notes)
         ratio = self._scale_ratio(header, name, notes)
         factors = self._factors(header, planes, name, notes)
-        return RowPlan(tuple(planes), ratio, tuple(factors), tuple(notes))
+        scale = self.options.pixel_scale or contract.pixel_scale(header)
+        zp = self.options.zero_point
+        zp = zp if zp is not None else contract.zero_point(header)
+        return RowPlan(tuple(planes), ratio, tuple(factors), tuple(notes), scale, zp)
 
     # -- bands -----------------------------------------------------------------------
 

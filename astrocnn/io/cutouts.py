@@ -119,12 +119,16 @@ class Cutout:
         Background level and noise per band measured before padding
         (:func:`astrocnn.io.conversion.frame_stats`; converted cutouts whose
         size changed, where the padding would hide the sky).
+    stated : tuple
+        The file's pixel scale and AB zero point as its cards or the options
+        state them (``None``: unknown; converted cutouts).
     """
 
     data: np.ndarray
     n_nonfinite: int = 0
     n_missing_bands: int = 0
     frame: tuple | None = None
+    stated: tuple = (None, None)
 
 
 def _describe(exc: BaseException) -> str:
@@ -499,6 +503,7 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     if n_bad:
         data = np.where(finite, data, np.float32(0.0))
     shape = data.shape[:2]
+    n_planes_read = data.shape[-1]
     data = conversion.apply(data, cards, name)
     mode = spec.size_mode if data.shape[:2] == shape else "crop-pad"  # resampled
     frame = None
@@ -509,6 +514,8 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     cutout = _checked(data, spec, name)
     cutout.n_nonfinite += n_bad
     cutout.frame = frame
+    plan = conversion.plan(cards, n_planes_read, name)  # memoised by apply
+    cutout.stated = (plan.pixel_scale, plan.zero_point)
     return cutout
 
 
