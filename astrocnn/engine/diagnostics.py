@@ -87,16 +87,26 @@ def noise_ratio(noise: np.ndarray, model_noise) -> np.ndarray:
         return (noise / target[None, :]).astype(np.float32)
 
 
-def ood_flags(diag: RowDiagnostics, ratio: np.ndarray) -> np.ndarray:
-    """The ``ood_flags`` bits of every row."""
+def ood_flags(diag: RowDiagnostics, ratio: np.ndarray, limits: dict | None = None) -> np.ndarray:
+    """The ``ood_flags`` bits of every row.
+
+    ``limits`` (a bundle's ``data_contract["ood_limits"]``) widen the noise and
+    sky-level limits to the training images' own spread (large galaxies fill
+    a cutout's frame with light: neither is then zero in the training set).
+    """
+    low, high, sky = 1 / NOISE_TOLERANCE, NOISE_TOLERANCE, BACKGROUND_LIMIT
+    if limits:
+        low = min(low, limits["noise_ratio"][0] / NOISE_TOLERANCE)
+        high = max(high, limits["noise_ratio"][1] * NOISE_TOLERANCE)
+        sky = max(sky, limits["background"] * NOISE_TOLERANCE)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # failed rows: all NaN
         typical = np.nanmedian(np.where(np.isfinite(ratio), ratio, np.nan), axis=1)
         level = np.nanmedian(np.abs(diag.background) / diag.noise, axis=1)
     flags = np.zeros(len(ratio), np.int32)
-    flags[typical < 1 / NOISE_TOLERANCE] |= OOD_FLAGS["NOISE_LOW"]
-    flags[typical > NOISE_TOLERANCE] |= OOD_FLAGS["NOISE_HIGH"]
-    flags[level > BACKGROUND_LIMIT] |= OOD_FLAGS["BACKGROUND"]
+    flags[typical < low] |= OOD_FLAGS["NOISE_LOW"]
+    flags[typical > high] |= OOD_FLAGS["NOISE_HIGH"]
+    flags[level > sky] |= OOD_FLAGS["BACKGROUND"]
     flags[diag.masked_fraction > MASKED_LIMIT] |= OOD_FLAGS["MASKED"]
     flags[diag.n_missing_bands > 0] |= OOD_FLAGS["MISSING_BAND"]
     if diag.feature_score is not None:

@@ -263,7 +263,7 @@ def add_ood_columns(out, preds, meta, conversion):
     score = diag.feature_score
     out["ood_score"] = np.full(len(out), np.nan, np.float32) if score is None else score
     out["ood_score"].description = "feature-space distance from the training set (1: 99.5 %)"
-    flags = diagnostics.ood_flags(diag, ratio)
+    flags = diagnostics.ood_flags(diag, ratio, conversion.model.ood_limits)
     flags[~preds.ok] = 0
     out["ood_flags"] = flags
     out["ood_flags"].description = "out-of-distribution bits: " + ", ".join(

@@ -188,13 +188,24 @@ def core_area(images: np.ndarray) -> np.ndarray:
     return np.count_nonzero(flat > peak / 2, axis=1).astype(np.float32)
 
 
-def _frame_noise(images) -> list:
-    """Median over ``images`` of each one's frame noise per band."""
+def _frame_noise(images) -> tuple[list, dict]:
+    """Median over ``images`` of each one's frame noise per band, and the spread of
+    the per-image statistics the out-of-distribution flags test
+    (:func:`astrocnn.engine.diagnostics.ood_flags`): the extreme 0.25 % of the
+    noise ratio (median over bands) and of the sky level in noise sigmas."""
     from astrocnn.io.conversion import frame_stats
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return [float(v) for v in np.nanmedian(frame_stats(images)[1], axis=0)]
+        level, sigma = frame_stats(images)
+        noise = np.nanmedian(sigma, axis=0)
+        typical = np.nanmedian(sigma / noise, axis=1)
+        sky = np.nanmedian(np.abs(level) / sigma, axis=1)
+        limits = {
+            "noise_ratio": [float(np.nanpercentile(typical, q)) for q in (0.25, 99.75)],
+            "background": float(np.nanpercentile(sky, 99.75)),
+        }
+    return [float(v) for v in noise], limits
 
 
 def header_contract(header, bands) -> list[dict]:
@@ -228,8 +239,9 @@ def training_contract(headers, bands, images, size) -> dict:
         the median noise measured as predict measures each row's:
         :func:`astrocnn.io.conversion.frame_stats`),
         ``cutout_arcsec`` (side of the cutout), ``noise_measured`` (bands
-        whose noise was measured, not read) and ``core_area`` (median
-        :func:`core_area`).
+        whose noise was measured, not read), ``core_area`` (median
+        :func:`core_area`) and ``ood_limits`` (the training images' own spread of
+        the flagged statistics, see :func:`_frame_noise`).
     """
     stated = [header_contract(h, bands) for h in headers] or [header_contract({}, bands)]
     per_band = stated[0]
@@ -240,7 +252,7 @@ def training_contract(headers, bands, images, size) -> dict:
     sample = np.asarray(images[: min(len(images), 500)], dtype=np.float32)
     measured = measured_noise(sample) if len(sample) else [float("nan")] * len(bands)
     signal = np.median(central_signal(sample), axis=0) if len(sample) else [None] * len(bands)
-    frame = _frame_noise(sample) if len(sample) else [None] * len(bands)
+    frame, limits = _frame_noise(sample) if len(sample) else ([None] * len(bands), None)
     noise_measured = []
     for entry, level, sigma in zip(per_band, signal, frame):
         entry["signal"] = None if level is None else float(level)
@@ -253,6 +265,7 @@ def training_contract(headers, bands, images, size) -> dict:
     return {
         "bands": per_band,
         "core_area": float(np.median(core_area(sample))) if len(sample) else None,
+        "ood_limits": limits,
         "cutout_arcsec": None if scale is None else float(size[0] * scale),
         "noise_measured": noise_measured,
     }
