@@ -3,8 +3,8 @@
 Bundles trained with this version record their data contract by themselves
 (``train``: the median of what a sample of the training files' headers state,
 and background noise measured on the training images). The shipped models
-were trained before; this script simulates the first 300 objects of each one's
-training set (same simulator and seed as ``scripts/train_default_<task>.sh``),
+were trained before; this script simulates 2,000 objects with each one's
+training simulator and seed (``scripts/train_default_<task>.sh``),
 measures the contract the same way, and writes it into the bundle with
 :func:`astrocnn.io.bundle.update_meta` (the Keras members, the predictions and
 the checksum do not change).
@@ -23,7 +23,7 @@ from astrocnn.io.contract import describe, training_contract
 from astrocnn.tasks.registry import get_task
 
 TRAINING_SEEDS = {"lens": 1000, "morphology": 3000, "photoz": 1000, "deblend": 5000}
-N = 300
+N = 2000
 
 
 def main(workdir: Path) -> None:

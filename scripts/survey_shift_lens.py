@@ -35,9 +35,7 @@ SET_UP_CARDS = ("PIXSCALE", "MAGZP", "BUNIT", "CTYPE1", "CTYPE2", "CDELT1", "CDE
 
 def astrocnn(*args):
     """Run the command line; return its combined output."""
-    done = subprocess.run(
-        ["astrocnn", *map(str, args)], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run(["astrocnn", *map(str, args)], capture_output=True, text=True, check=True)
     return done.stdout + done.stderr
 
 

@@ -96,9 +96,9 @@ def ood_flags(diag: RowDiagnostics, ratio: np.ndarray, limits: dict | None = Non
     """
     low, high, sky = 1 / NOISE_TOLERANCE, NOISE_TOLERANCE, BACKGROUND_LIMIT
     if limits:
-        low = min(low, limits["noise_ratio"][0] / NOISE_TOLERANCE)
-        high = max(high, limits["noise_ratio"][1] * NOISE_TOLERANCE)
-        sky = max(sky, limits["background"] * NOISE_TOLERANCE)
+        low = min(low, limits["noise_ratio"][0])
+        high = max(high, limits["noise_ratio"][1])
+        sky = max(sky, limits["background"])
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # failed rows: all NaN
         typical = np.nanmedian(np.where(np.isfinite(ratio), ratio, np.nan), axis=1)

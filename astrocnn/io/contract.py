@@ -191,7 +191,7 @@ def core_area(images: np.ndarray) -> np.ndarray:
 def _frame_noise(images) -> tuple[list, dict]:
     """Median over ``images`` of each one's frame noise per band, and the spread of
     the per-image statistics the out-of-distribution flags test
-    (:func:`astrocnn.engine.diagnostics.ood_flags`): the extreme 0.25 % of the
+    (:func:`astrocnn.engine.diagnostics.ood_flags`): the extreme 0.1 % of the
     noise ratio (median over bands) and of the sky level in noise sigmas."""
     from astrocnn.io.conversion import frame_stats
 
@@ -202,8 +202,8 @@ def _frame_noise(images) -> tuple[list, dict]:
         typical = np.nanmedian(sigma / noise, axis=1)
         sky = np.nanmedian(np.abs(level) / sigma, axis=1)
         limits = {
-            "noise_ratio": [float(np.nanpercentile(typical, q)) for q in (0.25, 99.75)],
-            "background": float(np.nanpercentile(sky, 99.75)),
+            "noise_ratio": [float(np.nanpercentile(typical, q)) for q in (0.1, 99.9)],
+            "background": float(np.nanpercentile(sky, 99.9)),
         }
     return [float(v) for v in noise], limits
 
@@ -250,9 +250,10 @@ def training_contract(headers, bands, images, size) -> dict:
             values = [s[b][key] for s in stated if s[b][key] is not None]
             entry[key] = float(np.median(values)) if values else None
     sample = np.asarray(images[: min(len(images), 500)], dtype=np.float32)
+    spread = np.asarray(images[: min(len(images), 2000)], dtype=np.float32)
     measured = measured_noise(sample) if len(sample) else [float("nan")] * len(bands)
     signal = np.median(central_signal(sample), axis=0) if len(sample) else [None] * len(bands)
-    frame, limits = _frame_noise(sample) if len(sample) else ([None] * len(bands), None)
+    frame, limits = _frame_noise(spread) if len(sample) else ([None] * len(bands), None)
     noise_measured = []
     for entry, level, sigma in zip(per_band, signal, frame):
         entry["signal"] = None if level is None else float(level)
