@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from sklearn.metrics import roc_auc_score
+
+from astrocnn.tasks.classification.metrics import auroc
 
 N = 2000
 SEED = 9100
@@ -92,7 +93,7 @@ def summary(table, warning, converted):
         "converted": converted,
     }
     if labels is not None:
-        result["auroc"] = float(roc_auc_score(labels, np.asarray(table["p_lens"])[ok]))
+        result["auroc"] = float(auroc(labels, np.asarray(table["p_lens"])[ok]))
     return result
 
 
