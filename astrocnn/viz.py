@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from astrocnn.io.atomic import atomic_path
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "plot_gallery",
     "BAND_WAVELENGTH_NM",
     "DPI",
     "LUPTON_Q",
@@ -337,3 +339,126 @@ def asinh_stretch(channels: np.ndarray) -> np.ndarray:
     peak = out.max(axis=-1, keepdims=True)
     out = np.where(peak > 1.0, out / np.maximum(peak, 1e-300), out)
     return np.clip(out, 0.0, 1.0)
+
+
+def plot_gallery(
+    images: ArrayLike,
+    titles: Sequence[str] | None,
+    path: str | os.PathLike[str],
+    *,
+    bands: Sequence[str] | None = None,
+    ncols: int = 6,
+    suptitle: str | None = None,
+) -> Path:
+    """Plot a gallery of multi-band image cut-outs and save it as PNG.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W, C) or (N, H, W)
+        Image cut-outs (channels last); (N, H, W) is treated as ``C = 1``.
+        ``N = 0`` gives a figure saying "no objects".
+    titles : sequence of str, optional
+        One caption per image, written under it (e.g. ``"id 123  p=0.97"``);
+        None for no captions.
+    path : str or os.PathLike
+        Output PNG file (its folder must exist).
+    bands : sequence of str, optional
+        Band name of each of the ``C`` channels, e.g. ``("g", "r", "i", "z")``;
+        used to choose the colour composite.
+    ncols : int, optional
+        Maximum number of images per row (default 6).
+    suptitle : str, optional
+        Figure title; the bands shown (e.g. ``RGB = (i, r, g)`` or
+        ``band r``) are appended to it when ``bands`` is given.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` does not have 3 or 4 dimensions, ``titles`` or
+        ``bands`` has the wrong length, or ``ncols < 1``.
+    astrocnn.errors.OutputError
+        If the folder of ``path`` does not exist or the file cannot be
+        written.
+
+    Notes
+    -----
+    Display by number of channels ``C``:
+
+    * ``C >= 3``: an RGB composite of three channels chosen as follows
+      (first rule that applies): if ``bands`` contains g, r and i, then
+      (R, G, B) = (i, r, g) -- so g, r, i, z gives (i, r, g); if every band
+      name is known (u g r i z y VIS J H K Ks), the three reddest bands with
+      the reddest as R; otherwise (no or unknown names) the channels are
+      taken as ordered blue to red and (R, G, B) = channels (C-1, C-2, C-3).
+    * ``C == 2``: the first channel in grey.
+    * ``C == 1``: that channel in grey.
+
+    All images share one Lupton et al. (2004) asinh stretch: per-channel
+    background = gallery median, full scale = 99.5th percentile of the
+    gallery intensity, softening Q = 8.  Images are drawn with
+    ``origin="lower"`` (row 0 at the bottom, the FITS convention).  Each
+    panel is about 2 inches wide at 120 dpi; keep galleries to a few
+    hundred images (Agg limits images to 65536 pixels a side).
+    """
+    if isinstance(ncols, bool) or int(ncols) != ncols or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = int(ncols)
+    arr = np.asarray(images, dtype=np.float64)
+    if arr.size == 0 and arr.ndim < 3:
+        arr = arr.reshape(0, 0, 0, 1)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W, C) or (N, H, W), got {arr.shape}")
+    n_img, _, _, n_chan = arr.shape
+    if titles is not None:
+        titles = list(titles)
+        if len(titles) != n_img:
+            raise ValueError(f"got {len(titles)} titles for {n_img} images")
+    bands = check_band_names(bands, n_chan)
+
+    if n_img == 0:
+        return save_message_figure(path, "no objects", fontsize=14, title=suptitle)
+
+    channels, rgb_label = display_channels(n_chan, bands)
+    display = asinh_stretch(arr[..., channels])
+    if len(channels) == 1:
+        display = display[..., 0]
+
+    ncols_eff = min(ncols, n_img)
+    nrows = math.ceil(n_img / ncols_eff)
+    panel_w = 2.0
+    panel_h = 2.3 if titles is not None else 2.05
+    extra_h = 0.4 if (suptitle or rgb_label) else 0.0
+    fig = new_figure(panel_w * ncols_eff, panel_h * nrows + extra_h)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols_eff, squeeze=False)).ravel()
+    for k, ax in enumerate(axes):
+        if k >= n_img:
+            ax.set_axis_off()
+            continue
+        if display.ndim == 4:
+            ax.imshow(display[k], origin="lower", interpolation="nearest")
+        else:
+            ax.imshow(
+                display[k],
+                origin="lower",
+                interpolation="nearest",
+                cmap="gray",
+                vmin=0.0,
+                vmax=1.0,
+            )
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_linewidth(0.5)
+        if titles is not None:
+            ax.set_xlabel(str(titles[k]), fontsize=8)
+    heading = " -- ".join(t for t in (suptitle, rgb_label) if t)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
+    return save_figure(fig, path)
