@@ -722,6 +722,93 @@ _task_group(
 )
 
 
+EMBED_OPTIONS = params_of(
+    click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
+    click.option(
+        "--catalog", type=click.Path(dir_okay=False), default=None,
+        help="Catalogue naming the cutouts.",
+    ),
+    MODEL,
+    click.option(
+        "--out", required=True, type=click.Path(dir_okay=False),
+        help="Output table: id, file, embedding (vector column), status, reason.",
+    ),
+    PREDICT_BATCH,
+    FILE_COLUMN,
+)  # fmt: skip
+
+
+def _embed(task, own, files, catalog, model, out, batch_size, file_columns, overwrite, quiet):
+    from astrocnn.engine.embed import embed
+    from astrocnn.engine.predict import model_bands
+    from astrocnn.engine.progress import progress_bar
+    from astrocnn.engine.sources import from_catalog, from_files
+
+    if bool(files) == bool(catalog):
+        raise AstrocnnError("give FITS files or --catalog (not both)")
+    if catalog:
+        columns = task.input_columns(file_columns)
+        source = from_catalog(catalog, model_bands(task, model), columns)
+    else:
+        source = from_files(files)
+    log = _log_to(quiet)
+    with progress_bar(len(source.paths), "embed", quiet) as advance:
+        path, n_ok, errors = embed(task, source, out, model=model, batch_size=batch_size,
+                                   overwrite=overwrite, progress=advance, log=log)  # fmt: skip
+    log(f"wrote {path}: {n_ok} of {len(source.paths)} embedded")
+    if errors:
+        click.echo(f"astrocnn: warning: {len(errors)} row(s) failed; first: {errors[0]}", err=True)
+
+
+_task_group(
+    "embed",
+    [*EMBED_OPTIONS, OVERWRITE_PARAM, QUIET_PARAM],
+    _embed,
+    "Write each object's learned representation (the network's pooled features).",
+    "Write each object's learned representation (for similarity searches).",
+)
+
+
+@main.command()
+@click.option(
+    "--embeddings",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Table written by astrocnn embed.",
+)
+@click.option("--to", "to_id", required=True, help="The id of the query object.")
+@click.option(
+    "-k", type=click.IntRange(min=1), default=20, show_default=True, help="Neighbours to list."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the list as a table (.fits, .csv, .ecsv).",
+)
+@click.option(
+    "--gallery",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also draw the query and its neighbours as a PNG gallery.",
+)
+@friendly_errors
+def similar(embeddings, to_id, k, out, gallery):
+    """List the K objects most similar to object TO in embedding space (cosine)."""
+    from astrocnn.engine.embed import nearest, neighbour_gallery
+    from astrocnn.io.catalog import write_table
+
+    neighbours = nearest(embeddings, to_id, k)
+    for row in neighbours:
+        click.echo(f"{row['rank']:>4}  {row['id']!s:>12}  {row['distance']:.4f}  {row['file']}")
+    if out:
+        table = neighbours.copy()
+        table.meta = {"QUERY": str(to_id)}
+        write_table(table, out)
+    if gallery:
+        neighbour_gallery(neighbours, gallery)
+
+
 @main.command()
 @click.argument("model")
 @friendly_errors

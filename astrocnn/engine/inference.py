@@ -40,6 +40,8 @@ class Predictions:
         Bands without data, zero-filled, per row.
     diagnostics : astrocnn.engine.diagnostics.RowDiagnostics, optional
         Per-row out-of-distribution measurements (runs with a conversion).
+    embeddings : numpy.ndarray, optional
+        (n, D) each row's embedding (``keep_embeddings``; NaN for failed rows).
     """
 
     columns: dict
@@ -49,6 +51,7 @@ class Predictions:
     tta: bool = False
     n_missing_bands: np.ndarray | None = None
     diagnostics: object = None
+    embeddings: np.ndarray | None = None
 
 
 def cutout_spec(
@@ -274,6 +277,7 @@ def predict_paths(
     keep_images=False,
     jit=False,
     conversion=None,
+    keep_embeddings=False,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -319,6 +323,9 @@ def predict_paths(
         Per-file conversion to the model's data contract; with it, every row
         also gets its out-of-distribution measurements
         (:attr:`Predictions.diagnostics`).
+    keep_embeddings : bool
+        Keep each row's embedding (:func:`astrocnn.engine.features.embedding_model`)
+        in :attr:`Predictions.embeddings` (not with ``tta``).
 
     Returns
     -------
@@ -331,9 +338,9 @@ def predict_paths(
     if tta and spec.size[0] != spec.size[1]:
         raise AstrocnnError("test-time augmentation needs square inputs (90-degree rotations)")
     feature_stats = meta.get("feature_stats") if conversion is not None and not tta else None
-    compiled = compiled_model(
-        bundle, batch_size, tta=tta, jit=jit, task=task, embedding=feature_stats is not None
-    )
+    embedding = (feature_stats is not None or keep_embeddings) and not tta
+    compiled = compiled_model(bundle, batch_size, tta=tta, jit=jit, task=task, embedding=embedding)
+    embeddings = None
     n = len(paths)
     scalars, scalar_reasons = scalar_inputs(meta, table, n, source_name, labels)
     columns: dict = {}
@@ -396,9 +403,14 @@ def predict_paths(
             else:
                 images = block.images[block_ok]
             raw = compiled(images, None if scalars is None else scalars[good])
-            if feature_stats is not None:
-                raw, embeddings = raw
-                measured.score_features(good, embeddings, feature_stats)
+            if embedding:
+                raw, vectors = raw
+                if feature_stats is not None:
+                    measured.score_features(good, vectors, feature_stats)
+                if keep_embeddings:
+                    if embeddings is None:
+                        embeddings = np.full((n, vectors.shape[1]), np.nan, np.float32)
+                    embeddings[good] = vectors
             if decoding is not None:
                 decoding.result()
             decoding = decoder.submit(finish, good, raw, images)
@@ -407,7 +419,7 @@ def predict_paths(
     for name in task.output_columns(meta, **(decode_options or {})):
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
     diagnostics = measured.diagnostics(missing) if measured is not None else None
-    return Predictions(columns, ok, reasons, nonfinite, tta, missing, diagnostics)
+    return Predictions(columns, ok, reasons, nonfinite, tta, missing, diagnostics, embeddings)
 
 
 class _Measurements:
