@@ -247,9 +247,17 @@ def _read_arrays(path: str, hdus) -> list[np.ndarray]:
     return arrays
 
 
-def _read_raster(path: str) -> np.ndarray:
-    """A JPEG/PNG as float32 (H, W, C) in 0..255; grey gives C = 1, colour C = 3."""
+def _read_raster(path: str, shrink_to=None) -> np.ndarray:
+    """A JPEG/PNG as float32 (H, W, C) in 0..255; grey gives C = 1, colour C = 3.
+
+    With ``shrink_to`` ``(height, width)``, a larger plain RGB or grey image is
+    returned at that size (:func:`_read_raster_shrunk`).
+    """
     _check_readable(path)
+    if shrink_to is not None:
+        shrunk = _read_raster_shrunk(path, shrink_to)
+        if shrunk is not None:
+            return shrunk
     from skimage.io import imread
 
     try:
@@ -272,19 +280,45 @@ def _read_raster(path: str) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
+def _read_raster_shrunk(path: str, size) -> np.ndarray | None:
+    """A plain RGB or grey image larger than ``size``, decoded and resized to it.
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight from their DCT
+    coefficients (PIL's draft mode, the largest reduction still at least
+    ``size``), then resized with PIL's anti-aliased Lanczos filter: 423x423 to
+    64x64 runs ~8x faster than a full decode and a scikit-image resize
+    (``benchmarks/bench_jpeg_ingest.py``).  Anything else (alpha, palettes,
+    16-bit, smaller images, decoder errors) returns None for the full reader.
+    """
+    from PIL import Image
+
+    height, width = size
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("RGB", "L") or image.width <= width or image.height <= height:
+                return None
+            image.draft(image.mode, (width, height))
+            pixels = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), np.float32)
+    except Exception:  # noqa: BLE001 - the full reader words the failure
+        return None
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
 def image_kind(path: str) -> str:
     """``'raster'`` for JPEG/PNG files, ``'fits'`` for everything else."""
     return "raster" if str(path).lower().endswith(RASTER_EXTENSIONS) else "fits"
 
 
-def _read_single(path: str, hdus, expected_kind=None, axis_order="band,y,x") -> np.ndarray:
+def _read_single(
+    path: str, hdus, expected_kind=None, axis_order="band,y,x", shrink_to=None
+) -> np.ndarray:
     kind = image_kind(path)
     if expected_kind is not None and kind != expected_kind:
         trained = "FITS cutouts" if expected_kind == "fits" else "JPEG/PNG images"
         found = "a JPEG/PNG image" if kind == "raster" else "not a JPEG/PNG image"
         raise CutoutError(f"{path}: is {found} but the model was trained on {trained}")
     if kind == "raster":
-        return _read_raster(path)
+        return _read_raster(path, shrink_to)
     return _stack_bands(path, _read_arrays(path, hdus), axis_order)
 
 
@@ -434,7 +468,8 @@ def read_cutout(
     name = paths[0] if len(paths) == 1 else ", ".join(paths)
     if spec is not None and spec.conversion is not None:
         return _read_converted(paths, spec, name)
-    data = _read_planes(paths, hdus, kind, name)
+    shrink = spec.size if spec is not None and spec.size_mode == "resize" else None
+    data = _read_planes(paths, hdus, kind, name, shrink_to=shrink)
     if spec is not None:
         if data.shape[-1] != spec.n_bands:
             raise CutoutError(
@@ -445,10 +480,11 @@ def read_cutout(
     return _checked(data, spec, name)
 
 
-def _read_planes(paths, hdus, kind, name, axis_order="band,y,x") -> np.ndarray:
-    """The (H, W, planes) pixels of one file, or of one file per band."""
+def _read_planes(paths, hdus, kind, name, axis_order="band,y,x", shrink_to=None) -> np.ndarray:
+    """The (H, W, planes) pixels of one file, or of one file per band (JPEG/PNG
+    images are shrunk while decoding to ``shrink_to``, when given)."""
     if len(paths) == 1:
-        return _read_single(paths[0], hdus, kind, axis_order)
+        return _read_single(paths[0], hdus, kind, axis_order, shrink_to)
     planes = []
     for path in paths:
         plane = _read_single(path, hdus[:1] if hdus else None, kind)
