@@ -232,6 +232,22 @@ def _run_partitions(
     return results
 
 
+def _warn_out_of_distribution(out, model_path, log):
+    """The run's out-of-distribution summary, from the merged table (one line)."""
+    from astrocnn.engine.diagnostics import table_warning
+    from astrocnn.io.bundle import read_meta
+    from astrocnn.io.catalog import read_catalog
+    from astrocnn.io.conversion import ModelContract
+
+    path = Path(out)
+    if not path.is_file():
+        return
+    model = ModelContract.from_meta(read_meta(model_path, verify=False))
+    warning = table_warning(read_catalog(path), model)
+    if warning:
+        log(f"astrocnn: warning: {warning}")
+
+
 def predict_batch(
     task, request, cluster, *, partition_size=None, resume=False, log=print
 ) -> Outcome:
@@ -273,6 +289,7 @@ def predict_batch(
         quiet=request.quiet,
         log=log,
     )
+    _warn_out_of_distribution(summary.out, model_path, log)
     message = (
         f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted in "
         f"{summary.n_partitions} partition(s)"

@@ -142,12 +142,25 @@ def summary_warning(flags, ratio, diag: RowDiagnostics, ok, model) -> str | None
     head = f"{n:,} of {good.size:,} rows"
     rows = flagged[(flags[flagged] & OOD_FLAGS[cause]) != 0]
     if cause in ("NOISE_LOW", "NOISE_HIGH"):
-        scale = _size_ratio(diag.core_area, rows, getattr(model, "core_area", None))
+        core_area = None if diag is None else diag.core_area
+        scale = _size_ratio(core_area, rows, getattr(model, "core_area", None))
         if scale is not None:
             return head + " " + _scale_cause(scale, ratio[rows])
-        signal = getattr(model, "signal", None)
-        return head + " " + _noise_cause(cause, rows, ratio, diag.signal, signal)
+        signal = None if diag is None else diag.signal
+        return head + " " + _noise_cause(cause, rows, ratio, signal, getattr(model, "signal", None))
     return f"{head} {CAUSES[cause]}"
+
+
+def table_warning(table, model) -> str | None:
+    """:func:`summary_warning` of a written output table (a batch run's merged
+    catalogue), from its ``ood_flags`` and ``noise_ratio`` columns alone: the
+    per-row source brightness and size are not stored, so a noise difference
+    is not told apart into depth, flux scale or pixel scale there."""
+    if "ood_flags" not in table.colnames:
+        return None
+    ok = np.asarray(table["status"] == "ok")
+    ratio = np.asarray(table["noise_ratio"], np.float32)
+    return summary_warning(np.asarray(table["ood_flags"]), ratio, None, ok, model)
 
 
 def _size_ratio(core_area, rows, training_area) -> float | None:
@@ -178,15 +191,16 @@ def _noise_cause(cause, rows, ratio, signal, training_signal) -> str:
         return "have no measurable background noise (constant or noiseless images)"
     text = "deeper" if cause == "NOISE_LOW" else "noisier"
     r_signal = None
-    if training_signal and None not in training_signal:
+    if signal is not None and training_signal and None not in training_signal:
         reference = np.array([np.nan if s is None else s for s in training_signal], np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             r_signal = float(np.nanmedian(signal[rows] / reference[None, :]))
-    if rows.size < MIN_ROWS_FOR_CAUSE:
+    if rows.size < MIN_ROWS_FOR_CAUSE or signal is None:
+        why = "no source measurements" if signal is None else f"too few rows ({rows.size})"
         return (
             f"have background noise {r_noise:.2g}x the training level: a different depth "
             "(deeper: see --match-depth) or flux scale (check --zero-point / --flux-unit); "
-            f"too few rows ({rows.size}) to tell which"
+            f"{why} to tell which"
         )
     if r_signal is not None and np.isfinite(r_signal) and r_signal > 0:
         if abs(np.log(r_signal) - np.log(r_noise)) < abs(np.log(r_signal)):

@@ -9,6 +9,7 @@ from astrocnn.engine.diagnostics import (
     noise_ratio,
     ood_flags,
     summary_warning,
+    table_warning,
 )
 from astrocnn.io.conversion import ModelContract
 
@@ -76,3 +77,14 @@ def test_a_display_image_is_named_before_its_other_symptoms():
     diag.display = np.ones(N, bool)
     flags, warning = _run(diag)
     assert np.all(flags & OOD_FLAGS["DISPLAY"]) and "a display image" in warning
+
+
+def test_a_written_table_gets_the_same_warning_without_telling_causes_apart():
+    from astropy.table import Table
+
+    diag = _rows(noise_scale=0.1)
+    ratio = noise_ratio(diag.noise, MODEL_NOISE)
+    table = Table({"status": ["ok"] * N, "noise_ratio": ratio, "ood_flags": ood_flags(diag, ratio)})
+    warning = table_warning(table, MODEL)
+    assert warning.startswith(f"{N} of {N} rows have background noise 0.1x")
+    assert "no source measurements to tell which" in warning
