@@ -204,6 +204,13 @@ TRAIN_OPTIONS = params_of(
         help="Model bundle to write (.keras).",
     ),
     click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True),
+    click.option(
+        "--keep",
+        type=click.Choice(["best", "last"]),
+        default="best",
+        show_default=True,
+        help="Save the weights of the epoch with the lowest validation loss, or the last.",
+    ),
     click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
     click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True),
     click.option(
@@ -507,6 +514,7 @@ def _train(task, own, **given):
         precision=given["precision"],
         jit=given["jit"],
         resume=given["resume"],
+        keep=given["keep"],
         overwrite=given["overwrite"],
         quiet=quiet,
         **settings,

@@ -78,6 +78,7 @@ class TrainConfig:
     head_epochs: int | None = None
     extra_inputs: tuple = ()
     split_by: str | None = None  # None: the task's split_groups column when present
+    keep: str = "best"  # the weights saved: of the best validation loss, or of the last epoch
 
 
 @dataclass
@@ -270,6 +271,48 @@ def _phases(config: TrainConfig, fine_tuning: bool) -> list[_Phase]:
     return phases
 
 
+def best_weights_callback(keras, folder, chief=True):
+    """A Keras callback keeping the weights of the epoch with the lowest validation
+    loss (``--keep best``).
+
+    The best weights and their epoch are saved in the run's checkpoint folder
+    (by the chief), so a resumed run (``--resume``) and later phases compare
+    against them; its ``restore(model, log)`` loads them at the end of training
+    and returns what was kept.
+    """
+
+    class BestWeights(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.weights = Path(folder) / "best.weights.h5"
+            self.record = Path(folder) / "best.json"
+            state = json.loads(self.record.read_text()) if self.record.exists() else {}
+            self.best = state.get("val_loss", np.inf)
+            self.epoch = state.get("epoch")
+            self.last = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss")
+            self.last = epoch + 1
+            if loss is None or not np.isfinite(loss) or loss >= self.best:
+                return
+            self.best, self.epoch = float(loss), epoch + 1
+            if chief:
+                self.model.save_weights(self.weights)
+                self.record.write_text(json.dumps({"val_loss": self.best, "epoch": self.epoch}))
+
+        def restore(self, model, log):
+            if self.epoch is None or not self.weights.exists():
+                return None
+            if self.epoch != self.last:
+                model.load_weights(self.weights)
+                log(f"kept the weights of epoch {self.epoch} (lowest validation loss, "
+                    f"{self.best:.4g}); --keep last keeps the last epoch's")  # fmt: skip
+            return {"keep": "best", "epoch": int(self.epoch), "val_loss": self.best}
+
+    return BestWeights()
+
+
 def _checkpoint_dir(out: Path) -> Path:
     return out.with_name(out.name + ".ckpt")
 
@@ -458,6 +501,12 @@ def _train(task, data, out, config, policy, log):
     )
     steps = int(np.ceil(len(train_idx) / config.batch_size))
     history = {}
+    best = (
+        best_weights_callback(keras, ckpt, chief)
+        if config.keep == "best" and len(val_idx)
+        else None
+    )
+    callbacks = [*config.callbacks, *([best] if best is not None else [])]
     for phase in _phases(config, source is not None and warm is None):
         done = ckpt / f"{phase.name}.weights.h5"
         if done.exists():  # finished before an interruption
@@ -494,7 +543,7 @@ def _train(task, data, out, config, policy, log):
                 epochs=phase.end,
                 backup=backup,
                 class_weight=weights,
-                callbacks=config.callbacks,
+                callbacks=callbacks,
                 log=(lambda message: None) if config.quiet or not chief else log,
             )
         else:
@@ -505,12 +554,13 @@ def _train(task, data, out, config, policy, log):
                 epochs=phase.end,
                 class_weight=weights,
                 shuffle=False,
-                callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *config.callbacks],
+                callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *callbacks],
                 verbose=verbose,
             )
             history = fitted.history or history
         if chief:
             model.save_weights(done)
+    kept = best.restore(model, log) if best is not None else None
 
     val_metrics, missing_cost = {}, None
     if len(val_idx):
@@ -547,6 +597,7 @@ def _train(task, data, out, config, policy, log):
                 data.headers, list(data.bands), data.images, input_shape[:2]
             ),
             "final_epoch_logs": json_safe(last),
+            "kept_weights": kept or {"keep": "last", "epoch": int(config.epochs)},
             "provenance": {
                 "data": data.name,
                 "n_train": int(len(train_idx)),

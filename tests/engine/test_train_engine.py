@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import RecordEpochs, StopAfterFirstEpoch, config, toy_set
+from helpers import RecordEpochs, StopAfterFirstEpoch, config, keras, toy_set
 
 from astrocnn.engine.train import train
 from astrocnn.io.bundle import load_bundle
@@ -151,3 +151,31 @@ def test_warm_start_records_the_network_a_task_fixes():
     }
     resnet = {"model_options": {"architecture": "resnet"}}
     assert _model_options(get_task("lens"), resnet) == {"architecture": "resnet"}
+
+
+class _RuinLastEpoch(keras.callbacks.Callback):
+    """Scrambles the weights before the last epoch, so its validation loss is the worst."""
+
+    def __init__(self, last):
+        super().__init__()
+        self.last = last
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.last - 1:
+            rng = np.random.default_rng(0)
+            self.model.set_weights([rng.normal(0, 3, w.shape) for w in self.model.get_weights()])
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_best_restores_the_lowest_validation_loss(tmp_path, keep):
+    out = tmp_path / "m.keras"
+    ruin = _RuinLastEpoch(last=4)
+    meta = train(get_task("lens"), toy_set(120), out,
+                 config(epochs=4, val_fraction=0.25, keep=keep, callbacks=[ruin]),
+                 log=lambda m: None)  # fmt: skip
+    kept = load_bundle(out, task="lens").meta["kept_weights"]
+    if keep == "best":
+        assert kept["keep"] == "best" and kept["epoch"] < 4
+        assert meta["validation_metrics"]["auroc"] > 0.9  # measured on the kept weights
+    else:
+        assert kept == {"keep": "last", "epoch": 4}
