@@ -51,7 +51,7 @@ def group_column(table, task_default: str | None, requested: str | None, source:
     return name
 
 
-def validation_split(n: int, val_fraction: float, seed: int, groups=None):
+def validation_split(n: int, val_fraction: float, seed: int, groups=None, strata=None):
     """Seeded training and validation row indices (each sorted).
 
     Parameters
@@ -65,12 +65,18 @@ def validation_split(n: int, val_fraction: float, seed: int, groups=None):
         Seed of the random order.
     groups : array-like, optional
         One value per row; rows with equal values go to the same side.
+    strata : array-like, optional
+        One value per row (e.g. its class), for a split by row: each stratum
+        gives its own share of validation rows (at least one of any stratum of
+        two or more rows), so rare classes are validated too.
 
     Returns
     -------
     train_idx, val_idx : numpy.ndarray
     """
     rng = np.random.default_rng(seed)
+    if groups is None and strata is not None and val_fraction > 0:
+        return _stratified(np.asarray(strata), val_fraction, rng)
     if groups is None:
         order = rng.permutation(n)
         n_val = int(round(n * val_fraction)) if val_fraction > 0 else 0
@@ -94,4 +100,22 @@ def validation_split(n: int, val_fraction: float, seed: int, groups=None):
     reached = np.cumsum(sizes[order])[:-1]  # leave at least one group for training
     n_groups = int(np.argmin(np.abs(reached - n * val_fraction))) + 1
     is_val = np.isin(inverse, order[:n_groups])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _stratified(strata, val_fraction, rng):
+    """Per stratum, a seeded share of ``val_fraction`` of its rows to validation."""
+    val = []
+    for value in np.unique(strata):
+        rows = rng.permutation(np.flatnonzero(strata == value))
+        n_val = int(round(len(rows) * val_fraction))
+        if n_val == 0 and len(rows) >= 2:
+            n_val = 1
+        val.append(rows[:n_val])
+    is_val = np.zeros(len(strata), bool)
+    is_val[np.concatenate(val)] = True
+    if is_val.all():
+        raise AstrocnnError(
+            f"only {len(strata)} usable object(s): too few to train with a validation split"
+        )
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)

@@ -404,7 +404,8 @@ def _train(task, data, out, config, policy, log):
     split_by = group_column(data.table, task.split_groups, config.split_by, data.name)
     groups = None if split_by is None else np.asarray(data.table[split_by])
     split_name = split_by or "row"
-    train_idx, val_idx = validation_split(n, config.val_fraction, config.seed, groups)
+    strata = task.split_strata(targets, meta)
+    train_idx, val_idx = validation_split(n, config.val_fraction, config.seed, groups, strata)
     if warm is not None:  # the network must see its inputs exactly as before
         from astrocnn.data.preprocess import scaler_from_dict
 

@@ -242,6 +242,11 @@ class Task:
         """Per-class loss weights, or ``None``."""
         return None
 
+    def split_strata(self, targets, meta: dict):
+        """One stratum per row for a stratified validation split (each stratum
+        split in the requested fraction), or ``None`` for a plain random split."""
+        return None
+
     # --- outputs -----------------------------------------------------------
     def output_columns(self, meta: dict, **options) -> dict:
         """``{column: description}`` of the columns :meth:`decode` returns."""

@@ -57,3 +57,14 @@ def test_group_column_choice():
         group_column(table, None, "field", "cat.fits")
     with pytest.raises(AstrocnnError, match=r"cat.fits: row 1: .*'field' is empty"):
         group_column(table, "field", None, "cat.fits")  # the task's column is checked too
+
+
+def test_stratified_split_validates_every_class_in_its_proportion():
+    from astrocnn.data.split import validation_split
+
+    strata = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    train_idx, val_idx = validation_split(1000, 0.1, seed=3, strata=strata)
+    assert np.bincount(strata[val_idx]).tolist() == [90, 9, 1]
+    assert len(np.intersect1d(train_idx, val_idx)) == 0 and len(train_idx) + len(val_idx) == 1000
+    again = validation_split(1000, 0.1, seed=3, strata=strata)
+    assert np.array_equal(again[1], val_idx)

@@ -120,6 +120,12 @@ class ClassifierTask(Task):
         weights[present] = counts.sum() / (present.sum() * counts[present])
         return {i: float(w) for i, w in enumerate(weights)}
 
+    def split_strata(self, targets, meta):
+        """The class of each row (or of its largest fraction): every class is
+        validated in its own proportion."""
+        targets = np.asarray(targets)
+        return targets.argmax(axis=1) if targets.ndim == 2 else targets
+
     def build_model(self, input_shape, meta, options):
         from astrocnn.models.cnn import build_classifier
 
