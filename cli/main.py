@@ -316,7 +316,6 @@ TRAIN_OPTIONS = params_of(
 
 PREDICT_OPTIONS = params_of(
     click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
-    *CONVERSION,
     click.option(
         "--catalog",
         type=click.Path(dir_okay=False),
@@ -342,6 +341,7 @@ PREDICT_OPTIONS = params_of(
         help="XLA-compile the network (tf.function jit_compile): same outputs to float "
         "tolerance; usually faster on a GPU, measure it on a CPU.",
     ),
+    *CONVERSION,
 )
 
 EVALUATE_OPTIONS = params_of(
