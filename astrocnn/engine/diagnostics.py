@@ -159,7 +159,10 @@ def table_warning(table, model) -> str | None:
     if "ood_flags" not in table.colnames:
         return None
     ok = np.asarray(table["status"] == "ok")
-    ratio = np.asarray(table["noise_ratio"], np.float32)
+    try:  # a CSV output holds the per-band ratios as text
+        ratio = np.asarray(table["noise_ratio"], np.float32).reshape(len(table), -1)
+    except (KeyError, ValueError, TypeError):
+        ratio = np.full((len(table), 1), np.nan, np.float32)
     return summary_warning(np.asarray(table["ood_flags"]), ratio, None, ok, model)
 
 
@@ -186,7 +189,12 @@ def _scale_cause(size_ratio, ratio) -> str:
 
 
 def _noise_cause(cause, rows, ratio, signal, training_signal) -> str:
-    r_noise = float(np.nanmedian(ratio[rows]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all NaN: ratios not read back
+        r_noise = float(np.nanmedian(ratio[rows]))
+    if np.isnan(r_noise):
+        lower = "lower" if cause == "NOISE_LOW" else "higher"
+        return f"have background noise {lower} than the training data's: see noise_ratio"
     if not r_noise > 0:
         return "have no measurable background noise (constant or noiseless images)"
     text = "deeper" if cause == "NOISE_LOW" else "noisier"

@@ -88,3 +88,14 @@ def test_a_written_table_gets_the_same_warning_without_telling_causes_apart():
     warning = table_warning(table, MODEL)
     assert warning.startswith(f"{N} of {N} rows have background noise 0.1x")
     assert "no source measurements to tell which" in warning
+
+
+def test_a_table_without_readable_noise_ratios_still_gets_a_warning():
+    from astropy.table import Table
+
+    flags = np.full(N, OOD_FLAGS["NOISE_LOW"])
+    warning = table_warning(Table({"status": ["ok"] * N, "ood_flags": flags}), MODEL)
+    assert (
+        warning == f"{N} of {N} rows have background noise lower than the training data's: "
+        "see noise_ratio"
+    )
