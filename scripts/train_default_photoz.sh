@@ -9,7 +9,9 @@
 # the kNN baseline on the catalogue magnitudes, fitted on the same 40,000
 # training galaxies.  Copy
 # WORKDIR/photoz.keras to astrocnn/default_models/ and update
-# astrocnn/default_models/photoz.md from WORKDIR/report/metrics.json.
+# astrocnn/default_models/photoz.md from WORKDIR/report*/metrics.json (also with
+# the u band zero-filled); then run scripts/data_contract_defaults.py and
+# scripts/feature_stats_defaults.py.
 set -euo pipefail
 WORK=${1:-work_runs/default_photoz}
 mkdir -p "$WORK"
@@ -23,3 +25,6 @@ astrocnn evaluate photoz --model "$WORK/photoz.keras" --catalog "$WORK/test/cata
     --baseline-train "$WORK/train/catalog.fits" --report "$WORK/report" --quiet
 astrocnn evaluate photoz --model "$WORK/photoz.keras" --catalog "$WORK/test/catalog.fits" \
     --baseline-train "$WORK/train/catalog.fits" --report "$WORK/report_tta" --tta --quiet
+python scripts/blank_band.py "$WORK/test/catalog.fits" u "$WORK/test_no_u"
+astrocnn evaluate photoz --model "$WORK/photoz.keras" --catalog "$WORK/test_no_u/catalog.fits" \
+    --missing-band zero --report "$WORK/report_no_u" --quiet

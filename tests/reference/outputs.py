@@ -5,7 +5,7 @@ deblend fields); :func:`collect` turns an output folder into named arrays
 (every image HDU and every table column of every FITS file). The arrays in
 ``default_outputs.npz`` were recorded with this module before the package
 was restructured (issue 19), and again when a default model was retrained on
-purpose (lens and morphology with band dropout, issue 20, which also added
+purpose (lens, morphology and photo-z with band dropout, issue 20, which also added
 the out-of-distribution columns); ``test_reference_outputs.py`` checks that
 today's code still produces them.
 
