@@ -210,6 +210,8 @@ def rgb_channel_indices(n_channels: int, bands: Sequence[str] | None) -> tuple[i
     -----
     Rules, first match wins:
 
+    0. ``bands`` names the colour channels of a JPEG/PNG composite, ``R``,
+       ``G`` and ``B`` (upper case): shown as they are.
     1. ``bands`` contains ``g``, ``r`` and ``i`` (case-insensitive): (i, r, g)
        -> (R, G, B), the usual optical composite.
     2. Every name in ``bands`` is a known band (u g r i z y VIS J H K Ks):
@@ -222,6 +224,9 @@ def rgb_channel_indices(n_channels: int, bands: Sequence[str] | None) -> tuple[i
     ``DES-``, ``LSST-``, ``SDSS-``) and a ``band`` suffix.
     """
     if bands is not None:
+        names = [str(b).strip() for b in bands]
+        if {"R", "G", "B"} <= set(names):
+            return names.index("R"), names.index("G"), names.index("B")
         keys = [_band_key(b) for b in bands]
         if {"g", "r", "i"} <= set(keys):
             return keys.index("i"), keys.index("r"), keys.index("g")

@@ -215,3 +215,19 @@ def test_import_is_cheap_and_task_free():
         check=False,
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_colour_composite_channels_are_shown_as_named():
+    from astrocnn.viz import rgb_channel_indices
+
+    assert rgb_channel_indices(3, ["R", "G", "B"]) == (0, 1, 2)
+    assert rgb_channel_indices(3, ["i", "r", "g"]) == (0, 1, 2)  # an SDSS composite
+    assert rgb_channel_indices(3, ["g", "r", "i"]) == (2, 1, 0)
+
+
+def test_unnamed_jpeg_channels_are_r_g_b():
+    from astrocnn.engine.layout import default_band_names
+
+    assert default_band_names(3, "raster") == ["R", "G", "B"]
+    assert default_band_names(1, "raster") == ["L"]
+    assert default_band_names(2, "fits") == ["band0", "band1"]

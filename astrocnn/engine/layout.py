@@ -62,19 +62,30 @@ def catalog_with_layout(
         task.input_columns(file_columns) if task is not None else list(file_columns or ()) or None
     )
     source = from_catalog(catalog, names or ["?"], columns, table=table)
+    kind = image_kind(source.paths[0][0]) if source.paths else "fits"
+    if kind == "raster" and not bands and not table.meta.get("BANDS"):
+        names = None  # a colour composite's channels are R, G, B, not the task's bands
     use_task_size = task is not None and bool(task.bands) and task.input_size is not None
     probe = None
     if names is None or (size is None and not use_task_size):
         probe = _first_readable(source, hdus)
     if names is None:
-        names = [f"band{i}" for i in range(probe.shape[-1])]
+        names = default_band_names(probe.shape[-1], kind)
     if size is not None:
         hw = (size, size)
     else:
         hw = tuple(task.input_size) if use_task_size else probe.shape[:2]
-    kind = image_kind(source.paths[0][0])
     spec = CutoutSpec(len(names), tuple(int(s) for s in hw), hdus, size_mode or "strict", kind)
     return source, Layout(names, spec)
+
+
+def default_band_names(n_channels: int, kind: str) -> list[str]:
+    """Names of unnamed channels: R, G, B (or L, grey) for JPEG/PNG images, which
+    ``--bands`` renames (e.g. ``i,r,g`` for SDSS composites); band0, band1, ...
+    for FITS."""
+    if kind == "raster" and n_channels in (1, 3):
+        return ["L"] if n_channels == 1 else ["R", "G", "B"]
+    return [f"band{i}" for i in range(n_channels)]
 
 
 def _first_readable(source, hdus):

@@ -301,7 +301,8 @@ def simulate_morphology(
         (background noise sigma [nanomaggy]).
         ``"jpeg"`` / ``"png"``: ``outdir/images/morph_{id:06d}.jpg|.png`` only, an
         8-bit RGB composite like the SDSS images Galaxy Zoo showed (see `to_rgb`;
-        one fixed stretch for the whole data set). Needs bands g, r and i.
+        one fixed stretch for the whole data set). Needs bands g, r and i; the
+        catalogue's ``BANDS`` then names the image's channels, ``i,r,g``.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -416,7 +417,7 @@ def simulate_morphology(
             "astrocnn.tasks.morphology.simulate",
             seed,
             pixel_scale,
-            bands,
+            bands if image_format == "fits" else ("i", "r", "g"),  # the composite's R, G, B
             MAGZP=MAGZP,
             CLASSES=",".join(CLASSES),
             FORMAT=image_format,
