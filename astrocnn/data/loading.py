@@ -211,11 +211,11 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
 def display_image(images: np.ndarray) -> np.ndarray:
     """Per (H, W, C) image, whether every pixel is an integer in 0-255 (8-bit
     display values, e.g. a JPEG converted to FITS)."""
-    n = len(images)
-    flat = images.reshape(n, -1)
-    return (
-        (flat.min(axis=1) >= 0) & (flat.max(axis=1) <= 255) & (flat == np.round(flat)).all(axis=1)
-    )
+    flat = images.reshape(len(images), -1)
+    display = (flat.min(axis=1) >= 0) & (flat.max(axis=1) <= 255)
+    for i in np.flatnonzero(display):  # rare: only images within 0-255 are checked further
+        display[i] = bool(np.all(flat[i] == np.round(flat[i])))
+    return display
 
 
 def masked_fraction(images: np.ndarray) -> np.ndarray:

@@ -169,12 +169,13 @@ def measured_noise(images: np.ndarray, border: int = 4) -> list[float]:
 
 def central_signal(images: np.ndarray) -> np.ndarray:
     """(n, C) the 99th percentile pixel of the central half of each (H, W, C) image:
-    how bright the sources are in these units (with :func:`frame_stats`' noise,
-    it tells a flux-scale error from a depth difference)."""
+    how bright the sources are in these units (with the frame noise, it tells a
+    flux-scale error from a depth difference)."""
     h, w = images.shape[1:3]
     centre = images[:, h // 4 : h - h // 4, w // 4 : w - w // 4]
-    flat = centre.reshape(len(images), -1, images.shape[-1])
-    return np.percentile(flat, 99, axis=1).astype(np.float32)
+    flat = np.ascontiguousarray(centre.reshape(len(images), -1, images.shape[-1]).swapaxes(1, 2))
+    k = flat.shape[-1] - 1 - flat.shape[-1] // 100  # a partition: no interpolation needed
+    return np.partition(flat, k, axis=-1)[..., k].astype(np.float32)
 
 
 def core_area(images: np.ndarray) -> np.ndarray:

@@ -442,10 +442,10 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
     """Background level and noise sigma per image and band, from a frame of pixels
     ``border`` wide (the object is centred, so the frame is mostly sky).
 
-    The level is the frame's median; sigma is the MAD of the differences of
-    neighbouring frame pixels over sqrt(2), which a smooth galaxy wing reaching
-    the frame does not raise (a MAD of the pixels themselves read 13 % high on
-    the morphology simulations).
+    The level is the frame's median; sigma is 1.4826 x the median absolute
+    difference of neighbouring frame pixels over sqrt(2), which a smooth galaxy
+    wing reaching the frame does not raise (a MAD of the pixels themselves read
+    13 % high on the morphology simulations). Every other value is used.
 
     Parameters
     ----------
@@ -460,39 +460,51 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
         (n, C) float32 each; exact zeros (padding, empty bands) are left
         out; NaN where the frame has no other pixel.
     """
-    n, h, w, c = images.shape
-    b = max(1, min(border, h // 4, w // 4))
-    strips = [images[:, :b], images[:, -b:]]  # along x
-    sides = [images[:, b:-b, :b], images[:, b:-b, -b:]]  # along y
-    pixels = _by_band(np.concatenate([p.reshape(n, -1, c) for p in strips + sides], axis=1))
-    pairs = [(p[:, :, :-1], p[:, :, 1:]) for p in strips] + [(p[:, :-1], p[:, 1:]) for p in sides]
-    first = _by_band(np.concatenate([a.reshape(n, -1, c) for a, _ in pairs], axis=1))
-    second = _by_band(np.concatenate([z.reshape(n, -1, c) for _, z in pairs], axis=1))
+    n, c = len(images), images.shape[-1]
+    pixels, diffs, holes = _frame(images, border)
     level = np.full((n, c), np.nan, np.float32)
     sigma = np.full((n, c), np.nan, np.float32)
-    holes = (pixels == 0).any(axis=(1, 2))
     clean = ~holes
     if clean.any():
-        level[clean] = np.median(pixels[clean], axis=-1)
-        sigma[clean] = _mad(first[clean] - second[clean], np.median) / np.sqrt(2)
+        level[clean] = _middle(pixels[clean])
+        sigma[clean] = _middle(np.abs(diffs[clean])) * (1.4826 / np.sqrt(2))
     for i in np.flatnonzero(holes):  # padding or an empty band: leave the zeros out
+        sky, steps, valid = _frame(images[i : i + 1], border, with_valid=True)
         for band in range(c):
-            sky = pixels[i, band][pixels[i, band] != 0]
-            keep = (first[i, band] != 0) & (second[i, band] != 0)
-            if sky.size:
-                level[i, band] = np.median(sky)
-            if keep.sum() > 1:
-                diff = first[i, band][keep] - second[i, band][keep]
-                sigma[i, band] = _mad(diff, np.median) / np.sqrt(2)
+            data = sky[0, band][sky[0, band] != 0]
+            joined = steps[0, band][valid[0, band]]
+            if data.size:
+                level[i, band] = np.median(data)
+            if joined.size > 1:
+                sigma[i, band] = np.median(np.abs(joined)) * (1.4826 / np.sqrt(2))
     return level, sigma
 
 
-def _by_band(values: np.ndarray) -> np.ndarray:
-    """(n, F, C) -> contiguous (n, C, F) float32, every other value (speed)."""
-    return np.ascontiguousarray(values[:, ::2].transpose(0, 2, 1), dtype=np.float32)
+def _middle(values: np.ndarray) -> np.ndarray:
+    """The median along the last axis as one order statistic (the upper middle for
+    an even count): a partition, ~10x faster than ``numpy.median`` on these
+    small rows, and as good an estimate."""
+    k = values.shape[-1] // 2
+    return np.partition(values, k, axis=-1)[..., k]
 
 
-def _mad(values, median) -> np.ndarray:
-    """1.4826 x the median absolute deviation along the last axis."""
-    centre = median(values, axis=-1, keepdims=True)
-    return 1.4826 * median(np.abs(values - centre), axis=-1)
+def _frame(images, border, with_valid=False):
+    """Every other frame pixel and neighbour difference, as contiguous (n, C, F)
+    float32, and per image whether the frame holds exact zeros (or, with
+    ``with_valid``, where the differences join two pixels with data)."""
+    n, h, w, c = images.shape
+    b = max(1, min(border, h // 4, w // 4))
+    strips = (images[:, :b], images[:, -b:])  # neighbours along x
+    sides = (images[:, b:-b, :b], images[:, b:-b, -b:])  # neighbours along y
+    pairs = [(p[:, :, 1:], p[:, :, :-1]) for p in strips] + [(p[:, 1:], p[:, :-1]) for p in sides]
+
+    def by_band(parts, step=2):
+        flat = np.concatenate([q.reshape(n, -1, c) for q in parts], axis=1)[:, ::step]
+        return np.ascontiguousarray(flat.transpose(0, 2, 1))
+
+    full = by_band([*strips, *sides], step=1)
+    pixels = full[..., ::2].astype(np.float32)
+    diffs = by_band([a - z for a, z in pairs]).astype(np.float32)
+    if with_valid:
+        return pixels, diffs, by_band([(a != 0) & (z != 0) for a, z in pairs])
+    return pixels, diffs, (full == 0).any(axis=(1, 2))
