@@ -748,17 +748,10 @@ EMBED_OPTIONS = params_of(
 
 def _embed(task, own, files, catalog, model, out, batch_size, file_columns, overwrite, quiet):
     from astrocnn.engine.embed import embed
-    from astrocnn.engine.predict import model_bands
+    from astrocnn.engine.predict import cutout_source
     from astrocnn.engine.progress import progress_bar
-    from astrocnn.engine.sources import from_catalog, from_files
 
-    if bool(files) == bool(catalog):
-        raise AstrocnnError("give FITS files or --catalog (not both)")
-    if catalog:
-        columns = task.input_columns(file_columns)
-        source = from_catalog(catalog, model_bands(task, model), columns)
-    else:
-        source = from_files(files)
+    source = cutout_source(task, files, catalog, model, file_columns)
     log = _log_to(quiet)
     with progress_bar(len(source.paths), "embed", quiet) as advance:
         path, n_ok, errors = embed(task, source, out, model=model, batch_size=batch_size,

@@ -118,14 +118,11 @@ class Outcome:
 
 def predict_cutouts(task, request: PredictRequest, log) -> Outcome:
     """One output row per cutout of ``request.files`` or ``request.catalog``."""
-    from astrocnn.engine.predict import model_bands, predict
-    from astrocnn.engine.sources import from_catalog, from_files
+    from astrocnn.engine.predict import cutout_source, predict
 
-    if request.catalog:
-        bands = model_bands(task, request.model)
-        source = from_catalog(request.catalog, bands, task.input_columns(request.file_columns))
-    else:
-        source = from_files(request.files)
+    source = cutout_source(
+        task, request.files, request.catalog, request.model, request.file_columns
+    )
     summary = predict(
         task,
         source,

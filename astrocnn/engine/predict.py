@@ -11,6 +11,7 @@ from astrocnn import __version__
 from astrocnn.data.loading import STATUS_ERROR, STATUS_OK
 from astrocnn.engine.inference import predict_paths
 from astrocnn.engine.progress import progress_bar
+from astrocnn.errors import AstrocnnError
 from astrocnn.io.atomic import check_writable
 from astrocnn.io.bundle import load_bundle
 from astrocnn.io.catalog import write_table
@@ -86,6 +87,19 @@ def model_bands(task, model=None) -> list:
     from astrocnn.io.bundle import read_meta
 
     return list(read_meta(resolve_model(task, model), verify=False).get("bands", task.bands))
+
+
+def cutout_source(task, files=(), catalog=None, model=None, file_columns=()):
+    """The objects of FITS ``files`` or of a ``catalog`` (its file columns: the
+    user's, else the task's for the bands of ``model``)."""
+    from astrocnn.engine.sources import from_catalog, from_files
+
+    if bool(files) == bool(catalog):
+        raise AstrocnnError("give FITS files or --catalog (not both)")
+    if catalog:
+        bands = model_bands(task, model)
+        return from_catalog(catalog, bands, task.input_columns(file_columns))
+    return from_files(files)
 
 
 def load_task_bundle(task, model=None, *, zero_point=None, log=print):
