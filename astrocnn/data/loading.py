@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -22,6 +22,71 @@ from astrocnn.io.fits.reader import header_cards, read_simple_into
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+
+
+@dataclass
+class RowMeasures:
+    """Per-row measurements of the pixels a network sees (:func:`_diagnose`); the
+    out-of-distribution diagnostics are made from them.
+
+    Attributes
+    ----------
+    noise : numpy.ndarray
+        (n, C) background noise sigma per band after conversion and depth
+        matching (NaN: not measured).
+    background : numpy.ndarray
+        (n, C) median of the frame (sky level left in the image).
+    signal : numpy.ndarray
+        (n, C) :func:`~astrocnn.io.contract.central_signal` (how bright the
+        sources are).
+    added_noise : numpy.ndarray
+        (n, C) sigma of the noise ``--match-depth`` added (0: none).
+    masked_fraction : numpy.ndarray
+        Per row, the fraction of pixels of its non-empty bands that hold no
+        data (exactly 0: NaN/inf in the file, or padding).
+    core_area : numpy.ndarray, optional
+        (n,) :func:`~astrocnn.io.contract.core_area` (how large the central
+        object is in pixels).
+    display : numpy.ndarray, optional
+        (n,) whether the pixels are 8-bit display values (:func:`display_image`).
+    stated : numpy.ndarray, optional
+        (n, 2) each file's pixel scale and AB zero point as its cards or the
+        options state them (NaN: unknown).
+    """
+
+    noise: np.ndarray
+    background: np.ndarray
+    signal: np.ndarray
+    added_noise: np.ndarray
+    masked_fraction: np.ndarray
+    core_area: np.ndarray | None = None
+    display: np.ndarray | None = None
+    stated: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, n: int, bands: int) -> RowMeasures:
+        """Measurements of ``n`` rows not measured yet (NaN, zero, False)."""
+        return cls(
+            noise=np.full((n, bands), np.nan, np.float32),
+            background=np.full((n, bands), np.nan, np.float32),
+            signal=np.full((n, bands), np.nan, np.float32),
+            added_noise=np.zeros((n, bands), np.float32),
+            masked_fraction=np.zeros(n, np.float32),
+            core_area=np.full(n, np.nan, np.float32),
+            display=np.zeros(n, bool),
+            stated=np.full((n, 2), np.nan, np.float32),
+        )
+
+    @classmethod
+    def concatenate(cls, parts) -> RowMeasures:
+        """The measurements of consecutive blocks, as one."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})  # fmt: skip
+
+    def put(self, rows, other: RowMeasures):
+        """Store ``other``'s measurements as those of ``rows``."""
+        for f in fields(self):
+            getattr(self, f.name)[rows] = getattr(other, f.name)
 
 
 @dataclass
@@ -42,27 +107,8 @@ class LoadedBlock:
         Non-finite pixels replaced per row.
     n_missing_bands : numpy.ndarray
         Bands without data, zero-filled, per row.
-    noise : numpy.ndarray
-        (n, C) background noise sigma per band after conversion and depth
-        matching (NaN: not measured; measured when the spec converts).
-    added_noise : numpy.ndarray
-        (n, C) sigma of the noise ``--match-depth`` added (0: none).
-    background : numpy.ndarray
-        (n, C) median of the frame (sky level left in the image; NaN: not measured).
-    signal : numpy.ndarray
-        (n, C) :func:`~astrocnn.io.contract.central_signal` (how bright the
-        sources are; NaN: not measured).
-    core_area : numpy.ndarray
-        (n,) :func:`~astrocnn.io.contract.core_area` (how large the central
-        object is in pixels; NaN: not measured).
-    display : numpy.ndarray
-        (n,) whether the pixels are 8-bit display values (:func:`display_image`).
-    stated : numpy.ndarray
-        (n, 2) each file's pixel scale and AB zero point as its cards or the
-        options state them (NaN: unknown).
-    masked_fraction : numpy.ndarray
-        Per row, the fraction of pixels of its non-empty bands that hold no
-        data (exactly 0: NaN/inf in the file, or padding).
+    measures : RowMeasures
+        Per-row measurements of the pixels (made when the spec converts).
     """
 
     start: int
@@ -71,35 +117,13 @@ class LoadedBlock:
     reasons: list[str]
     n_nonfinite: np.ndarray
     n_missing_bands: np.ndarray | None = None
-    noise: np.ndarray | None = None
-    added_noise: np.ndarray | None = None
-    background: np.ndarray | None = None
-    signal: np.ndarray | None = None
-    core_area: np.ndarray | None = None
-    display: np.ndarray | None = None
-    stated: np.ndarray | None = None
-    masked_fraction: np.ndarray | None = None
+    measures: RowMeasures | None = None
 
     def __post_init__(self):
-        n, bands = len(self.ok), self.images.shape[-1]
         if self.n_missing_bands is None:
-            self.n_missing_bands = np.zeros(n, np.int64)
-        if self.noise is None:
-            self.noise = np.full((n, bands), np.nan, np.float32)
-        if self.background is None:
-            self.background = np.full((n, bands), np.nan, np.float32)
-        if self.signal is None:
-            self.signal = np.full((n, bands), np.nan, np.float32)
-        if self.core_area is None:
-            self.core_area = np.full(n, np.nan, np.float32)
-        if self.display is None:
-            self.display = np.zeros(n, bool)
-        if self.stated is None:
-            self.stated = np.full((n, 2), np.nan, np.float32)
-        if self.added_noise is None:
-            self.added_noise = np.zeros((n, bands), np.float32)
-        if self.masked_fraction is None:
-            self.masked_fraction = np.zeros(n, np.float32)
+            self.n_missing_bands = np.zeros(len(self.ok), np.int64)
+        if self.measures is None:
+            self.measures = RowMeasures.empty(len(self.ok), self.images.shape[-1])
 
 
 def default_workers() -> int:
@@ -169,7 +193,7 @@ def _fill(block: LoadedBlock, rows: range, paths, spec, labels):
 
 def _needs_no_conversion(spec, header, path, block, i) -> bool:
     """Whether a file read by the fast path is already in the model's set-up (its
-    stated pixel scale and zero point go to ``block.stated[i]``)."""
+    stated pixel scale and zero point go to ``block.measures.stated[i]``)."""
     if spec.conversion is None:
         return True
     try:
@@ -179,7 +203,7 @@ def _needs_no_conversion(spec, header, path, block, i) -> bool:
         return False  # the full reader words it
     if plan.identity:
         spec.conversion.log.add(plan.notes, path)
-        block.stated[i] = [np.nan if v is None else v for v in (plan.pixel_scale, plan.zero_point)]
+        block.measures.stated[i] = plan.stated
     return plan.identity
 
 
@@ -190,22 +214,23 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
     good = np.array([i for i in rows if block.ok[i]], dtype=np.int64)
     if good.size == 0:
         return
-    unmeasured = good[np.isnan(block.noise[good]).all(axis=1)]
+    measures = block.measures
+    unmeasured = good[np.isnan(measures.noise[good]).all(axis=1)]
     if unmeasured.size:
-        block.background[unmeasured], block.noise[unmeasured] = frame_stats(
+        measures.background[unmeasured], measures.noise[unmeasured] = frame_stats(
             block.images[unmeasured]
         )
-    block.masked_fraction[good] = masked_fraction(block.images[good])
-    block.signal[good] = central_signal(block.images[good])
-    block.core_area[good] = core_area(block.images[good])
-    block.display[good] = display_image(block.images[good])
+    measures.masked_fraction[good] = masked_fraction(block.images[good])
+    measures.signal[good] = central_signal(block.images[good])
+    measures.core_area[good] = core_area(block.images[good])
+    measures.display[good] = display_image(block.images[good])
     if conversion.options.match_depth:
-        sigma = block.noise[good]
+        sigma = measures.noise[good]
         views = [block.images[i] for i in good]
         keys = [paths[block.start + i][0] for i in good]
         added = conversion.match_depth(views, sigma, keys)
-        block.added_noise[good] = added
-        block.noise[good] = np.hypot(sigma, added)
+        measures.added_noise[good] = added
+        measures.noise[good] = np.hypot(sigma, added)
 
 
 def display_image(images: np.ndarray) -> np.ndarray:
@@ -258,8 +283,8 @@ def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
         block.ok[i] = True
         block.n_nonfinite[i], block.n_missing_bands[i], frame, stated = n_bad
         if frame is not None:  # measured before padding
-            block.background[i], block.noise[i] = frame
-        block.stated[i] = [np.nan if v is None else v for v in stated]
+            block.measures.background[i], block.measures.noise[i] = frame
+        block.measures.stated[i] = stated
 
 
 def iter_blocks(
@@ -356,20 +381,14 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
             [],
             np.zeros(0, np.int64),
         )
-    per_row = {
-        name: np.concatenate([getattr(b, name) for b in blocks])
-        for name in (
-            "n_missing_bands", "noise", "added_noise", "background", "signal", "core_area",
-            "display", "stated", "masked_fraction",
-        )
-    }  # fmt: skip
     return LoadedBlock(
         0,
         np.concatenate([b.images for b in blocks]),
         np.concatenate([b.ok for b in blocks]),
         [r for b in blocks for r in b.reasons],
         np.concatenate([b.n_nonfinite for b in blocks]),
-        **per_row,
+        np.concatenate([b.n_missing_bands for b in blocks]),
+        RowMeasures.concatenate([b.measures for b in blocks]),
     )
 
 

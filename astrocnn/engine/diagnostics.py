@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from astrocnn.data.loading import RowMeasures
+
 #: Named bits of the ``ood_flags`` column.
 OOD_FLAGS = {
     "NOISE_LOW": 1,  # background noise < 1/NOISE_TOLERANCE of the training level
@@ -51,19 +53,13 @@ SIZE_TOLERANCE = 1.12
 
 
 @dataclass
-class RowDiagnostics:
-    """Per-row measurements of a run (see :mod:`astrocnn.data.loading`)."""
+class RowDiagnostics(RowMeasures):
+    """A run's per-row measurements (:class:`astrocnn.data.loading.RowMeasures`),
+    its zero-filled band counts and feature-space scores (feature score /
+    threshold; None for networks without an embedding)."""
 
-    noise: np.ndarray  # (n, C) background noise after conversion
-    background: np.ndarray  # (n, C) frame median
-    masked_fraction: np.ndarray  # (n,)
-    n_missing_bands: np.ndarray  # (n,)
-    signal: np.ndarray  # (n, C) 99th percentile pixel of the central region
-    added_noise: np.ndarray  # (n, C) sigma added by --match-depth
-    feature_score: np.ndarray | None = None  # (n,) feature score / threshold
-    core_area: np.ndarray | None = None  # (n,) pixels of the central object's core
-    display: np.ndarray | None = None  # (n,) bool: every pixel an integer in 0-255
-    stated: np.ndarray | None = None  # (n, 2) the file's pixel scale, zero point (NaN: unknown)
+    n_missing_bands: np.ndarray | None = None
+    feature_score: np.ndarray | None = None
 
 
 #: What the summary says of rows flagged for each cause (noise causes are worded
@@ -108,7 +104,8 @@ def ood_flags(diag: RowDiagnostics, ratio: np.ndarray, limits: dict | None = Non
     flags[typical > high] |= OOD_FLAGS["NOISE_HIGH"]
     flags[level > sky] |= OOD_FLAGS["BACKGROUND"]
     flags[diag.masked_fraction > MASKED_LIMIT] |= OOD_FLAGS["MASKED"]
-    flags[diag.n_missing_bands > 0] |= OOD_FLAGS["MISSING_BAND"]
+    if diag.n_missing_bands is not None:
+        flags[diag.n_missing_bands > 0] |= OOD_FLAGS["MISSING_BAND"]
     if diag.feature_score is not None:
         flags[diag.feature_score > 1] |= OOD_FLAGS["FEATURES"]
     if diag.display is not None:

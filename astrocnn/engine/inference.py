@@ -426,14 +426,9 @@ class _Measurements:
     """The per-row out-of-distribution measurements of a run, block by block."""
 
     def __init__(self, n, n_bands):
-        self.noise = np.full((n, n_bands), np.nan, np.float32)
-        self.background = np.full((n, n_bands), np.nan, np.float32)
-        self.signal = np.full((n, n_bands), np.nan, np.float32)
-        self.masked = np.zeros(n, np.float32)
-        self.core_area = np.full(n, np.nan, np.float32)
-        self.display = np.zeros(n, bool)
-        self.stated = np.full((n, 2), np.nan, np.float32)
-        self.added = np.zeros((n, n_bands), np.float32)
+        from astrocnn.data.loading import RowMeasures
+
+        self.rows = RowMeasures.empty(n, n_bands)
         self.features = None
 
     def score_features(self, rows, embeddings, stats):
@@ -441,34 +436,19 @@ class _Measurements:
         from astrocnn.engine.features import feature_scores
 
         if self.features is None:
-            self.features = np.full(len(self.masked), np.nan, np.float32)
+            self.features = np.full(len(self.rows.noise), np.nan, np.float32)
         self.features[rows] = feature_scores(embeddings, stats) / float(stats["threshold"])
 
     def record(self, block, rows):
-        self.noise[rows] = block.noise
-        self.background[rows] = block.background
-        self.masked[rows] = block.masked_fraction
-        self.added[rows] = block.added_noise
-        self.signal[rows] = block.signal
-        self.core_area[rows] = block.core_area
-        self.display[rows] = block.display
-        self.stated[rows] = block.stated
+        self.rows.put(rows, block.measures)
 
     def diagnostics(self, missing):
+        from dataclasses import fields
+
         from astrocnn.engine.diagnostics import RowDiagnostics
 
-        return RowDiagnostics(
-            noise=self.noise,
-            background=self.background,
-            masked_fraction=self.masked,
-            n_missing_bands=missing,
-            signal=self.signal,
-            added_noise=self.added,
-            feature_score=self.features,
-            core_area=self.core_area,
-            display=self.display,
-            stated=self.stated,
-        )
+        measured = {f.name: getattr(self.rows, f.name) for f in fields(self.rows)}
+        return RowDiagnostics(**measured, n_missing_bands=missing, feature_score=self.features)
 
 
 def scalar_inputs(meta, table, n, source_name, labels):

@@ -174,6 +174,11 @@ class RowPlan:
     zero_point: float | None = None  # the file's AB zero point, as stated
 
     @property
+    def stated(self) -> tuple[float, float]:
+        """The file's pixel scale and zero point as stated (NaN: unknown)."""
+        return tuple(np.nan if v is None else v for v in (self.pixel_scale, self.zero_point))
+
+    @property
     def identity(self) -> bool:
         """Nothing to do: the planes in order at the model's scale and units."""
         return (

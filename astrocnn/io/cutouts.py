@@ -121,14 +121,14 @@ class Cutout:
         size changed, where the padding would hide the sky).
     stated : tuple
         The file's pixel scale and AB zero point as its cards or the options
-        state them (``None``: unknown; converted cutouts).
+        state them (NaN: unknown or not converted).
     """
 
     data: np.ndarray
     n_nonfinite: int = 0
     n_missing_bands: int = 0
     frame: tuple | None = None
-    stated: tuple = (None, None)
+    stated: tuple = (np.nan, np.nan)
 
 
 def _describe(exc: BaseException) -> str:
@@ -551,7 +551,7 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     cutout.n_nonfinite += n_bad
     cutout.frame = frame
     plan = conversion.plan(cards, n_planes_read, name)  # memoised by apply
-    cutout.stated = (plan.pixel_scale, plan.zero_point)
+    cutout.stated = plan.stated
     return cutout
 
 
