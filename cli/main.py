@@ -15,6 +15,7 @@ import click
 from astrocnn import __version__
 from astrocnn.data.augment import AUGMENTATIONS
 from astrocnn.errors import AstrocnnError
+from astrocnn.io.conversion import AXIS_ORDERS
 from astrocnn.io.cutouts import MISSING_BAND_POLICIES, SIZE_MODES
 from astrocnn.tasks.registry import task_names
 from astrocnn_cli.batch_options import BATCH_OPTIONS, batch_values, cluster_options, wants_batch
@@ -98,7 +99,7 @@ CONVERSION = (
     ),
     click.option(
         "--axis-order",
-        type=click.Choice(["auto", "band,y,x", "y,x,band"]),
+        type=click.Choice(AXIS_ORDERS),
         default="auto",
         show_default=True,
         help="Axis order of 3-D cubes in numpy terms (auto: the axis as long as the band count).",

@@ -93,22 +93,26 @@ def wcs_pixel_scale(header) -> float | None:
 
 def zero_point_card(header) -> str:
     """The card :func:`zero_point` read (e.g. ``'MAGZP = 27'``, ``'BUNIT = nJy'``)."""
-    for key in (*ZERO_POINT_CARDS, "FLUXMAG0", "BUNIT"):
-        if key in header:
-            return f"{key} = {header[key]}"
-    return "the header"
+    return _zero_point_source(header)[1]
 
 
 def zero_point(header) -> float | None:
     """AB zero point of the pixel values (``None``: unknown)."""
-    value = _first(header, ZERO_POINT_CARDS)
-    if value is not None:
-        return value
+    return _zero_point_source(header)[0]
+
+
+def _zero_point_source(header) -> tuple[float | None, str]:
+    """The zero point and the card it came from (``'the header'`` when none)."""
+    for key in ZERO_POINT_CARDS:
+        value = _number(header, key)
+        if value is not None:
+            return value, f"{key} = {header[key]}"
     fluxmag0 = _number(header, "FLUXMAG0")
     if fluxmag0 is not None and fluxmag0 > 0:
-        return 2.5 * math.log10(fluxmag0)
-    unit = str(header.get("BUNIT", "")).strip().lower().replace(" ", "")
-    return UNIT_ZERO_POINTS.get(unit)
+        return 2.5 * math.log10(fluxmag0), f"FLUXMAG0 = {header['FLUXMAG0']}"
+    unit = str(header.get("BUNIT", "")).strip()
+    value = UNIT_ZERO_POINTS.get(unit.lower().replace(" ", ""))
+    return value, (f"BUNIT = {unit}" if value is not None else "the header")
 
 
 def band_names(header, n_bands: int) -> list[str] | None:
