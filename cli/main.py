@@ -79,15 +79,16 @@ FLUX_UNIT = click.option(
     metavar="nanomaggy|nJy|uJy|mJy|Jy",
     help="Your pixel values' flux-density unit (instead of --zero-point).",
 )
+PIXEL_SCALE = click.option(
+    "--pixel-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="ARCSEC",
+    help="Arcsec per pixel of your images (default: from each file's WCS/PIXSCALE): "
+    "resampled, flux-conserving, to the model's scale.",
+)
 CONVERSION = (
-    click.option(
-        "--pixel-scale",
-        type=click.FloatRange(min=0, min_open=True),
-        default=None,
-        metavar="ARCSEC",
-        help="Arcsec per pixel of your images (default: from each file's WCS/PIXSCALE): "
-        "resampled, flux-conserving, to the model's scale.",
-    ),
+    PIXEL_SCALE,
     ZERO_POINT,
     FLUX_UNIT,
     click.option(
@@ -313,6 +314,21 @@ TRAIN_OPTIONS = params_of(
         is_flag=True,
         help="Continue an interrupted run from its checkpoint (under any --strategy).",
     ),
+    click.option(
+        "--data-pixel-scale",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="ARCSEC",
+        help="Arcsec per pixel of the training images, recorded in the model's data "
+        "contract (default: from the files' WCS/PIXSCALE).",
+    ),
+    click.option(
+        "--data-zero-point",
+        type=float,
+        default=None,
+        help="AB zero point of the training images' pixel values, recorded in the data "
+        "contract (default: from MAGZP/ZP/FLUXMAG0/BUNIT).",
+    ),
 )
 
 PREDICT_OPTIONS = params_of(
@@ -516,6 +532,10 @@ def _train(task, own, **given):
         jit=given["jit"],
         resume=given["resume"],
         keep=given["keep"],
+        stated_contract={
+            "pixel_scale": given["data_pixel_scale"],
+            "zero_point": given["data_zero_point"],
+        },
         overwrite=given["overwrite"],
         quiet=quiet,
         **settings,

@@ -79,6 +79,7 @@ class TrainConfig:
     extra_inputs: tuple = ()
     split_by: str | None = None  # None: the task's split_groups column when present
     keep: str = "best"  # the weights saved: of the best validation loss, or of the last epoch
+    stated_contract: dict = field(default_factory=dict)  # the user's pixel scale, zero point
 
 
 @dataclass
@@ -595,7 +596,11 @@ def _train(task, data, out, config, policy, log):
             "validation_metrics": val_metrics,
             "missing_band_cost": missing_cost,
             "data_contract": training_contract(
-                data.headers, list(data.bands), data.images, input_shape[:2]
+                data.headers,
+                list(data.bands),
+                data.images,
+                input_shape[:2],
+                config.stated_contract,
             ),
             "final_epoch_logs": json_safe(last),
             "kept_weights": kept or {"keep": "last", "epoch": int(config.epochs)},

@@ -231,10 +231,12 @@ def header_contract(header, bands) -> list[dict]:
     ]
 
 
-def training_contract(headers, bands, images, size) -> dict:
+def training_contract(headers, bands, images, size, stated=None) -> dict:
     """The contract of a training set: what a sample of its files' headers state
-    (the median over the files, e.g. of the PSF FWHM), and noise measured on (a
-    sample of) its images where the headers state none.
+    (the median over the files, e.g. of the PSF FWHM), what the user states
+    (``stated``, e.g. ``{"pixel_scale": 0.2, "zero_point": 27.0}``: it wins over
+    the cards, in every band), and noise measured on (a sample of) its images
+    where the headers state none.
 
     Returns
     -------
@@ -248,12 +250,13 @@ def training_contract(headers, bands, images, size) -> dict:
         :func:`core_area`) and ``ood_limits`` (the training images' own spread of
         the flagged statistics, see :func:`_frame_noise`).
     """
-    stated = [header_contract(h, bands) for h in headers] or [header_contract({}, bands)]
-    per_band = stated[0]
+    cards = [header_contract(h, bands) for h in headers] or [header_contract({}, bands)]
+    per_band = cards[0]
     for b, entry in enumerate(per_band):
         for key in ("pixel_scale", "zero_point", "psf_fwhm", "noise_sigma"):
-            values = [s[b][key] for s in stated if s[b][key] is not None]
+            values = [s[b][key] for s in cards if s[b][key] is not None]
             entry[key] = float(np.median(values)) if values else None
+        entry.update({k: v for k, v in (stated or {}).items() if v is not None})
     sample = np.asarray(images[: min(len(images), 500)], dtype=np.float32)
     spread = np.asarray(images[: min(len(images), 2000)], dtype=np.float32)
     measured = measured_noise(sample) if len(sample) else [float("nan")] * len(bands)

@@ -180,3 +180,12 @@ def test_keep_best_restores_the_lowest_validation_loss(tmp_path, keep):
         assert meta["validation_metrics"]["auroc"] > 0.9  # measured on the kept weights
     else:
         assert kept == {"keep": "last", "epoch": 4}
+
+
+def test_the_users_statement_of_the_training_set_up_is_recorded(tmp_path):
+    stated = {"pixel_scale": 0.168, "zero_point": 27.0}
+    meta = train(get_task("lens"), toy_set(), tmp_path / "m.keras",
+                 config(epochs=1, stated_contract=stated), log=lambda m: None)  # fmt: skip
+    contract = meta["data_contract"]
+    assert [(b["pixel_scale"], b["zero_point"]) for b in contract["bands"]] == [(0.168, 27.0)] * 2
+    assert contract["cutout_arcsec"] == pytest.approx(16 * 0.168)
