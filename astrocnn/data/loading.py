@@ -52,6 +52,9 @@ class RowMeasures:
     stated : numpy.ndarray, optional
         (n, 2) each file's pixel scale and AB zero point as its cards or the
         options state them (NaN: unknown).
+    saturated : numpy.ndarray, optional
+        (n,) fraction of pixels at or above the file's ``SATURATE`` level
+        (counted in ``masked_fraction`` too).
     """
 
     noise: np.ndarray
@@ -62,6 +65,7 @@ class RowMeasures:
     core_area: np.ndarray | None = None
     display: np.ndarray | None = None
     stated: np.ndarray | None = None
+    saturated: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n: int, bands: int) -> RowMeasures:
@@ -75,6 +79,7 @@ class RowMeasures:
             core_area=np.full(n, np.nan, np.float32),
             display=np.zeros(n, bool),
             stated=np.full((n, 2), np.nan, np.float32),
+            saturated=np.zeros(n, np.float32),
         )
 
     @classmethod
@@ -143,7 +148,8 @@ def default_workers() -> int:
 def _read_one(paths, spec, row_label):
     try:
         cut = read_cutout(paths, spec)
-        return cut.data, (cut.n_nonfinite, cut.n_missing_bands, cut.frame, cut.stated), ""
+        measured = (cut.frame, cut.stated, cut.saturated)
+        return cut.data, (cut.n_nonfinite, cut.n_missing_bands, *measured), ""
     except AstrocnnError as exc:
         message = str(exc)
         # a file given by name is its own label: do not name it twice
@@ -204,6 +210,7 @@ def _needs_no_conversion(spec, header, path, block, i) -> bool:
     if plan.identity:
         spec.conversion.log.add(plan.notes, path)
         block.measures.stated[i] = plan.stated
+        block.measures.saturated[i] = plan.saturated(block.images[i])
     return plan.identity
 
 
@@ -220,7 +227,8 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
         measures.background[unmeasured], measures.noise[unmeasured] = frame_stats(
             block.images[unmeasured]
         )
-    measures.masked_fraction[good] = masked_fraction(block.images[good])
+    masked = masked_fraction(block.images[good]) + measures.saturated[good]
+    measures.masked_fraction[good] = np.minimum(masked, 1.0)
     measures.signal[good] = central_signal(block.images[good])
     measures.core_area[good] = core_area(block.images[good])
     measures.display[good] = display_image(block.images[good])
@@ -281,10 +289,11 @@ def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
     else:
         block.images[i] = data
         block.ok[i] = True
-        block.n_nonfinite[i], block.n_missing_bands[i], frame, stated = n_bad
+        block.n_nonfinite[i], block.n_missing_bands[i], frame, stated, saturated = n_bad
         if frame is not None:  # measured before padding
             block.measures.background[i], block.measures.noise[i] = frame
         block.measures.stated[i] = stated
+        block.measures.saturated[i] = saturated
 
 
 def iter_blocks(

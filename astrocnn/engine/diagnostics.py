@@ -69,7 +69,7 @@ CAUSES = {
     "linear fluxes; use the survey's calibrated FITS images",
     "BACKGROUND": "have a sky level left in them (frame median off zero): the model "
     "expects sky-subtracted linear fluxes, not a display stretch or raw counts",
-    "MASKED": "have more than 2 % of their pixels without data (NaN or padding)",
+    "MASKED": "have more than 2 % of their pixels without data (NaN, padding) or saturated",
     "MISSING_BAND": "have a band without data, zero-filled: see the cost in astrocnn info",
     "FEATURES": "look unlike the training images to the network (ood_score > 1): treat "
     "their predictions with caution; check the data contract (astrocnn info)",

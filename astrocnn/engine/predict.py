@@ -273,7 +273,9 @@ def add_ood_columns(out, preds, meta, conversion):
         out["zero_point"] = diag.stated[:, 1]
         out["zero_point"].description = "the input's AB zero point as stated (NaN: unknown)"
     out["masked_fraction"] = diag.masked_fraction
-    out["masked_fraction"].description = "fraction of pixels without data (NaN, padding)"
+    out[
+        "masked_fraction"
+    ].description = "fraction of pixels without data (NaN, padding) or saturated (SATURATE card)"
     score = diag.feature_score
     out["ood_score"] = np.full(len(out), np.nan, np.float32) if score is None else score
     out["ood_score"].description = "feature-space distance from the training set (1: 99.5 %)"

@@ -46,6 +46,7 @@ PIXEL_SCALE_CARDS = ("PIXSCALE", "PIXSCAL1", "SECPIX")
 BAND_CARDS = ("FILTER", "BAND", "FILTNAM")
 PSF_CARDS = ("PSF_FWHM", "SEEING", "FWHM", "PSFFWHM")
 NOISE_CARDS = ("SKYSIG", "SKYNOISE", "BACKSIG")
+SATURATION_CARDS = ("SATURATE", "SATLEVEL")
 
 
 def _number(header, key):
@@ -89,6 +90,11 @@ def wcs_pixel_scale(header) -> float | None:
         except (ValueError, KeyError, MemoryError):
             pass
     return None
+
+
+def saturation(header) -> float | None:
+    """The pixel value at and above which the detector saturated (``None``: unknown)."""
+    return _first(header, SATURATION_CARDS)
 
 
 def zero_point_card(header) -> str:

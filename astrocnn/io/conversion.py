@@ -42,6 +42,7 @@ CONVERSION_KEYWORDS = frozenset(
         "BUNIT",
         "BANDS",
         *contract.BAND_CARDS,
+        *contract.SATURATION_CARDS,
     }
 )
 #: Relative differences below this are the same set-up (rounding in headers).
@@ -172,11 +173,18 @@ class RowPlan:
     notes: tuple  # what is done, for the run's log
     pixel_scale: float | None = None  # the file's, as stated (option or card)
     zero_point: float | None = None  # the file's AB zero point, as stated
+    saturation: float | None = None  # pixel value of saturation, in the file's units
 
     @property
     def stated(self) -> tuple[float, float]:
         """The file's pixel scale and zero point as stated (NaN: unknown)."""
         return tuple(np.nan if v is None else v for v in (self.pixel_scale, self.zero_point))
+
+    def saturated(self, image: np.ndarray) -> float:
+        """Fraction of ``image``'s pixels (in the file's units) at or above saturation."""
+        if self.saturation is None:
+            return 0.0
+        return float(np.count_nonzero(image >= self.saturation)) / image.size
 
     @property
     def identity(self) -> bool:
@@ -229,7 +237,8 @@ class InputConversion:
         scale = self.options.pixel_scale or contract.pixel_scale(header)
         zp = self.options.zero_point
         zp = zp if zp is not None else contract.zero_point(header)
-        return RowPlan(tuple(planes), ratio, tuple(factors), tuple(notes), scale, zp)
+        saturation = contract.saturation(header)
+        return RowPlan(tuple(planes), ratio, tuple(factors), tuple(notes), scale, zp, saturation)
 
     # -- bands -----------------------------------------------------------------------
 

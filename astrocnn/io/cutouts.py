@@ -122,6 +122,8 @@ class Cutout:
     stated : tuple
         The file's pixel scale and AB zero point as its cards or the options
         state them (NaN: unknown or not converted).
+    saturated : float
+        Fraction of the file's pixels at or above its ``SATURATE`` level.
     """
 
     data: np.ndarray
@@ -129,6 +131,7 @@ class Cutout:
     n_missing_bands: int = 0
     frame: tuple | None = None
     stated: tuple = (np.nan, np.nan)
+    saturated: float = 0.0
 
 
 def _describe(exc: BaseException) -> str:
@@ -539,7 +542,8 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     if n_bad:
         data = np.where(finite, data, np.float32(0.0))
     shape = data.shape[:2]
-    n_planes_read = data.shape[-1]
+    plan = conversion.plan(cards, data.shape[-1], name)
+    saturated = plan.saturated(data)
     data = conversion.apply(data, cards, name)
     mode = spec.size_mode if data.shape[:2] == shape else "crop-pad"  # resampled
     frame = None
@@ -550,8 +554,8 @@ def _read_converted(paths, spec: CutoutSpec, name: str) -> Cutout:
     cutout = _checked(data, spec, name)
     cutout.n_nonfinite += n_bad
     cutout.frame = frame
-    plan = conversion.plan(cards, n_planes_read, name)  # memoised by apply
     cutout.stated = plan.stated
+    cutout.saturated = saturated
     return cutout
 
 

@@ -118,3 +118,19 @@ def test_the_same_set_up_from_options_when_the_cards_are_silent(hsc_like, tmp_pa
     assert "24 rows: resampled 0.168 -> 0.2 arcsec/px (--pixel-scale)" in result.output
     converted = Table.read(tmp_path / "b.fits")
     assert np.median(converted["noise_ratio"]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_saturated_pixels_count_as_masked(tmp_path):
+    """A SATURATE card at each cutout's 90th percentile: ~10 % of pixels saturated."""
+    (tmp_path / "cutouts").mkdir()
+    table = Table.read(SAMPLE_DATA / "lens" / "catalog.fits")[:8]
+    for name in table["file"]:
+        with fits.open(SAMPLE_DATA / "lens" / name) as hdus:
+            header = hdus[0].header.copy()
+            header["SATURATE"] = float(np.percentile(hdus[0].data, 90))
+            fits.PrimaryHDU(hdus[0].data, header).writeto(tmp_path / name)
+    table.write(tmp_path / "catalog.fits")
+    run("predict", "lens", "--catalog", tmp_path / "catalog.fits", "--out", tmp_path / "o.fits")
+    out = Table.read(tmp_path / "o.fits")
+    np.testing.assert_allclose(out["masked_fraction"], 0.1, atol=0.01)
+    assert (out["ood_flags"] & 8).all()  # MASKED
