@@ -239,11 +239,24 @@ TRAIN_OPTIONS = params_of(
     ),
     click.option(
         "--widths",
-        default="16,32,64,128",
-        show_default=True,
-        help="Filters per stage (each stage halves the resolution).",
+        default=None,
+        help="Filters per stage (each stage halves the resolution) [default: cnn "
+        "16,32,64,128; resnet 32,64,128,256].",
     ),
-    click.option("--convs-per-block", type=click.IntRange(1, 4), default=1, show_default=True),
+    click.option(
+        "--convs-per-block",
+        type=click.IntRange(1, 4),
+        default=None,
+        help="Convolutions (cnn) or residual units (resnet) per stage [default: cnn 1, resnet 2].",
+    ),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=0),
+        default=10,
+        show_default=True,
+        help="Stop when the validation loss has not improved for this many epochs "
+        "(0: never stop early).",
+    ),
     click.option(
         "--augment",
         type=click.Choice(AUGMENTATIONS),
@@ -279,7 +292,9 @@ TRAIN_OPTIONS = params_of(
         type=click.IntRange(min=0),
         default=None,
         help="With --init-from: epochs of head-only training before all layers are "
-        "trained at a tenth of the learning rate (default: a quarter of --epochs).",
+        "trained at a tenth of the learning rate (default: a quarter of --epochs; none when "
+        "the source saw other images or bands: its first block is then re-learnt and all "
+        "layers train from the start, the copied ones at a lower rate).",
     ),
     click.option("--bands", default=None, help="Comma-separated band names (catalogue input)."),
     click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels."),
@@ -483,7 +498,7 @@ def _train(task, own, **given):
     if (given["catalog"] is None) == (given["packed"] is None):
         raise AstrocnnError("give exactly one of --catalog or --data")
     try:
-        widths = tuple(int(w) for w in given["widths"].split(","))
+        widths = tuple(int(w) for w in given["widths"].split(",")) if given["widths"] else None
     except ValueError:
         raise AstrocnnError(
             f"--widths: {given['widths']!r} is not a comma-separated list of integers"
@@ -521,6 +536,7 @@ def _train(task, own, **given):
         architecture=given["arch"],
         widths=widths,
         convs_per_block=given["convs_per_block"],
+        patience=given["patience"] or None,
         augmentation=given["augment"],
         band_dropout=given["band_dropout"],
         init_from=model_path(init_from) if init_from else None,
@@ -847,6 +863,8 @@ def info(model):
     if card.exists():
         click.echo("\n" + card.read_text(encoding="utf-8").rstrip())
 
+
+import astrocnn_cli.pretrain  # noqa: E402, F401  (registers astrocnn pretrain)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,9 +8,17 @@ network sees its inputs exactly as before; training then runs as one phase.
 
 **Transfer**: otherwise (classifiers only) the backbone (every layer of the
 nested ``backbone`` model) is copied from the source bundle; the task's head
-is new, sized for the new classes.  The engine then trains the head alone
-and, unless told to keep it frozen, all layers at a tenth of the learning
-rate.
+is new, sized for the new classes, and the input scaling is fitted on the new
+images.  When the source saw the same kind of images (same image kind, bands
+and scaling), the engine trains the head alone and then all layers at a
+tenth of the learning rate.  When it did not (FITS fluxes -> 8-bit JPEG
+composites, other bands, another scaling), a frozen backbone would feed the
+head features of inputs it never saw (the head's loss then stays at chance),
+so every layer trains from the start with discriminative learning rates: the
+first block and the head at the full rate, the other copied layers at
+``COPIED_RATE`` of it (:func:`astrocnn.engine.optim.layerwise_adam`); when the
+pixel values mean something else (another image kind or scaling), the first
+block is re-initialised too.
 
 Band counts may differ: the first convolution's kernel is then rebuilt from
 the mean over the source bands, replicated for each new band and rescaled so a
@@ -21,12 +29,38 @@ optical bands, not between, say, optical images and radio maps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.bundle import load_bundle
 
 BACKBONE = "backbone"
+COPIED_RATE = 0.3
+"""Learning-rate factor of the copied layers when the source saw other images."""
+
+
+@dataclass
+class Transfer:
+    """A network started from another bundle's backbone.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The new network.
+    options : dict
+        Its architecture options (the source's).
+    mismatch : list of str
+        How the source's images differ from the new ones (empty: the same kind).
+    rate_factors : dict of str to float
+        Learning-rate factor per layer name (:func:`astrocnn.engine.optim.layerwise_adam`).
+    """
+
+    model: object
+    options: dict
+    mismatch: list
+    rate_factors: dict
 
 
 def _backbone(model, source: str):
@@ -130,8 +164,40 @@ def warm_start(task, source, input_shape, meta, log):
     return model, options
 
 
-def fine_tune_start(task, source, input_shape, meta, image_kind, log):
-    """Build ``task``'s model for ``input_shape`` with the backbone of bundle ``path``.
+def source_mismatch(source_meta, image_kind, bands, scaling) -> list[str]:
+    """How the source bundle's images differ from the new ones, in words.
+
+    Parameters
+    ----------
+    source_meta : dict
+        The source bundle's metadata.
+    image_kind : str
+        ``'fits'`` or ``'raster'`` (the new images).
+    bands : sequence of str
+        The new images' band names.
+    scaling : dict
+        The new input scaling (``to_dict()`` of the fitted scaler).
+
+    Returns
+    -------
+    list of str
+        Empty when the source saw the same kind of images.
+    """
+    reasons = []
+    src_kind = source_meta.get("image_kind", "fits")
+    if src_kind != image_kind:
+        reasons.append(f"{src_kind} images, the new ones are {image_kind}")
+    src_bands = [str(b) for b in source_meta.get("bands", [])]
+    if src_bands != [str(b) for b in bands]:
+        reasons.append(f"bands {','.join(src_bands)}, the new ones {','.join(map(str, bands))}")
+    src_scaling = (source_meta.get("preprocessing") or {}).get("kind")
+    if src_scaling != scaling.get("kind"):
+        reasons.append(f"{src_scaling} scaling, the new images {scaling.get('kind')}")
+    return reasons
+
+
+def fine_tune_start(task, source, input_shape, meta, image_kind, scaling, log) -> Transfer:
+    """Build ``task``'s model for ``input_shape`` with the backbone of bundle ``source``.
 
     Parameters
     ----------
@@ -142,28 +208,38 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, log):
     input_shape : tuple of int
         ``(H, W, C)`` of the new training images.
     meta : dict
-        Target metadata of the new training set (class names).
+        Target metadata of the new training set (class names, bands).
     image_kind : str
-        ``'fits'`` or ``'raster'``, to warn when it differs from the source's.
+        ``'fits'`` or ``'raster'``: the new images' kind.
+    scaling : dict
+        The input scaling fitted on the new images (``to_dict()``).
     log : callable
-        Where to report what was copied or adapted.
+        Where to report what was copied, adapted or re-initialised.
 
     Returns
     -------
-    (keras.Model, dict)
-        The new model and the model options (the source's architecture and
-        widths).
+    Transfer
     """
+    from astrocnn.models.cnn import input_block_layers
+
     path = source.path
     src_backbone = _backbone(source.model, str(path))
     options = _model_options(task, source.meta)
     model = task.build_model(tuple(input_shape), meta, options)
     backbone = _backbone(model, "new model")
+    mismatch = source_mismatch(source.meta, image_kind, meta["bands"], scaling)
+    first_block = set(input_block_layers(options.get("architecture", "cnn")))
+    # pixel values that mean something else (8-bit composites, another scaling):
+    # the first block's filters do not apply; other bands alone keep them
+    values_differ = source.meta.get("image_kind", "fits") != image_kind or (
+        (source.meta.get("preprocessing") or {}).get("kind") != scaling.get("kind")
+    )
+    relearn = first_block if values_differ else set()
     src_layers = {layer.name: layer for layer in src_backbone.layers}
-    copied = adapted = 0
+    copied, adapted = [], 0
     for layer in backbone.layers:
         src = src_layers.get(layer.name)
-        if src is None or not layer.weights:
+        if src is None or not layer.weights or layer.name in relearn:
             continue
         weights = src.get_weights()
         shapes = [w.shape for w in layer.get_weights()]
@@ -177,20 +253,24 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, log):
                     f"{[w.shape for w in weights]}, the new model needs {shapes}"
                 )
         layer.set_weights(weights)
-        copied += 1
+        copied.append(layer.name)
     src_bands = len(source.meta.get("bands", []))
     log(
         f"fine-tuning from {path} ({source.meta.get('task')} model, {src_bands} bands): "
-        f"copied {copied} backbone layers"
+        f"copied {len(copied)} backbone layers"
     )
     if adapted:
         log(
             f"note: first convolution adapted from {src_bands} to {input_shape[-1]} bands by "
             f"averaging its filters over bands; spatial filters are reused, colour filters are not"
         )
-    if source.meta.get("image_kind", "fits") != image_kind:
+    factors = {}
+    if mismatch:
+        factors = {name: COPIED_RATE for name in copied if name not in first_block}
+        first = "re-learnt" if relearn else "trained at the full rate"
         log(
-            f"note: the source model was trained on {source.meta.get('image_kind', 'fits')} "
-            f"images and the new data are {image_kind}; the pixel scalings differ"
+            f"note: the source model saw {'; '.join(mismatch)}: its first block is {first} "
+            f"and all layers train from the start, the other copied ones at "
+            f"{COPIED_RATE:g} x the learning rate"
         )
-    return model, options
+    return Transfer(model, options, mismatch, factors)

@@ -42,6 +42,7 @@ from astrocnn.engine.finetune import (
     warm_start,
 )
 from astrocnn.engine.inference import CompiledModel
+from astrocnn.engine.optim import layerwise_adam
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.atomic import check_writable
@@ -60,8 +61,9 @@ class TrainConfig:
     seed: int = 0
     learning_rate: float = 2e-3
     architecture: str = "cnn"
-    widths: tuple = (16, 32, 64, 128)
-    convs_per_block: int = 1
+    widths: tuple | None = None  # None: the architecture's (models.cnn.ARCHITECTURE_DEFAULTS)
+    convs_per_block: int | None = None
+    patience: int | None = None  # stop after this many epochs without a better validation loss
     augmentation: str | None = None
     band_dropout: float = 0.0
     resume: bool = False
@@ -255,21 +257,61 @@ class _Phase:
     end: int
     train_backbone: bool
     learning_rate: float
+    rate_factors: dict = field(default_factory=dict)
 
 
-def _phases(config: TrainConfig, fine_tuning: bool) -> list[_Phase]:
-    """Training phases: one from scratch; head-only then all layers when fine-tuning."""
+def _phases(config: TrainConfig, transfer=None) -> list[_Phase]:
+    """Training phases: one from scratch or from a warm start; when fine-tuning, head
+    alone then all layers, or (source of another image kind) all layers from the
+    start with discriminative rates (:mod:`astrocnn.engine.finetune`)."""
     lr, epochs = config.learning_rate, config.epochs
-    if not fine_tuning:
+    if transfer is None:
         return [_Phase("train", 0, epochs, True, lr)]
     if config.freeze_backbone:
         return [_Phase("head", 0, epochs, False, lr)]
+    if transfer.mismatch and config.head_epochs is None:
+        return [_Phase("transfer", 0, epochs, True, lr, transfer.rate_factors)]
     head = config.head_epochs if config.head_epochs is not None else max(1, epochs // 4)
     head = min(max(head, 0), epochs)
     phases = [_Phase("head", 0, head, False, lr)] if head else []
     if head < epochs:
         phases.append(_Phase("unfrozen", head, epochs, True, lr / 10))
     return phases
+
+
+def _architecture_options(task, config) -> dict:
+    """The network's architecture options: the user's, else the architecture's defaults."""
+    from astrocnn.models.cnn import ARCHITECTURE_DEFAULTS
+
+    architecture = task.architecture_name or config.architecture
+    defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
+    widths = config.widths if config.widths else defaults["widths"]
+    return {
+        "architecture": architecture,
+        "widths": tuple(widths),
+        "convs_per_block": config.convs_per_block or defaults["convs_per_block"],
+        **config.model_options,
+    }
+
+
+def _stopped_epoch(stopper, epochs):
+    """The epoch early stopping ended training at, or ``None`` when it ran to the end."""
+    if stopper is None or not stopper.stopped_epoch:
+        return None
+    return int(stopper.stopped_epoch) + 1 if stopper.stopped_epoch + 1 < epochs else None
+
+
+def _fine_tuning_record(transfer):
+    """How a fine-tuned network was started, for the provenance."""
+    if transfer is None:
+        return "none"
+    if not transfer.rate_factors:
+        return {"source_differs": "no", "schedule": "head, then all layers at 1/10"}
+    rate = min(transfer.rate_factors.values())
+    return {
+        "source_differs": "; ".join(transfer.mismatch),
+        "schedule": f"first block re-learnt, all layers trained, copied ones at {rate:g}x",
+    }
 
 
 def best_weights_callback(keras, folder, chief=True):
@@ -422,12 +464,8 @@ def _train(task, data, out, config, policy, log):
             rng = np.random.default_rng(config.seed)
             sample = np.sort(rng.choice(train_idx, 2048, replace=False))
         scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
-    options = {
-        "architecture": task.architecture_name or config.architecture,
-        "widths": tuple(config.widths),
-        "convs_per_block": config.convs_per_block,
-        **config.model_options,
-    }
+    options = _architecture_options(task, config)
+    transfer = None
     run_key = {
         "data": data.name,
         "n": n,
@@ -445,7 +483,10 @@ def _train(task, data, out, config, policy, log):
         if warm is not None:
             model, options = warm_start(task, warm, input_shape, meta, log)
         elif source is not None:
-            model, options = fine_tune_start(task, source, input_shape, meta, data.image_kind, log)
+            transfer = fine_tune_start(
+                task, source, input_shape, meta, data.image_kind, scaler.to_dict(), log
+            )
+            model, options = transfer.model, transfer.options
         if source is not None:
             run_key["init_from"] = source.meta.get("sha256")
             run_key["options"] = {
@@ -509,7 +550,11 @@ def _train(task, data, out, config, policy, log):
         else None
     )
     callbacks = [*config.callbacks, *([best] if best is not None else [])]
-    for phase in _phases(config, source is not None and warm is None):
+    stopper = None
+    if config.patience and len(val_idx):
+        stopper = keras.callbacks.EarlyStopping("val_loss", patience=config.patience)
+        callbacks.append(stopper)
+    for phase in _phases(config, transfer):
         done = ckpt / f"{phase.name}.weights.h5"
         if done.exists():  # finished before an interruption
             model.load_weights(done)
@@ -522,7 +567,7 @@ def _train(task, data, out, config, policy, log):
         )
         with scope():
             model.compile(
-                optimizer=keras.optimizers.Adam(schedule),
+                optimizer=layerwise_adam(schedule, phase.rate_factors),
                 loss=task.loss(meta),
                 metrics=task.train_metrics(meta),
                 jit_compile="auto" if config.jit is None else bool(config.jit),
@@ -604,6 +649,7 @@ def _train(task, data, out, config, policy, log):
             ),
             "final_epoch_logs": json_safe(last),
             "kept_weights": kept or {"keep": "last", "epoch": int(config.epochs)},
+            "stopped_early": _stopped_epoch(stopper, config.epochs),
             "provenance": {
                 "data": data.name,
                 "n_train": int(len(train_idx)),
@@ -613,6 +659,8 @@ def _train(task, data, out, config, policy, log):
                 "epochs": config.epochs,
                 "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate,
+                "early_stopping_patience": config.patience or "none",
+                "fine_tuning": _fine_tuning_record(transfer),
                 "augmentation": config.augmentation or task.augmentation,
                 "band_dropout": config.band_dropout,
                 "class_weights": json.dumps(weights) if weights else "none",

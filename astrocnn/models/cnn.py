@@ -19,6 +19,22 @@ from __future__ import annotations
 
 ARCHITECTURES = ("cnn", "resnet")
 
+ARCHITECTURE_DEFAULTS = {
+    "cnn": {"widths": (16, 32, 64, 128), "convs_per_block": 1},
+    # ResNet-18's layout (two residual units per stage) at half its widths: at
+    # 64-128 px inputs the full widths train ~4x slower on a CPU
+    "resnet": {"widths": (32, 64, 128, 256), "convs_per_block": 2},
+}
+"""Widths and units per stage of each backbone when the user gives none."""
+
+
+def input_block_layers(architecture: str) -> tuple[str, ...]:
+    """Names of the layers of a backbone's first block (the one that sees the pixels)."""
+    return (
+        ("stem_conv", "stem_bn") if architecture == "resnet" else ("block0_0_conv", "block0_0_bn")
+    )
+
+
 BN_MOMENTUM = 0.9
 """Batch-norm moving-average momentum.  Keras's 0.99 needs ~500 steps before
 the inference statistics match training; 0.9 is right after ~50, so small

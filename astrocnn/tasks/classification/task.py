@@ -28,6 +28,48 @@ CLASSES = TaskOption(
 )
 
 
+LABEL_SMOOTHING = TaskOption(
+    "label_smoothing",
+    ("train",),
+    "Train towards (1 - e) on the labelled class and e/k spread over all k classes "
+    "(Szegedy et al. 2016): calmer probabilities when some labels are wrong, as in "
+    "volunteer catalogues (default 0).",
+    type=float,
+    minimum=0,
+    maximum=0.5,
+    metavar="E",
+    loss_only=True,
+)
+
+
+def smoothed_crossentropy(smoothing: float, n_classes: int):
+    """Cross-entropy of integer labels against probabilities, with label smoothing.
+
+    Parameters
+    ----------
+    smoothing : float
+        ``e``: the target is ``1 - e + e/k`` for the labelled class and ``e/k`` for
+        the others.
+    n_classes : int
+        ``k``.
+
+    Returns
+    -------
+    callable
+        A Keras loss ``loss(y_true, y_pred)``.
+    """
+    from astrocnn._tf import import_keras
+
+    keras = import_keras()
+    crossentropy = keras.losses.CategoricalCrossentropy(label_smoothing=float(smoothing))
+
+    def label_smoothed_crossentropy(y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        return crossentropy(keras.ops.one_hot(labels, n_classes), y_pred)
+
+    return label_smoothed_crossentropy
+
+
 class ClassifierTask(Task):
     """A task whose target is one class label per image.
 
@@ -41,14 +83,14 @@ class ClassifierTask(Task):
     augmentation = "d4"
     supports_tta = True
 
-    options = (CLASSES,)
+    options = (CLASSES, LABEL_SMOOTHING)
 
     def truth_columns(self, meta):
         if meta.get("mode") == "fractions":
             return tuple(meta["class_names"])
         return (meta.get("label_column", self.label_column),)
 
-    def fit_targets(self, table, source, classes=None):
+    def fit_targets(self, table, source, classes=None, label_smoothing=None):
         """Class names: the task's fixed ones, the user's list, or the labels found.
 
         Parameters
@@ -60,6 +102,8 @@ class ClassifierTask(Task):
         classes : sequence of str, optional
             The classes the user expects, in output order; a label outside
             them, or a class without examples, is an error.
+        label_smoothing : float, optional
+            Label smoothing of the training loss (recorded; see `smoothed_crossentropy`).
         """
         require_columns(table, [self.label_column], source)
         text = _label_text(table[self.label_column])
@@ -87,7 +131,10 @@ class ClassifierTask(Task):
             names = [str(x) for x in np.unique(text)]
         if len(names) < 2:
             raise CatalogError(f"{source}: only one class ({names[0]}); need at least two")
-        return {"class_names": names, "label_column": self.label_column}
+        meta = {"class_names": names, "label_column": self.label_column}
+        if label_smoothing:
+            meta["label_smoothing"] = float(label_smoothing)
+        return meta
 
     def targets(self, table, meta, source):
         require_columns(table, [self.label_column], source)
@@ -132,6 +179,8 @@ class ClassifierTask(Task):
         return build_classifier(input_shape, len(meta["class_names"]), **options)
 
     def loss(self, meta):
+        if meta.get("label_smoothing"):
+            return smoothed_crossentropy(meta["label_smoothing"], len(meta["class_names"]))
         return "sparse_categorical_crossentropy"
 
     def train_metrics(self, meta):

@@ -13,7 +13,7 @@ import numpy as np
 from astrocnn.errors import AstrocnnError
 from astrocnn.tasks.base import TaskOption
 from astrocnn.tasks.classification import metrics
-from astrocnn.tasks.classification.task import ClassifierTask
+from astrocnn.tasks.classification.task import LABEL_SMOOTHING, ClassifierTask
 
 FPR = TaskOption(
     "fpr",
@@ -102,7 +102,7 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
-    options = (FPR, *SIMULATE_OPTIONS)  # the two classes are fixed
+    options = (FPR, LABEL_SMOOTHING, *SIMULATE_OPTIONS)  # the two classes are fixed
     summary_metrics = ("auroc", "tpr0", "tpr10")
 
     def output_columns(self, meta, fpr=None, **options):

@@ -12,6 +12,7 @@ fluxes in nanomaggies (AB zero point ``MAGZP`` = 22.5, as in the Legacy Surveys)
 """
 
 import os
+from dataclasses import dataclass
 
 import astropy.units as u
 import galsim
@@ -36,16 +37,79 @@ from astrocnn.sim.galaxies import FourierRenderer
 CLASSES = ("elliptical", "spiral", "edge_on", "merger")
 MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy
 ALL_BANDS = ("g", "r", "i", "z")
-DEPTH_5SIGMA = np.array([24.7, 23.9, 23.4, 23.0])  # point source, at REF_FWHM (DECaLS-like)
-SKY_MAG = np.array([22.0, 20.9, 20.2, 18.5])  # mag / arcsec^2
-REF_FWHM = 1.2  # arcsec, seeing at which DEPTH_5SIGMA holds
 SEEING_SCALE = np.array([1.055, 1.0, 0.96, 0.926])  # FWHM_band / FWHM_r ~ (lambda)^-0.2
-PSF_FWHM_R = (1.0, 1.5)  # arcsec, r-band seeing range
 MOFFAT_BETA = 3.5
-MAG_RANGE = (15.0, 18.0)  # r-band magnitude of the whole object
-R_HALF_RANGE = (1.0, 4.0)  # arcsec
 SERSIC_N = (3.0, 4.0, 5.0)  # elliptical indices: a fixed set so GalSim reuses its tables
 BULGE_N = (2.0, 3.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The imaging set-up and galaxy sample a simulation stands in for.
+
+    Attributes
+    ----------
+    pixel_scale : float
+        Arcsec per pixel.
+    depth_5sigma : tuple of float
+        5 sigma point-source AB depth in g, r, i, z at ``ref_fwhm``.
+    sky_mag : tuple of float
+        Sky brightness in g, r, i, z [AB mag / arcsec^2].
+    ref_fwhm : float
+        Seeing [arcsec] at which ``depth_5sigma`` holds.
+    psf_fwhm_r : tuple of float
+        Range of the r-band seeing FWHM [arcsec], drawn uniformly per object.
+    mag_range : tuple of float
+        Range of the whole object's r magnitude, drawn uniformly.
+    r_half_bright : float
+        Half-light radius [arcsec] of a galaxy at ``mag_range[0]``; sizes fall by
+        0.15 dex per magnitude (0.1 dex scatter, times a class factor).
+    r_half_range : tuple of float
+        Clip of the half-light radius [arcsec].
+    source : str
+        Where the numbers come from.
+    """
+
+    pixel_scale: float
+    depth_5sigma: tuple
+    sky_mag: tuple
+    ref_fwhm: float
+    psf_fwhm_r: tuple
+    mag_range: tuple
+    r_half_bright: float
+    r_half_range: tuple
+    source: str
+
+
+SURVEYS = {
+    # DECaLS DR8-like (Dey et al. 2019): 0.262"/px, median seeing ~1.2"
+    "decals": Survey(
+        0.262,
+        (24.7, 23.9, 23.4, 23.0),
+        (22.0, 20.9, 20.2, 18.5),
+        1.2,
+        (1.0, 1.5),
+        (15.0, 18.0),
+        2.8,
+        (1.0, 4.0),
+        "Dey et al. 2019 (DECaLS); Legacy Surveys DR8 documentation",
+    ),
+    # SDSS imaging as in Galaxy Zoo (Lintott et al. 2008): 0.396"/px, median seeing
+    # 1.4" in r; 95 % completeness depths for point sources (Abazajian et al. 2004)
+    # and dark-sky brightness (Stoughton et al. 2002); the spectroscopic main sample
+    # (r < 17.77), whose well-classified members are bright and large on the sky.
+    "sdss": Survey(
+        0.396,
+        (22.2, 22.2, 21.3, 20.5),
+        (21.8, 20.8, 20.2, 19.0),
+        1.4,
+        (1.1, 1.8),
+        (13.0, 16.5),
+        8.0,
+        (1.5, 12.0),
+        "Stoughton et al. 2002; Abazajian et al. 2004 (SDSS DR2); Lintott et al. 2008",
+    ),
+}
 # Colour composite (SDSS / Galaxy Zoo style): fixed for the whole data set so that
 # brightness and colour are comparable between images.
 RGB_SCALES = {"i": 1.0, "r": 1.25, "g": 2.2}  # nanomaggy multipliers -> (R, G, B)
@@ -75,9 +139,18 @@ def _flux(mag_r, colour=0.0):
     return 10.0 ** (-0.4 * (mag_r + colour - MAGZP))
 
 
-def _r_half(rng, mag_r, factor=1.0, lo=R_HALF_RANGE[0], hi=R_HALF_RANGE[1]):
-    """Half-light radius [arcsec] from a size-magnitude relation with 0.1 dex scatter."""
-    log_r = np.log10(2.8 * factor) - 0.15 * (mag_r - MAG_RANGE[0]) + rng.normal(0.0, 0.1)
+def _r_half(rng, survey, mag_r, factor=1.0, lo=None, hi=None):
+    """Half-light radius [arcsec] from the survey sample's size-magnitude relation
+    (0.1 dex scatter); ``lo``/``hi`` in units of the DECaLS sample's sizes (they
+    scale with ``survey.r_half_bright``)."""
+    scale = survey.r_half_bright / SURVEYS["decals"].r_half_bright
+    lo = survey.r_half_range[0] if lo is None else lo * scale
+    hi = survey.r_half_range[1] if hi is None else hi * scale
+    log_r = (
+        np.log10(survey.r_half_bright * factor)
+        - 0.15 * (mag_r - survey.mag_range[0])
+        + rng.normal(0.0, 0.1)
+    )
     return float(np.clip(10.0**log_r, lo, hi))
 
 
@@ -195,15 +268,15 @@ def _galaxy(rng, ren, kind, mag, r_half, q, beta, x0, y0):
     return _spiral(rng, ren, mag, r_half, q, beta, x0, y0, rng.random() < 0.5, (0.15, 0.4))
 
 
-def _merger(rng, ren, mag, fwhm_r, x0, y0, beta, half_field):
+def _merger(rng, ren, survey, mag, fwhm_r, x0, y0, beta, half_field):
     """Two overlapping galaxies (flux ratio 1:1-1:4) with curved tidal tails."""
     f_t = rng.uniform(0.12, 0.25)
     ratio = rng.uniform(0.25, 1.0)
     m1 = mag - 2.5 * np.log10((1 - f_t) / (1 + ratio))
     m2 = m1 - 2.5 * np.log10(ratio)
     kinds = rng.choice(["elliptical", "disk"], 2, p=[0.4, 0.6])
-    r1 = _r_half(rng, m1, 0.9 if kinds[0] == "elliptical" else 1.1)
-    r2 = _r_half(rng, m2, 0.9 if kinds[1] == "elliptical" else 1.1)
+    r1 = _r_half(rng, survey, m1, 0.9 if kinds[0] == "elliptical" else 1.1)
+    r2 = _r_half(rng, survey, m2, 0.9 if kinds[1] == "elliptical" else 1.1)
     sep = max(rng.uniform(0.5, 2.0) * r1, rng.uniform(1.6, 2.4) * fwhm_r)
     sep = min(sep, 0.7 * half_field)
     a = rng.uniform(0, 2 * np.pi)
@@ -228,25 +301,27 @@ def _merger(rng, ren, mag, fwhm_r, x0, y0, beta, half_field):
     return smooth, points, r1, q1
 
 
-def _simulate_one(rng, ren, label, bidx, sky, gain):
+def _simulate_one(rng, ren, survey, label, bidx, sky, gain):
     """One object: returns (float32 cube, psf fwhm per band [4], catalogue row dict)."""
-    fwhm = rng.uniform(*PSF_FWHM_R) * SEEING_SCALE + rng.normal(0, 0.02, 4)
-    mag = rng.uniform(*MAG_RANGE)
+    fwhm = rng.uniform(*survey.psf_fwhm_r) * SEEING_SCALE + rng.normal(0, 0.02, 4)
+    mag = rng.uniform(*survey.mag_range)
     beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
     x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
     half_field = ren.size * ren.ps / 2
     if label == "elliptical":
-        r_half, q = _r_half(rng, mag, 0.9), rng.uniform(0.6, 1.0)
+        r_half, q = _r_half(rng, survey, mag, 0.9), rng.uniform(0.6, 1.0)
         smooth, points = _elliptical(rng, ren, mag, r_half, q, beta, x0, y0)
     elif label == "spiral":
         # big enough for the arms to be resolved, as for Galaxy Zoo's spirals
-        r_half, q = _r_half(rng, mag, 1.3, lo=1.5), rng.uniform(0.45, 1.0)
+        r_half, q = _r_half(rng, survey, mag, 1.3, lo=1.5), rng.uniform(0.45, 1.0)
         smooth, points = _spiral(rng, ren, mag, r_half, q, beta, x0, y0)
     elif label == "edge_on":
-        r_half = _r_half(rng, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
+        r_half = _r_half(rng, survey, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
         smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0)
     else:
-        smooth, points, r_half, q = _merger(rng, ren, mag, fwhm[1], x0, y0, beta, half_field)
+        smooth, points, r_half, q = _merger(
+            rng, ren, survey, mag, fwhm[1], x0, y0, beta, half_field
+        )
     psf_k = np.array([ren.psf(galsim.Moffat(beta=MOFFAT_BETA, fwhm=fwhm[b])) for b in bidx])
     img = ren.render([(k, f[bidx]) for k, f in smooth], [(k, f[bidx]) for k, f in points], psf_k)
     img, _ = add_noise(rng, img, sky, gain)
@@ -254,6 +329,19 @@ def _simulate_one(rng, ren, label, bidx, sky, gain):
     pa = (np.degrees(beta) - 90.0) % 180.0
     row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa, psf_fwhm_r=fwhm[1])
     return img.astype(np.float32), fwhm, row
+
+
+def _noisy_labels(labels, classes, fraction, seed):
+    """``labels`` with a ``fraction`` of them (drawn with their own stream, so the
+    images do not change) replaced by another class of ``classes``."""
+    if not fraction:
+        return labels
+    rng = np.random.default_rng([seed, 0x1AB])
+    said = labels.copy()
+    flip = np.flatnonzero(rng.random(len(labels)) < fraction)
+    for i in flip:
+        said[i] = rng.choice([c for c in classes if c != labels[i]])
+    return said
 
 
 def to_rgb(cube, bands):
@@ -270,18 +358,22 @@ def simulate_morphology(
     outdir,
     *,
     size=64,
-    pixel_scale=0.262,
+    pixel_scale=None,
     bands=("g", "r", "i"),
     image_format="fits",
     progress=False,
+    survey="decals",
+    classes=CLASSES,
+    label_noise=0.0,
 ):
     """Simulate labelled Galaxy Zoo 1 style galaxy cutouts and write them to disk.
 
     Parameters
     ----------
     n : int
-        Number of objects (>= 1). The four classes have equal counts (the first
-        ``n % 4`` classes of ``CLASSES`` get one more), in an order shuffled by ``seed``.
+        Number of objects (>= 1). The classes have equal counts (the first
+        ``n % len(classes)`` of ``classes`` get one more), in an order shuffled by
+        ``seed``.
     seed : int
         Seed for ``numpy.random.default_rng``; same ``(n, seed)`` (and keywords)
         gives bit-identical files and catalogue.
@@ -290,7 +382,8 @@ def simulate_morphology(
     size : int, optional
         Stamp side in pixels (>= 16).
     pixel_scale : float, optional
-        Arcsec per pixel (DECaLS: 0.262).
+        Arcsec per pixel (default: the survey's, DECaLS 0.262, SDSS 0.396); the
+        noise per pixel follows at the survey's depths.
     bands : sequence of str, optional
         Subset of ``("g", "r", "i", "z")``, in cube order.
     image_format : {"fits", "jpeg", "png"}, optional
@@ -305,6 +398,18 @@ def simulate_morphology(
         catalogue's ``BANDS`` then names the image's channels, ``i,r,g``.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
+    survey : {"decals", "sdss"}, optional
+        Imaging set-up and galaxy sample (`SURVEYS`): pixel scale, seeing,
+        depth, sky, magnitudes and sizes. ``"sdss"`` stands in for the Galaxy Zoo
+        images: 0.396"/px, r seeing 1.1-1.8", SDSS depths (5 sigma g, r, i, z =
+        22.2, 22.2, 21.3, 20.5 at 1.4"), r = 13-16.5 with half-light radii from 8"
+        at r = 13 (0.15 dex per magnitude; clipped to 1.5-12").
+    classes : sequence of str, optional
+        The classes drawn, a subset of ``CLASSES``.
+    label_noise : float, optional
+        Fraction of labels replaced by another class drawn at random (volunteer
+        mistakes; default 0). The catalogue's ``label`` holds the noisy label and
+        ``true_label`` the class simulated; the images do not change.
 
     Returns
     -------
@@ -349,10 +454,25 @@ def simulate_morphology(
     (`astrocnn.sim.common.noise_from_depth`).
     """
     bands = (bands,) if isinstance(bands, str) else tuple(bands)
+    classes = (classes,) if isinstance(classes, str) else tuple(classes)
+    if survey not in SURVEYS:
+        raise ValueError(f"survey must be one of {', '.join(SURVEYS)}, got {survey!r}")
+    survey = SURVEYS[survey]
+    pixel_scale = survey.pixel_scale if pixel_scale is None else pixel_scale
     check_args(
         n,
         seed,
         *stamp_checks(size, pixel_scale, bands, ALL_BANDS),
+        (
+            len(classes) >= 2
+            and set(classes) <= set(CLASSES)
+            and len(set(classes)) == len(classes),
+            f"classes must be two or more distinct names of {', '.join(CLASSES)}, got {classes!r}",
+        ),
+        (
+            isinstance(label_noise, (int, float)) and 0 <= label_noise < 1,
+            f"label_noise must be in [0, 1), got {label_noise!r}",
+        ),
         (
             image_format in ("fits", "jpeg", "png"),
             f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
@@ -368,35 +488,44 @@ def simulate_morphology(
     ext = {"fits": "fits", "jpeg": "jpg", "png": "png"}[image_format]
     os.makedirs(os.path.join(outdir, sub), exist_ok=True)
     rng = np.random.default_rng(seed)
-    labels = np.resize(np.array(CLASSES), n)[rng.permutation(n)]
+    labels = np.resize(np.array(classes), n)[rng.permutation(n)]
+    said = _noisy_labels(labels, classes, label_noise, seed)
     objects = object_streams(rng, n, progress, "simulate_morphology")
     ren = FourierRenderer(size, float(pixel_scale))
     # matched-filter S/N = 5 for a point source at the depth
     sky, gain = noise_from_depth(
-        pixel_scale, MAGZP, SKY_MAG, REF_FWHM, _flux(DEPTH_5SIGMA) ** 2, 5.0
+        pixel_scale,
+        MAGZP,
+        np.array(survey.sky_mag),
+        survey.ref_fwhm,
+        _flux(np.array(survey.depth_5sigma)) ** 2,
+        5.0,
     )
     sigma = background_sigma(sky, gain)
     sky, gain = sky[bidx, None, None], gain[bidx, None, None]
     stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nanomaggy", sigma[bidx])
     rows = []
     for i, orng, ra, dec in objects:
-        cube, fwhm, row = _simulate_one(orng, ren, str(labels[i]), bidx, sky, gain)
+        cube, fwhm, row = _simulate_one(orng, ren, survey, str(labels[i]), bidx, sky, gain)
         rel = f"{sub}/morph_{i:06d}.{ext}"
         path = os.path.join(outdir, rel)
         if image_format == "fits":
-            cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(labels[i]))
+            cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(said[i]))
             stamps.write(path, cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
         else:
             rgb = to_rgb(cube, bands)
             kw = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
             write_atomic(path, lambda t, rgb=rgb, kw=kw: _imsave(t, rgb, **kw))
-        rows.append(dict(row, id=i, file=rel, label=str(labels[i]), ra=ra, dec=dec))
+        rows.append(dict(row, id=i, file=rel, label=str(said[i]), ra=ra, dec=dec))
+        if label_noise:
+            rows[-1]["true_label"] = str(labels[i])
     table = catalogue(
         rows,
         [
             "id",
             "file",
             "label",
+            *(["true_label"] if label_noise else []),
             "mag_r",
             "r_half",
             "axis_ratio",
@@ -419,8 +548,10 @@ def simulate_morphology(
             pixel_scale,
             bands if image_format == "fits" else ("i", "r", "g"),  # the composite's R, G, B
             MAGZP=MAGZP,
-            CLASSES=",".join(CLASSES),
+            CLASSES=",".join(classes),
             FORMAT=image_format,
+            SURVEY=next(k for k, v in SURVEYS.items() if v is survey),
+            LABNOISE=float(label_noise),
         ),
         outdir,
     )

@@ -25,7 +25,7 @@ import numpy as np
 
 from astrocnn.tasks.base import TaskOption, comma_list
 from astrocnn.tasks.classification import metrics
-from astrocnn.tasks.classification.task import CLASSES, ClassifierTask
+from astrocnn.tasks.classification.task import CLASSES, LABEL_SMOOTHING, ClassifierTask
 
 
 def probability_column(class_name: str) -> str:
@@ -51,6 +51,19 @@ def _fractions(table, columns, source):
     return values.astype(np.float32)
 
 
+def _simulated_classes(text: str) -> list[str]:
+    """``--classes`` of ``simulate``: two or more distinct simulator classes."""
+    from astrocnn.tasks.morphology.simulate import CLASSES as SIM_CLASSES
+
+    names = comma_list(text)
+    unknown = [n for n in names if n not in SIM_CLASSES]
+    if unknown or len(set(names)) < 2 or len(set(names)) != len(names):
+        raise ValueError(
+            f"give two or more distinct classes of {', '.join(SIM_CLASSES)} (got {text!r})"
+        )
+    return names
+
+
 class MorphologyTask(ClassifierTask):
     """Galaxy Zoo style morphology classification (user-defined classes)."""
 
@@ -61,6 +74,7 @@ class MorphologyTask(ClassifierTask):
     augmentation = "d4-rotzoom"
     options = (
         CLASSES,
+        LABEL_SMOOTHING,
         TaskOption(
             "fraction_columns",
             ("train",),
@@ -77,13 +91,60 @@ class MorphologyTask(ClassifierTask):
             default="fits",
             spelling="--format",
         ),
+        TaskOption(
+            "survey",
+            ("simulate",),
+            'Imaging set-up and galaxy sample: decals (0.262"/px, 1.0-1.5" seeing) or sdss '
+            '(0.396"/px, 1.1-1.8" seeing, SDSS depth, bright Galaxy Zoo-like sample).',
+            type=("decals", "sdss"),
+            default="decals",
+        ),
+        TaskOption(
+            "size",
+            ("simulate",),
+            "Side of the simulated cutouts [pixels] (default 64; Galaxy Zoo's SDSS images "
+            "are 423).",
+            type=int,
+            minimum=16,
+            metavar="PIXELS",
+        ),
+        TaskOption(
+            "pixel_scale",
+            ("simulate",),
+            "Pixel scale [arcsec/pixel] (default: the survey's); the noise per pixel "
+            "follows at the survey's depths.",
+            type=float,
+            minimum=0,
+            minimum_open=True,
+            metavar="ARCSEC",
+        ),
+        TaskOption(
+            "classes",
+            ("simulate",),
+            "Comma-separated classes to draw, of elliptical, spiral, edge_on, merger "
+            "(default: all four).",
+            parse=_simulated_classes,
+            metavar="NAMES",
+        ),
+        TaskOption(
+            "label_noise",
+            ("simulate",),
+            "Fraction of labels replaced by another class at random, as volunteers' "
+            "mistakes (default 0); the catalogue keeps the simulated class as true_label.",
+            type=float,
+            minimum=0,
+            maximum=0.99,
+            metavar="FRACTION",
+        ),
     )
     summary_metrics = ("accuracy", "balanced_accuracy", "rmse")
 
     # --- vote-fraction mode -------------------------------------------------
-    def fit_targets(self, table, source, classes=None, fraction_columns=None):
+    def fit_targets(self, table, source, classes=None, fraction_columns=None, label_smoothing=None):
         if not fraction_columns:
-            return super().fit_targets(table, source, classes=classes)
+            return super().fit_targets(
+                table, source, classes=classes, label_smoothing=label_smoothing
+            )
         fractions = _fractions(table, fraction_columns, source)
         sums_to_one = bool(np.allclose(fractions.sum(axis=1), 1.0, atol=0.02))
         return {
@@ -190,15 +251,33 @@ class MorphologyTask(ClassifierTask):
         written.append(path)
         return written
 
-    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+    def simulate(
+        self,
+        n,
+        seed,
+        outdir,
+        *,
+        progress=False,
+        image_format="fits",
+        survey="decals",
+        size=None,
+        pixel_scale=None,
+        classes=None,
+        label_noise=0.0,
+    ):
+        from astrocnn.tasks.morphology.simulate import CLASSES as SIM_CLASSES
         from astrocnn.tasks.morphology.simulate import simulate_morphology
 
         return simulate_morphology(
             n,
             seed,
             outdir,
-            size=self.input_size[0],
+            size=size or self.input_size[0],
+            pixel_scale=pixel_scale,
             bands=self.bands,
             image_format=image_format,
             progress=progress,
+            survey=survey,
+            classes=tuple(classes) if classes else SIM_CLASSES,
+            label_noise=label_noise or 0.0,
         )
