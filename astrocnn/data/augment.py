@@ -15,9 +15,20 @@ Dieleman et al. (2015) did for Galaxy Zoo.
 random, of a fraction of the images: a network trained so keeps working,
 with a measured cost, when a band of a real cutout has no data and is
 zero-filled (``predict --missing-band zero``).
+
+:func:`make_views` draws the two views of an image that contrastive
+pretraining (``astrocnn pretrain``) pulls together: a ``d4`` transform and
+shift, a Gaussian PSF blur of random width (the same kernel in every band)
+and Gaussian noise at a random fraction of the image's own noise level.  It
+works on fluxes, before the input scaling: blurring fluxes is what worse
+seeing does, and no operation changes one band relative to another (no colour
+jitter, which would teach the network to ignore colours, i.e. redshift and
+stellar populations).
 """
 
 from __future__ import annotations
+
+import math
 
 AUGMENTATIONS = ("none", "d4", "d4-rotzoom")
 
@@ -98,26 +109,160 @@ def make_augmenter(
         return images * (1 - mask)[:, None, None, :]
 
     def transform(images):
-        batch = tf.shape(images)[0]
-        # non-square stamps keep their shape under 0/180-degree turns only
-        turns = (0, 1, 2, 3) if images.shape[1] == images.shape[2] else (0, 2)
-        rotations = tf.stack([tf.image.rot90(images, k) for k in turns], axis=1)
-        k = gen.uniform([batch], 0, len(turns), dtype=tf.int32)
-        images = tf.gather(rotations, k, batch_dims=1)
-        flip = gen.uniform([batch, 1, 1, 1]) < 0.5
-        images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-        if max_shift > 0:
-            size = tf.shape(images)[1:3]
-            padded = tf.pad(
-                images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]], "REFLECT"
-            )
-            offsets = gen.uniform([batch, 2], 0, 2 * max_shift + 1, dtype=tf.int32)
-            rows = offsets[:, :1] + tf.range(size[0])[None, :]
-            cols = offsets[:, 1:] + tf.range(size[1])[None, :]
-            padded = tf.gather(padded, rows, axis=1, batch_dims=1)
-            images = tf.gather(padded, cols, axis=2, batch_dims=1)
+        images = d4_shift(tf, gen, images, max_shift)
         for layer in rotzoom or ():
             images = layer(images, training=True)
         return images
 
     return augment
+
+
+def d4_shift(tf, gen, images, max_shift: int):
+    """A random symmetry of the square and a random integer shift, per image.
+
+    Parameters
+    ----------
+    tf : module
+        TensorFlow.
+    gen : tf.random.Generator
+        Draws the transforms.
+    images : tf.Tensor
+        (N, H, W, C); non-square stamps get only the 0/180-degree turns that
+        keep their shape.
+    max_shift : int
+        Largest shift in pixels along each axis (borders reflected).
+
+    Returns
+    -------
+    tf.Tensor
+        The transformed images, same shape.
+    """
+    batch = tf.shape(images)[0]
+    turns = (0, 1, 2, 3) if images.shape[1] == images.shape[2] else (0, 2)
+    rotations = tf.stack([tf.image.rot90(images, k) for k in turns], axis=1)
+    k = gen.uniform([batch], 0, len(turns), dtype=tf.int32)
+    images = tf.gather(rotations, k, batch_dims=1)
+    flip = gen.uniform([batch, 1, 1, 1]) < 0.5
+    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+    if max_shift <= 0:
+        return images
+    size = tf.shape(images)[1:3]
+    padded = tf.pad(
+        images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]], "REFLECT"
+    )
+    offsets = gen.uniform([batch, 2], 0, 2 * max_shift + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(size[0])[None, :]
+    cols = offsets[:, 1:] + tf.range(size[1])[None, :]
+    padded = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(padded, cols, axis=2, batch_dims=1)
+
+
+#: Noise of a Gaussian field from the median absolute difference of neighbouring
+#: pixels: the difference has sigma*sqrt(2), its median absolute value is
+#: 0.6745 times that.
+_MAD_DIFF_TO_SIGMA = 1.0 / (0.674490 * 2**0.5)
+
+
+def make_views(
+    *,
+    max_shift: int = 3,
+    max_blur: float = 1.0,
+    max_noise: float = 1.0,
+    seed: int | None = None,
+):
+    """Return ``views(images) -> images``, one random view of each image, as TF ops.
+
+    Parameters
+    ----------
+    max_shift : int
+        Largest shift in pixels along each axis.
+    max_blur : float
+        Largest standard deviation [pixels] of the Gaussian PSF blur; each
+        image draws one uniformly in ``[0, max_blur]``.
+    max_noise : float
+        Largest added noise, as a fraction of the image's own noise per band
+        (:func:`image_noise`); each image draws one uniformly in
+        ``[0, max_noise]``.
+    seed : int, optional
+        Seed of the random generator.
+
+    Returns
+    -------
+    callable
+        ``views(images)``: (N, H, W, C) float32 fluxes in, same shape out.
+    """
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    gen = tf.random.Generator.from_seed(0 if seed is None else seed)
+
+    def views(images):
+        noise = image_noise(tf, images)
+        images = d4_shift(tf, gen, images, max_shift)
+        if max_blur > 0:
+            sigma = gen.uniform([tf.shape(images)[0]], 0, max_blur)
+            images = gaussian_blur(tf, images, sigma, radius=math.ceil(3 * max_blur))
+        if max_noise > 0:
+            level = gen.uniform([tf.shape(images)[0], 1, 1, 1], 0, max_noise) * noise
+            images = images + gen.normal(tf.shape(images)) * level
+        return images
+
+    return views
+
+
+def image_noise(tf, images):
+    """Per image and band, the noise estimated from neighbouring-pixel differences.
+
+    Robust to the object (the median over the stamp) and to a sky level or
+    gradient (differences).  About 16 rows spread over the stamp are used (a
+    thousand differences per band for 64-pixel stamps): the median's cost is
+    a sort.
+
+    Returns
+    -------
+    tf.Tensor
+        (N, 1, 1, C).
+    """
+    rows = images[:, :: max(1, int(images.shape[1] or 16) // 16)]
+    diff = tf.abs(rows[:, :, 1:, :] - rows[:, :, :-1, :])
+    n, c = tf.shape(diff)[0], tf.shape(diff)[3]
+    flat = tf.sort(tf.reshape(tf.transpose(diff, [0, 3, 1, 2]), [n, c, -1]), axis=-1)
+    median = flat[:, :, tf.shape(flat)[2] // 2]
+    return tf.reshape(median * _MAD_DIFF_TO_SIGMA, [n, 1, 1, c])
+
+
+def gaussian_blur(tf, images, sigma, radius: int = 3):
+    """Blur each image with a normalised Gaussian of its own width (flux-conserving).
+
+    Parameters
+    ----------
+    tf : module
+        TensorFlow.
+    images : tf.Tensor
+        (N, H, W, C); every band gets the same kernel, so band ratios are kept.
+    sigma : tf.Tensor
+        (N,) standard deviations in pixels (0: unchanged).
+    radius : int
+        Half-width of the kernel in pixels (at most ``min(H, W) // 2``).
+
+    Returns
+    -------
+    tf.Tensor
+        The blurred images (separable kernel, borders reflected).
+    """
+    radius = max(1, min(int(radius), min(images.shape[1:3]) // 2))
+    offsets = tf.range(-radius, radius + 1, dtype=images.dtype)
+    width = tf.maximum(tf.cast(sigma, images.dtype), 1e-3)[:, None]
+    weights = tf.exp(-0.5 * tf.square(offsets[None, :] / width))
+    weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)  # (N, 2r+1)
+    for axis in (1, 2):
+        pad = [[0, 0], [0, 0], [0, 0], [0, 0]]
+        pad[axis] = [radius, radius]
+        padded = tf.pad(images, pad, "REFLECT")
+        size = tf.shape(images)[axis]
+        total = tf.zeros_like(images)
+        for k in range(2 * radius + 1):
+            part = padded[:, k : k + size] if axis == 1 else padded[:, :, k : k + size]
+            total += weights[:, k, None, None, None] * part
+        images = total
+    return images

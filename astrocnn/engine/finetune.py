@@ -6,7 +6,8 @@ or to adapt it to a survey's own simulations), every weight is copied and
 the source's input scaling and extra-input standardisation are kept, so the
 network sees its inputs exactly as before; training then runs as one phase.
 
-**Transfer**: otherwise (classifiers only) the backbone (every layer of the
+**Transfer**: otherwise (networks with a nested backbone: the classifiers,
+photo-z, and ``astrocnn pretrain``'s backbones) the backbone (every layer of the
 nested ``backbone`` model) is copied from the source bundle; the task's head
 is new, sized for the new classes, and the input scaling is fitted on the new
 images.  When the source saw the same kind of images (same image kind, bands
@@ -127,7 +128,8 @@ def can_warm_start(task, source, input_shape, meta, image_kind) -> bool:
     """
     src = source.meta
     return (
-        src.get("task") == task.name
+        src.get("kind") != "pretrained_backbone"
+        and src.get("task") == task.name
         and list(src.get("bands", [])) == list(meta["bands"])
         and [int(s) for s in src.get("input_shape", ())] == [int(s) for s in input_shape]
         and src.get("image_kind", "fits") == image_kind

@@ -197,6 +197,15 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
     lines.append(f"input shape:  {'x'.join(str(s) for s in meta.get('input_shape', []))}")
     if meta.get("class_names"):
         lines.append(f"classes:      {', '.join(meta['class_names'])}")
+    pretraining = meta.get("pretraining")
+    if pretraining:
+        lines.append(
+            f"pretrained:   {pretraining.get('method')}, self-supervised on "
+            f"{pretraining.get('n_images')} unlabelled images ({pretraining.get('epochs')} "
+            f"epochs, final loss {pretraining.get('final_loss', float('nan')):.4g}, chance "
+            f"{pretraining.get('chance_loss', float('nan')):.4g}); a backbone for "
+            f"'astrocnn train {meta.get('task')} --init-from', not a model to predict with"
+        )
     if meta.get("output_columns"):
         lines.append(f"outputs:      {', '.join(meta['output_columns'])}")
     if meta.get("n_components"):

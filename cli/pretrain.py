@@ -1,0 +1,223 @@
+"""``astrocnn pretrain TASK``: self-supervised pretraining of TASK's backbone on
+unlabelled cutouts (the science is in :mod:`astrocnn.engine.pretrain`).
+
+Registered on the ``astrocnn`` group by the last lines of :mod:`astrocnn_cli.main`.
+Every check that needs no image (the output path, the task, the options, the
+number of catalogue rows) runs before TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import click
+
+from astrocnn.errors import AstrocnnError
+from astrocnn_cli.main import (
+    FILE_COLUMN,
+    HDUS,
+    OVERWRITE_PARAM,
+    QUIET_PARAM,
+    SIZE_MODE,
+    _log_to,
+    _parse_hdus,
+    _task_group,
+)
+from astrocnn_cli.task_commands import params_of
+
+PRETRAIN_OPTIONS = params_of(
+    click.option(
+        "--catalog",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Catalogue of unlabelled cutouts (no truth columns needed).",
+    ),
+    click.option(
+        "--data",
+        "packed",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Packed HDF5 set of cutouts (astrocnn pack).",
+    ),
+    click.option(
+        "--out",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Backbone bundle to write (.keras), for train --init-from.",
+    ),
+    click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=2),
+        default=128,
+        show_default=True,
+        help="Images per batch; each is contrasted with the others of its batch, so larger "
+        "is better (and only whole batches are used).",
+    ),
+    click.option(
+        "--learning-rate",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1e-3,
+        show_default=True,
+        help="Peak learning rate (Adam; linear warm-up over a tenth of the epochs, then "
+        "cosine decay).",
+    ),
+    click.option(
+        "--temperature",
+        type=click.FloatRange(min=0, min_open=True),
+        default=0.2,
+        show_default=True,
+        help="Temperature of the NT-Xent loss (SimCLR: 0.1-0.5).",
+    ),
+    click.option(
+        "--arch",
+        type=click.Choice(["cnn", "resnet"]),
+        default="cnn",
+        show_default=True,
+        help="Backbone family (as train --arch; fine-tuning keeps it).",
+    ),
+    click.option(
+        "--widths",
+        default=None,
+        help="Filters per stage [default: cnn 16,32,64,128; resnet 32,64,128,256].",
+    ),
+    click.option(
+        "--convs-per-block",
+        type=click.IntRange(1, 4),
+        default=None,
+        help="Convolutions (cnn) or residual units (resnet) per stage [default: cnn 1, resnet 2].",
+    ),
+    click.option(
+        "--projection-dim",
+        type=click.IntRange(min=2),
+        default=128,
+        show_default=True,
+        help="Output size of the projection head the loss compares.",
+    ),
+    click.option(
+        "--max-shift",
+        type=click.IntRange(min=0),
+        default=3,
+        show_default=True,
+        metavar="PIXELS",
+        help="Views: largest random shift (after a random flip/90-degree rotation).",
+    ),
+    click.option(
+        "--max-blur",
+        type=click.FloatRange(min=0),
+        default=1.0,
+        show_default=True,
+        metavar="PIXELS",
+        help="Views: largest sigma of the Gaussian PSF blur (the same in every band).",
+    ),
+    click.option(
+        "--max-noise",
+        type=click.FloatRange(min=0),
+        default=1.0,
+        show_default=True,
+        metavar="FRACTION",
+        help="Views: largest added Gaussian noise, as a fraction of each image's own noise.",
+    ),
+    click.option("--bands", default=None, help="Comma-separated band names (catalogue input)."),
+    click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels."),
+    SIZE_MODE,
+    FILE_COLUMN,
+    HDUS,
+    click.option("--seed", type=int, default=0, show_default=True),
+)
+
+PRETRAIN_HELP = """Pretrain TASK's backbone on unlabelled cutouts (self-supervised).
+
+    SimCLR: two random views of every image (flips and 90-degree rotations,
+    small shifts, a PSF blur, a noise re-draw; never a colour change) are
+    pulled together and pushed away from the other images of the batch. The
+    bundle written (--out) holds the backbone and the input scaling; fine-tune
+    it with few labels: astrocnn train TASK --catalog LABELLED --init-from OUT.
+    astrocnn embed TASK --model OUT writes its representations.
+    """
+
+
+def _widths(text):
+    if not text:
+        return None
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise AstrocnnError(
+            f"--widths: {text!r} is not a comma-separated list of integers"
+        ) from None
+    if not widths or min(widths) < 1:
+        raise AstrocnnError(f"--widths: {text!r}: give positive integers")
+    return widths
+
+
+def _images(task, given, log):
+    """The unlabelled images, their number checked against one batch before reading them."""
+    from astrocnn.engine import pretrain as engine
+    from astrocnn.engine import train
+
+    batch_size = given["batch_size"]
+    if given["packed"]:
+        from astrocnn.data.packed import open_packed
+
+        data = train.training_set_from_packed(open_packed(given["packed"]))
+        engine.check_batch(len(data.images), batch_size, data.name)
+        return data
+    from astrocnn.engine.layout import catalog_with_layout
+
+    source, layout = catalog_with_layout(
+        given["catalog"],
+        task,
+        given["bands"],
+        given["size"],
+        given["size_mode"],
+        _parse_hdus(given["hdus"]),
+        given["file_columns"],
+    )
+    engine.check_batch(len(source.paths), batch_size, source.name)
+    data = train.training_set_from_source(
+        source, layout.spec, layout.bands, quiet=given["quiet"], log=log
+    )
+    engine.check_batch(len(data.images), batch_size, source.name, len(source.paths))
+    return data
+
+
+def _pretrain(task, own, **given):
+    from astrocnn.engine import pretrain as engine
+
+    if (given["catalog"] is None) == (given["packed"] is None):
+        raise AstrocnnError("give exactly one of --catalog or --data")
+    engine.check_task(task)
+    out = engine.check_output(given["out"], given["overwrite"])
+    config = engine.PretrainConfig(
+        epochs=given["epochs"],
+        batch_size=given["batch_size"],
+        learning_rate=given["learning_rate"],
+        temperature=given["temperature"],
+        architecture=given["arch"],
+        widths=_widths(given["widths"]),
+        convs_per_block=given["convs_per_block"],
+        projection_dim=given["projection_dim"],
+        max_shift=given["max_shift"],
+        max_blur=given["max_blur"],
+        max_noise=given["max_noise"],
+        seed=given["seed"],
+        overwrite=given["overwrite"],
+        quiet=given["quiet"],
+    )
+    log = _log_to(given["quiet"])
+    data = _images(task, given, log)
+    meta = engine.pretrain(task, data, out, config, log=log)
+    record = meta["pretraining"]
+    log(
+        f"wrote {out} (final loss {record['final_loss']:.4f}, chance "
+        f"{record['chance_loss']:.4f}); fine-tune it with: astrocnn train {task.name} "
+        f"--catalog LABELLED --init-from {given['out']}"
+    )
+
+
+_task_group(
+    "pretrain",
+    [*PRETRAIN_OPTIONS, OVERWRITE_PARAM, QUIET_PARAM],
+    _pretrain,
+    PRETRAIN_HELP,
+    "Self-supervised pretraining of TASK's backbone on unlabelled cutouts.",
+)
