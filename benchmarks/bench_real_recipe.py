@@ -71,13 +71,35 @@ def astrocnn(*args, log):
 
 def simulate(work, n_train, n_test, log):
     """The stand-in: training and test JPEG sets, a clean-label test catalogue and
-    label-fraction subsets of the training catalogue (all cached)."""
-    from astropy.table import Table
+    label-fraction subsets of the training catalogue (all cached).  The training
+    set is simulated as two halves (seeds 101 and 103) next to the test set, three
+    processes at once."""
+    from astropy.table import Table, vstack
 
-    for name, n, seed in (("train", n_train, 101), ("test", n_test, 202)):
+    exe = str(Path(sys.executable).with_name("astrocnn"))
+    parts = [("train_a", n_train // 2, 101), ("train_b", n_train - n_train // 2, 103)]
+    running = []
+    for name, n, seed in [*parts, ("test", n_test, 202)]:
         if not (work / name / "catalog.fits").exists():
             args = ["--n", n, "--seed", seed, "--out", work / name, "--label-noise", "0.1"]
-            astrocnn("simulate", "morphology", *args, *SIM, "-q", log=log)
+            command = [exe, "simulate", "morphology", *map(str, args), *SIM, "-q"]
+            with open(log, "a") as out:
+                out.write("$ " + " ".join(command) + "\n")
+            running.append(subprocess.Popen(command))
+    if any(p.wait() for p in running):
+        raise SystemExit("a simulation failed (see above)")
+    merged = work / "train" / "catalog.fits"
+    if not merged.exists():
+        halves = []
+        for k, (name, _, _) in enumerate(parts):
+            half = Table.read(work / name / "catalog.fits")
+            half["id"] += k * (n_train // 2)
+            half["file"] = [f"../{name}/{f}" for f in half["file"]]
+            halves.append(half)
+        merged.parent.mkdir(exist_ok=True)
+        table = vstack(halves, metadata_conflicts="silent")
+        table.meta.update(halves[0].meta)
+        table.write(merged)
     clean = work / "test" / "catalog_clean.fits"
     if not clean.exists():
         table = Table.read(work / "test" / "catalog.fits")

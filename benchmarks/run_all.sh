@@ -13,4 +13,5 @@ python benchmarks/bench_images.py --task deblend --n 16 --workdir "$W/bench_debl
 python benchmarks/bench_images.py --task deblend --n 3 --field-size 1024 --workdir "$W/bench_deblend_images"
 python benchmarks/bench_images.py --task paint --n 16 --workdir "$W/bench_paint_images"
 python benchmarks/bench_train.py --n 5000 --epochs 3 --workdir "$W/bench_train"
+python benchmarks/bench_pack_train.py --n 1000 --epochs 1,3 --workdir "$W/bench_pack_train"
 python benchmarks/bench_batch.py --sizes 10000,100000 --workdir "$W/bench_batch"

@@ -482,6 +482,8 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
         )
     log = _log_to(quiet)
     log(f"packed {summary.n_packed} cutouts into {summary.out}")
+    for line in summary.conversions:  # e.g. grey JPEGs replicated to R=G=B
+        log(f"converted {line}")
     if summary.rejected:
         click.echo(
             f"astrocnn: warning: {len(summary.rejected)} row(s) not packed; first: "
@@ -505,6 +507,9 @@ def _train(task, own, **given):
         ) from None
     quiet = given["quiet"]
     log = _log_to(quiet)
+    # a task option named like a training setting (e.g. extra_inputs) sets it;
+    # the others are the task's target options
+    settings = {k: own.pop(k) for k in list(own) if k in engine.TrainConfig.__dataclass_fields__}
     if given["packed"]:
         from astrocnn.data.packed import open_packed
 
@@ -519,12 +524,11 @@ def _train(task, own, **given):
             _parse_hdus(given["hdus"]),
             given["file_columns"],
         )
+        # the truth first: a catalogue without it fails before any image is read
+        task.fit_targets(source.table, source.name, **own)
         data = engine.training_set_from_source(
             source, layout.spec, layout.bands, quiet=quiet, log=log
         )
-    # a task option named like a training setting (e.g. extra_inputs) sets it;
-    # the others are the task's target options
-    settings = {k: own.pop(k) for k in list(own) if k in engine.TrainConfig.__dataclass_fields__}
     init_from = given["init_from"]
     config = engine.TrainConfig(
         epochs=given["epochs"],
@@ -867,4 +871,7 @@ def info(model):
 import astrocnn_cli.pretrain  # noqa: E402, F401  (registers astrocnn pretrain)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # the group the commands in other modules registered on (python -m loads this file twice)
+    from astrocnn_cli.main import main as installed
+
+    installed()

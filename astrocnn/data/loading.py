@@ -16,7 +16,7 @@ import numpy as np
 
 from astrocnn.errors import AstrocnnError
 from astrocnn.io.contract import central_signal, core_area
-from astrocnn.io.conversion import CONVERSION_KEYWORDS, frame_stats
+from astrocnn.io.conversion import CONVERSION_KEYWORDS, ConversionLog, frame_stats
 from astrocnn.io.cutouts import CutoutSpec, band_energy, read_cutout
 from astrocnn.io.fits.reader import header_cards, read_simple_into
 
@@ -114,6 +114,11 @@ class LoadedBlock:
         Bands without data, zero-filled, per row.
     measures : RowMeasures
         Per-row measurements of the pixels (made when the spec converts).
+    log : astrocnn.io.conversion.ConversionLog
+        What the reader converted, counted over the run's rows so far (shared
+        by every block of a run): e.g. grey JPEGs replicated to R = G = B for
+        a colour layout, with the first file of each kind.  Print
+        ``log.lines()`` once per run.
     """
 
     start: int
@@ -123,12 +128,15 @@ class LoadedBlock:
     n_nonfinite: np.ndarray
     n_missing_bands: np.ndarray | None = None
     measures: RowMeasures | None = None
+    log: ConversionLog | None = None
 
     def __post_init__(self):
         if self.n_missing_bands is None:
             self.n_missing_bands = np.zeros(len(self.ok), np.int64)
         if self.measures is None:
             self.measures = RowMeasures.empty(len(self.ok), self.images.shape[-1])
+        if self.log is None:
+            self.log = ConversionLog()
 
 
 def default_workers() -> int:
@@ -148,7 +156,7 @@ def default_workers() -> int:
 def _read_one(paths, spec, row_label):
     try:
         cut = read_cutout(paths, spec)
-        measured = (cut.frame, cut.stated, cut.saturated)
+        measured = (cut.frame, cut.stated, cut.saturated, cut.notes)
         return cut.data, (cut.n_nonfinite, cut.n_missing_bands, *measured), ""
     except AstrocnnError as exc:
         message = str(exc)
@@ -289,7 +297,8 @@ def _fill_row(block: LoadedBlock, i: int, row_paths, spec, label):
     else:
         block.images[i] = data
         block.ok[i] = True
-        block.n_nonfinite[i], block.n_missing_bands[i], frame, stated, saturated = n_bad
+        block.n_nonfinite[i], block.n_missing_bands[i], frame, stated, saturated, notes = n_bad
+        block.log.add(notes, row_paths[0], name_first=True)
         if frame is not None:  # measured before padding
             block.measures.background[i], block.measures.noise[i] = frame
         block.measures.stated[i] = stated
@@ -305,6 +314,7 @@ def iter_blocks(
     row_labels: Sequence[str] | None = None,
     progress=None,
     reuse_buffers: bool = False,
+    log: ConversionLog | None = None,
 ) -> Iterator[LoadedBlock]:
     """Read cutouts block by block with a thread pool; memory stays bounded.
 
@@ -330,12 +340,17 @@ def iter_blocks(
         Recycle two image buffers instead of allocating one per block
         (saves page faults); a yielded block's images are then only valid
         until the next-but-one block is requested.
+    log : astrocnn.io.conversion.ConversionLog, optional
+        Where what the reader converts is counted (:attr:`LoadedBlock.log`);
+        default the spec's conversion's log, else a new one.
 
     Yields
     ------
     LoadedBlock
     """
     workers = workers or default_workers()
+    if log is None:
+        log = spec.conversion.log if spec.conversion is not None else ConversionLog()
     n = len(paths)
     labels = row_labels or [f"row {i}" for i in range(n)]
     shape = (*spec.size, spec.n_bands)
@@ -353,7 +368,7 @@ def iter_blocks(
                 buffers[slot : slot + 1] = [images]
             images = images[:size]
         block = LoadedBlock(
-            start, images, np.zeros(size, bool), [""] * size, np.zeros(size, np.int64)
+            start, images, np.zeros(size, bool), [""] * size, np.zeros(size, np.int64), log=log
         )
         futures = [
             pool.submit(_fill, block, range(a, min(size, a + chunk)), paths, spec, labels)
@@ -380,7 +395,11 @@ def iter_blocks(
 
 
 def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
-    """Read every row into one block (for training sets that fit in memory)."""
+    """Read every row into one block (for training sets that fit in memory).
+
+    Its :attr:`~LoadedBlock.log` counts what the reader converted over all rows
+    (e.g. grey JPEGs given a colour layout), for the caller to print once.
+    """
     blocks = list(iter_blocks(paths, spec, **kwargs))
     if not blocks:
         return LoadedBlock(
@@ -389,6 +408,7 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
             np.zeros(0, bool),
             [],
             np.zeros(0, np.int64),
+            log=kwargs.get("log"),
         )
     return LoadedBlock(
         0,
@@ -398,6 +418,7 @@ def load_all(paths, spec: CutoutSpec, **kwargs) -> LoadedBlock:
         np.concatenate([b.n_nonfinite for b in blocks]),
         np.concatenate([b.n_missing_bands for b in blocks]),
         RowMeasures.concatenate([b.measures for b in blocks]),
+        blocks[0].log,
     )
 
 

@@ -13,7 +13,9 @@ Layout (h5py):
     ``id`` and ``reason`` of rows that could not be read (not packed).
 attributes
     ``bands``, ``size_mode``, ``hdus``, ``source_catalog``, ``created``,
-    ``astrocnn_version``, ``n_rows``, ``n_rejected``.
+    ``astrocnn_version``, ``n_rows``, ``n_rejected``, ``conversions`` (JSON
+    list of what the reader converted, e.g. ``"3 rows: grey image replicated
+    to R=G=B (first: ...)"``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +39,14 @@ _COPY_BLOCK = 4096
 
 @dataclass
 class PackSummary:
-    """Result of :func:`pack`: output path, rows packed, rejected rows' reasons."""
+    """Result of :func:`pack`: output path, rows packed, rejected rows' reasons and
+    what the reader converted (one line per kind, with its count and first file:
+    print them with the ``converted`` prefix)."""
 
     out: Path
     n_packed: int
     rejected: list
+    conversions: list = field(default_factory=list)
 
 
 def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None) -> PackSummary:
@@ -72,6 +77,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
     n = len(source.paths)
     keep = np.zeros(n, dtype=bool)
     rejected = []
+    log = None
     with atomic_path(out, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as h5:
             images = h5.create_dataset("images", shape=(n, *spec.size, spec.n_bands), dtype="f4")
@@ -84,6 +90,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                 written += len(good)
                 keep[block.start : block.start + len(block.ok)] = block.ok
                 rejected.extend(r for r in block.reasons if r)
+                log = block.log
             if written == 0:
                 raise AstrocnnError(f"{source.name}: no cutout could be read; nothing packed")
             if written < n:
@@ -108,9 +115,10 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                     "astrocnn_version": __version__,
                     "n_rows": n,
                     "n_rejected": n - written,
+                    "conversions": json.dumps(log.lines() if log is not None else []),
                 }
             )
-    return PackSummary(out, int(written), rejected)
+    return PackSummary(out, int(written), rejected, log.lines() if log is not None else [])
 
 
 def _shrink(h5, name, length):

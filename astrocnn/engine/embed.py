@@ -60,19 +60,21 @@ def embed(task, source, out, *, model=None, batch_size=256, overwrite=False, pro
 
     from astrocnn.engine.conversion import input_conversion
     from astrocnn.engine.features import embedding_layer
-    from astrocnn.engine.predict import load_task_bundle, predict_source, report_run
+    from astrocnn.engine.predict import load_task_bundle, predict_source, report_run, run_log
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_task_bundle(task, model, log=log)
+    bundle = load_task_bundle(task, model, log=log, backbone_ok=True)
     if embedding_layer(bundle.model) is None:
         raise AstrocnnError(
             f"{bundle.path.name}: this network has no pooled embedding (an image-to-image "
             "U-Net); embed works with the cutout models (lens, morphology, photoz)"
         )
     conversion = input_conversion(bundle.meta)
+    reader_log = run_log(conversion)
     preds = predict_source(task, bundle, source, batch_size=batch_size, progress=progress,
-                           conversion=conversion, keep_embeddings=True)  # fmt: skip
-    report_run(conversion, log)
+                           conversion=conversion, keep_embeddings=True,
+                           decode=False, reader_log=reader_log)  # fmt: skip
+    report_run(conversion, log, reader_log)
     errors = [r for r in preds.reasons if r]
     if not preds.ok.any():
         first = f": {errors[0]}" if errors else ""

@@ -15,7 +15,13 @@ import numpy as np
 from astrocnn import __version__
 from astrocnn.engine.conversion import input_conversion
 from astrocnn.engine.inference import cutout_spec
-from astrocnn.engine.predict import load_task_bundle, output_table, predict_source, report_run
+from astrocnn.engine.predict import (
+    load_task_bundle,
+    output_table,
+    predict_source,
+    report_run,
+    run_log,
+)
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
 from astrocnn.io.atomic import atomic_path
@@ -83,6 +89,7 @@ def evaluate(
     bundle = load_task_bundle(task, model, log=log)
     meta = bundle.meta
     converter = input_conversion(meta, conversion)
+    reader_log = run_log(converter)
     require_columns(source.table, task.truth_columns(meta), source.name)
     train_table = None
     if baseline_train is not None:
@@ -102,6 +109,7 @@ def evaluate(
             missing_band=missing_band,
             keep_images=True,
             conversion=converter,
+            reader_log=reader_log,
         )
     ok = np.flatnonzero(preds.ok)
     if ok.size == 0:
@@ -138,7 +146,7 @@ def evaluate(
     for name in task.image_outputs:
         preds.columns.pop(name, None)
     predictions = output_table(source, task, bundle, preds, conversion=converter)
-    report_run(converter, log)
+    report_run(converter, log, reader_log)
     for col in task.truth_columns(meta):
         predictions[col] = source.table[col]
     write_table(predictions, report / "predictions.fits", overwrite=True)

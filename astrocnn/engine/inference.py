@@ -278,6 +278,8 @@ def predict_paths(
     jit=False,
     conversion=None,
     keep_embeddings=False,
+    decode=True,
+    reader_log=None,
 ) -> Predictions:
     """Predict every row named by ``paths`` with ``bundle``.
 
@@ -326,6 +328,14 @@ def predict_paths(
     keep_embeddings : bool
         Keep each row's embedding (:func:`astrocnn.engine.features.embedding_model`)
         in :attr:`Predictions.embeddings` (not with ``tta``).
+    decode : bool
+        Decode the raw outputs into the task's columns (``False``: only the
+        embeddings and the per-row status are wanted, e.g. from a pretrained
+        backbone, which has no task outputs).
+    reader_log : astrocnn.io.conversion.ConversionLog, optional
+        Where what the reader converts is counted (e.g. grey JPEGs replicated
+        for a colour model: :attr:`astrocnn.data.loading.LoadedBlock.log`);
+        default ``conversion.log``, else a log nobody reads.
 
     Returns
     -------
@@ -352,6 +362,8 @@ def predict_paths(
 
     def finish(good, raw, images):
         """Decode one block's raw outputs, hand over its images, store its columns."""
+        if not decode:
+            return
         inputs = {"inputs": images} if task.decode_uses_inputs else {}
         decoded = task.decode(raw, meta, **inputs, **(decode_options or {}))
         products = {k: decoded[k] for k in task.image_outputs if k in decoded}
@@ -379,6 +391,7 @@ def predict_paths(
             row_labels=labels,
             progress=progress,
             reuse_buffers=True,
+            log=reader_log,
         ):
             rows = np.arange(block.start, block.start + len(block.ok))
             block_ok = block.ok.copy()
@@ -416,7 +429,7 @@ def predict_paths(
             decoding = decoder.submit(finish, good, raw, images)
         if decoding is not None:
             decoding.result()
-    for name in task.output_columns(meta, **(decode_options or {})):
+    for name in task.output_columns(meta, **(decode_options or {})) if decode else ():
         columns.setdefault(name, np.full(n, np.nan, dtype=np.float32))
     diagnostics = measured.diagnostics(missing) if measured is not None else None
     return Predictions(columns, ok, reasons, nonfinite, tta, missing, diagnostics, embeddings)

@@ -102,21 +102,36 @@ def cutout_source(task, files=(), catalog=None, model=None, file_columns=()):
     return from_files(files)
 
 
-def load_task_bundle(task, model=None, *, zero_point=None, log=print):
+def load_task_bundle(task, model=None, *, zero_point=None, log=print, backbone_ok=False):
     """Load the bundle ``model`` names (default: the task's shipped model) for ``task``.
 
-    Refuses a bundle of another task; the network may use astrocnn's shared
-    layers and the task's own Keras classes (:meth:`Task.keras_objects`).
-    With ``zero_point``, the input scaling takes pixels at that AB zero point
+    Refuses a bundle of another task, and a pretrained backbone (``astrocnn
+    pretrain``: no outputs of the task) unless ``backbone_ok`` (``embed``);
+    the network may use astrocnn's shared layers and the task's own Keras
+    classes (:meth:`Task.keras_objects`).  With ``zero_point``, the input
+    scaling takes pixels at that AB zero point
     (:func:`astrocnn.engine.conversion.convert_fluxes`).
     """
     import astrocnn.models.layers  # noqa: F401  (registers the shared custom layers)
     from astrocnn.engine.conversion import convert_fluxes
 
-    bundle = load_bundle(
-        resolve_model(task, model), task=task.name, custom_objects=task.keras_objects()
-    )
+    path = resolve_model(task, model)
+    if not backbone_ok:
+        _refuse_backbone(path, task)
+    bundle = load_bundle(path, task=task.name, custom_objects=task.keras_objects())
     return convert_fluxes(bundle, zero_point, log)
+
+
+def _refuse_backbone(path, task):
+    from astrocnn.engine.pretrain import PRETRAINED
+    from astrocnn.io.bundle import read_meta
+
+    if read_meta(path, verify=False).get("kind") == PRETRAINED:
+        raise AstrocnnError(
+            f"{path}: a pretrained backbone (astrocnn pretrain) has no {task.name} outputs; "
+            f"fine-tune it first (astrocnn train {task.name} --init-from {path}), or embed "
+            f"with it"
+        )
 
 
 def output_table(source, task, bundle, preds, decode_options=None, conversion=None):
@@ -230,6 +245,7 @@ def predict(
     bundle = load_task_bundle(task, model, log=log)
     task.output_columns(bundle.meta, **(decode_options or {}))  # options that fit the model
     converter = input_conversion(bundle.meta, conversion)
+    reader_log = run_log(converter)
     folder = None
     if task.image_outputs:
         folder = prepare_products_dir(products_dir(out), overwrite)
@@ -248,8 +264,9 @@ def predict(
             images_folder=folder,
             jit=jit,
             conversion=converter,
+            reader_log=reader_log,
         )
-    report_run(converter, log)
+    report_run(converter, log, reader_log)
     path = write_table(table, out, overwrite=overwrite)
     return PredictSummary(path, len(source.paths), int(len(source.paths) - len(errors)), errors)
 
@@ -295,14 +312,26 @@ def add_ood_columns(out, preds, meta, conversion):
         conversion.log.warn(warning)
 
 
-def report_run(conversion, log):
-    """Log what the conversion did and the out-of-distribution summary, once per run."""
-    if conversion is None:
-        return
-    for line in conversion.log.lines():
-        log(f"converted {line}")
-    for warning in conversion.log.warnings:
-        log(f"astrocnn: warning: {warning}")
+def run_log(conversion):
+    """The log of a run's conversions: ``conversion.log``, or a new one where the
+    model converts nothing (JPEG/PNG models: the reader still counts the grey
+    images it gives a colour model, :func:`astrocnn.io.cutouts.read_cutout`)."""
+    from astrocnn.io.conversion import ConversionLog
+
+    return conversion.log if conversion is not None else ConversionLog()
+
+
+def report_run(conversion, log, reader_log=None):
+    """Log what the conversion (and the reader, ``reader_log``: :func:`run_log`)
+    did and the out-of-distribution summary, once per run."""
+    logs = [] if conversion is None else [conversion.log]
+    if reader_log is not None and all(reader_log is not other for other in logs):
+        logs.append(reader_log)
+    for run in logs:
+        for line in run.lines():
+            log(f"converted {line}")
+        for warning in run.warnings:
+            log(f"astrocnn: warning: {warning}")
 
 
 def predict_source(task, bundle, source, **options):
@@ -335,13 +364,15 @@ def predict_rows(
     image_names=None,
     jit=False,
     conversion=None,
+    reader_log=None,
 ):
     """Predict the rows of ``source`` with a loaded bundle; return the output table.
 
     The shared core of in-process and batch (per-partition) prediction: the
     options are those of :func:`predict`; image products (tasks with
     ``image_outputs``) go to ``images_folder`` under ``image_names`` (default
-    :func:`~astrocnn.io.products.unique_file_names` of the ids).
+    :func:`~astrocnn.io.products.unique_file_names` of the ids); what the reader
+    converts is counted in ``reader_log`` (:func:`run_log`).
 
     Returns
     -------
@@ -370,6 +401,7 @@ def predict_rows(
         on_images=writer,
         jit=jit,
         conversion=conversion,
+        reader_log=reader_log,
     )
     table = output_table(source, task, bundle, preds, decode_options, conversion)
     if writer is not None:

@@ -122,7 +122,9 @@ def training_set_from_source(source, spec, bands, *, quiet=False, log=print) -> 
         block = load_all(source.paths, spec, row_labels=source.labels, progress=advance)
     bad = [r for r in block.reasons if r]
     if bad:
-        log(f"warning: skipped {len(bad)} unreadable row(s); first: {bad[0]}")
+        log(f"astrocnn: warning: skipped {len(bad)} unreadable row(s); first: {bad[0]}")
+    for line in block.log.lines():  # e.g. grey JPEGs replicated to R=G=B, with the first file
+        log(f"converted {line}")
     if not block.ok.any():
         raise AstrocnnError(f"{source.name}: no cutout could be read")
     return TrainingSet(

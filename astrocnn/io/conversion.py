@@ -138,6 +138,7 @@ class ConversionLog:
     def __init__(self):
         self._counts = Counter()
         self._first = {}
+        self._named = set()
         self._lock = threading.Lock()
         self.warnings = []
 
@@ -145,20 +146,24 @@ class ConversionLog:
         """Keep a run-level warning (the out-of-distribution summary)."""
         self.warnings.append(text)
 
-    def add(self, notes, name: str = ""):
-        """Count each note of one row (``name``: its file, kept for the first row)."""
+    def add(self, notes, name: str = "", *, name_first: bool = False):
+        """Count each note of one row (``name``: its file, kept for the first row;
+        ``name_first``: :meth:`lines` names it, as for an option overriding a card)."""
         if notes:
             with self._lock:
                 self._counts.update(notes)
                 for note in notes:
                     self._first.setdefault(note, name)
+                if name_first:
+                    self._named.update(notes)
 
     def lines(self) -> list[str]:
         """One line per distinct note, with the number of rows it applied to (and,
-        for an option overriding a card, the first file concerned)."""
+        for an option overriding a card or a note added with ``name_first``, the
+        first file concerned)."""
         lines = []
         for note, count in sorted(self._counts.items()):
-            first = self._first[note] if "overrides" in note else ""
+            first = self._first[note] if "overrides" in note or note in self._named else ""
             lines.append(f"{count:,} rows: {note}" + (f" (first: {first})" if first else ""))
         return lines
 

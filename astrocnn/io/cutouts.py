@@ -45,7 +45,7 @@ MISSING_BAND_POLICIES = ("error", "zero")
 """How a cutout whose size differs from the model's input is handled."""
 
 RASTER_EXTENSIONS = (".jpg", ".jpeg", ".png")
-"""8-bit colour or grey images (e.g. Galaxy Zoo JPEGs), read with scikit-image."""
+"""8-bit colour or grey images (e.g. Galaxy Zoo JPEGs), read with PIL (:func:`_read_raster`)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,9 @@ class Cutout:
         state them (NaN: unknown or not converted).
     saturated : float
         Fraction of the file's pixels at or above its ``SATURATE`` level.
+    notes : tuple of str
+        What the reader converted (a JPEG/PNG's colour mode or channel count,
+        :func:`_read_raster`), for the run's log.
     """
 
     data: np.ndarray
@@ -132,6 +135,7 @@ class Cutout:
     frame: tuple | None = None
     stated: tuple = (np.nan, np.nan)
     saturated: float = 0.0
+    notes: tuple = ()
 
 
 def _describe(exc: BaseException) -> str:
@@ -250,61 +254,145 @@ def _read_arrays(path: str, hdus) -> list[np.ndarray]:
     return arrays
 
 
-def _read_raster(path: str, shrink_to=None) -> np.ndarray:
-    """A JPEG/PNG as float32 (H, W, C) in 0..255; grey gives C = 1, colour C = 3.
+def _read_raster(path: str, shrink_to=None, n_channels=None, notes=None) -> np.ndarray:
+    """A JPEG/PNG as float32 (H, W, C) in 0..255, converted to ``n_channels``.
 
-    With ``shrink_to`` ``(height, width)``, a larger plain RGB or grey image is
-    returned at that size (:func:`_read_raster_shrunk`).
-    """
-    _check_readable(path)
-    if shrink_to is not None:
-        shrunk = _read_raster_shrunk(path, shrink_to)
-        if shrunk is not None:
-            return shrunk
-    from skimage.io import imread
+    Every image becomes grey (C = 1) or RGB (C = 3) one way, whatever its mode
+    (each conversion is appended to ``notes``, for the run's log):
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image = np.asarray(imread(path))
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is the file's fault
-        raise CutoutError(f"{path}: not a readable JPEG/PNG image ({_describe(exc)})") from None
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
-        raise CutoutError(f"{path}: unsupported image layout {image.shape}")
-    if image.shape[-1] in (2, 4):  # grey+alpha or RGBA
-        alpha = image[..., -1]
-        if np.any(alpha != np.iinfo(image.dtype).max if image.dtype.kind == "u" else alpha != 1):
-            raise CutoutError(f"{path}: image has a transparent alpha channel; flatten it first")
-        image = image[..., :-1]
-    if image.dtype == np.uint16:
-        image = image / 257.0
-    return np.ascontiguousarray(image, dtype=np.float32)
+    * palette images become RGB; CMYK/YCbCr/LAB/HSV JPEGs become RGB;
+    * an opaque alpha channel is dropped; a transparent one fails the row;
+    * 16-bit grey images are scaled to 0-255 (/257);
+    * with ``n_channels`` 3 a grey image is replicated to R = G = B; with
+      ``n_channels`` 1 a colour image becomes its luminance (PIL's
+      ``convert("L")``: L = 0.299 R + 0.587 G + 0.114 B); any other count is
+      left to the caller's band check.
 
+    With ``shrink_to`` ``(height, width)``, an image larger than it in both
+    axes is shrunk while decoding: JPEGs are decoded at 1/2, 1/4 or 1/8 scale
+    straight from their DCT coefficients (PIL's draft mode, the largest
+    reduction still at least ``shrink_to``), then resized with PIL's
+    anti-aliased Lanczos filter: 423x423 to 64x64 runs ~8x faster than a full
+    decode and a scikit-image resize (``benchmarks/bench_jpeg_ingest.py``).
 
-def _read_raster_shrunk(path: str, size) -> np.ndarray | None:
-    """A plain RGB or grey image larger than ``size``, decoded and resized to it.
-
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight from their DCT
-    coefficients (PIL's draft mode, the largest reduction still at least
-    ``size``), then resized with PIL's anti-aliased Lanczos filter: 423x423 to
-    64x64 runs ~8x faster than a full decode and a scikit-image resize
-    (``benchmarks/bench_jpeg_ingest.py``).  Anything else (alpha, palettes,
-    16-bit, smaller images, decoder errors) returns None for the full reader.
+    A file PIL cannot decode, or a JPEG cut short (no end-of-image marker
+    after its last scan: PIL would fill the rest grey where
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is set), fails with a one-line reason.
     """
     from PIL import Image
 
-    height, width = size
+    _check_readable(path)
+    image = _open_raster(path)
+    kind = image.format or "image"
     try:
-        with Image.open(path) as image:
-            if image.mode not in ("RGB", "L") or image.width <= width or image.height <= height:
-                return None
+        with image, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. PIL's DecompressionBombWarning
+            pixels = _raster_pixels(image, path, shrink_to, n_channels, notes)
+    except CutoutError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise CutoutError(f"{path}: image too large to decode ({_describe(exc)})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the file's fault
+        raise CutoutError(f"{path}: corrupt or truncated {kind} ({_describe(exc)})") from None
+    return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+SHRINK_WHILE_DECODING = True
+"""Shrink large JPEG/PNG images while decoding (``--size-mode resize``); the
+benchmarks turn it off to time the full decode and scikit-image resize."""
+
+_JPEG_START, _PNG_START = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+_TO_RGB = {"P": "palette", "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "LAB", "HSV": "HSV"}
+_ALPHA = {"RGBA": "RGB", "RGBa": "RGB", "LA": "L", "La": "L"}
+
+
+def _open_raster(path: str):
+    """``path`` opened by PIL (read into memory once); a JPEG without an
+    end-of-image marker after its last scan is refused as truncated."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    with open(path, "rb") as file:
+        raw = file.read()
+    try:
+        image = Image.open(io.BytesIO(raw))
+    except Exception as exc:  # noqa: BLE001 - not an image PIL knows, or a broken header
+        reason = "unreadable header" if isinstance(exc, UnidentifiedImageError) else _describe(exc)
+        for start, kind in ((_JPEG_START, "JPEG"), (_PNG_START, "PNG")):
+            if raw.startswith(start):
+                raise CutoutError(f"{path}: corrupt or truncated {kind} ({reason})") from None
+        raise CutoutError(f"{path}: not a readable JPEG/PNG image (unknown image format)") from None
+    if image.format == "JPEG" and not _jpeg_complete(raw):
+        image.close()
+        raise CutoutError(
+            f"{path}: corrupt or truncated JPEG (the file ends before its end-of-image marker)"
+        )
+    return image
+
+
+def _jpeg_complete(raw: bytes) -> bool:
+    """Whether a JPEG's bytes hold its end-of-image marker (FF D9) after its last
+    start-of-scan (FF DA).  Entropy-coded data never holds FF D9 (a data byte FF
+    is followed by 00), so two such final bytes end the image: the commonest
+    case, checked first; otherwise (padding or data after the image) the bytes
+    after the last scan are searched."""
+    if raw.endswith(b"\xff\xd9"):
+        return True
+    return raw.find(b"\xff\xd9", max(raw.rfind(b"\xff\xda"), 0)) >= 0
+
+
+def _raster_pixels(image, path, shrink_to, n_channels, notes) -> np.ndarray:
+    """The pixels of an opened PIL image as (H, W, C) (see :func:`_read_raster`)."""
+    from PIL import Image
+
+    notes = [] if notes is None else notes
+    if shrink_to is not None and SHRINK_WHILE_DECODING and image.format == "JPEG":
+        height, width = shrink_to
+        if image.width > width and image.height > height:
             image.draft(image.mode, (width, height))
-            pixels = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), np.float32)
-    except Exception:  # noqa: BLE001 - the full reader words the failure
-        return None
-    return pixels[..., None] if pixels.ndim == 2 else pixels
+    mode = image.mode
+    if mode == "PA" or (mode == "P" and "transparency" in image.info):
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in _ALPHA:
+        alpha = image.getchannel("A")
+        if alpha.getextrema()[0] < 255:
+            raise CutoutError(f"{path}: image has a transparent alpha channel; flatten it first")
+        image = image.convert(_ALPHA[mode])
+        notes.append("opaque alpha channel dropped")
+    elif mode in _TO_RGB:
+        image = image.convert("RGB")
+        notes.append(f"{_TO_RGB[mode]} image converted to RGB")
+    elif mode == "1":
+        image = image.convert("L")
+        notes.append("1-bit image converted to grey")
+    elif mode.startswith("I") or mode == "F":  # 16-bit (or 32-bit) grey
+        pixels = np.asarray(image, np.float32)
+        if mode.startswith("I"):
+            pixels = pixels / np.float32(257.0)
+            notes.append("16-bit grey image scaled to 0-255 (/257)")
+        if n_channels == 3:
+            notes.append("grey image replicated to R=G=B")
+            return np.repeat(pixels[..., None], 3, axis=-1)
+        return pixels[..., None]
+    if image.mode == "RGB" and n_channels == 1:
+        image = image.convert("L")
+        notes.append("colour image converted to grey by luminance (PIL convert('L'))")
+    if image.mode not in ("L", "RGB"):
+        raise CutoutError(f"{path}: unsupported image mode {image.mode!r}")
+    if shrink_to is not None and SHRINK_WHILE_DECODING:
+        height, width = shrink_to
+        if image.width > width and image.height > height:
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image, np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+        if n_channels == 3:
+            notes.append("grey image replicated to R=G=B")
+            pixels = np.repeat(pixels, 3, axis=-1)
+    return pixels
 
 
 def image_kind(path: str) -> str:
@@ -313,15 +401,27 @@ def image_kind(path: str) -> str:
 
 
 def _read_single(
-    path: str, hdus, expected_kind=None, axis_order="band,y,x", shrink_to=None
+    path: str,
+    hdus,
+    expected_kind=None,
+    axis_order="band,y,x",
+    shrink_to=None,
+    n_channels=None,
+    notes=None,
 ) -> np.ndarray:
     kind = image_kind(path)
     if expected_kind is not None and kind != expected_kind:
         trained = "FITS cutouts" if expected_kind == "fits" else "JPEG/PNG images"
         found = "a JPEG/PNG image" if kind == "raster" else "not a JPEG/PNG image"
-        raise CutoutError(f"{path}: is {found} but the model was trained on {trained}")
+        fix = (
+            "; 8-bit composites are not fluxes: train a model on your images (train "
+            "--init-from the task reuses this one's backbone)"
+            if kind == "raster"
+            else ""
+        )
+        raise CutoutError(f"{path}: is {found} but the model was trained on {trained}{fix}")
     if kind == "raster":
-        return _read_raster(path, shrink_to)
+        return _read_raster(path, shrink_to, n_channels, notes)
     return _stack_bands(path, _read_arrays(path, hdus), axis_order)
 
 
@@ -446,7 +546,9 @@ def read_cutout(
     paths : str or sequence of str
         One FITS file holding all bands, or one file per band (in band order).
         JPEG/PNG files (``.jpg``, ``.jpeg``, ``.png``) are read as 8-bit
-        grey or RGB images with values 0-255.
+        grey or RGB images with values 0-255, converted to the ``spec``'s
+        band count (1: luminance; 3: grey replicated to R = G = B; see
+        :func:`_read_raster`; what was converted is in :attr:`Cutout.notes`).
     spec : CutoutSpec, optional
         Expected band count, size and HDU layout.  Without it the cutout is
         returned as stored.
@@ -472,7 +574,9 @@ def read_cutout(
     if spec is not None and spec.conversion is not None:
         return _read_converted(paths, spec, name)
     shrink = spec.size if spec is not None and spec.size_mode == "resize" else None
-    data = _read_planes(paths, hdus, kind, name, shrink_to=shrink)
+    notes = []
+    channels = spec.n_bands if spec is not None else None
+    data = _read_planes(paths, hdus, kind, name, shrink_to=shrink, n_channels=channels, notes=notes)
     if spec is not None:
         if data.shape[-1] != spec.n_bands:
             raise CutoutError(
@@ -480,14 +584,19 @@ def read_cutout(
                 + _axis_order_hint(data.shape, spec.n_bands)
             )
         data = fit_to_size(data, spec.size, spec.size_mode, name)
-    return _checked(data, spec, name)
+    cutout = _checked(data, spec, name)
+    cutout.notes = tuple(notes)
+    return cutout
 
 
-def _read_planes(paths, hdus, kind, name, axis_order="band,y,x", shrink_to=None) -> np.ndarray:
-    """The (H, W, planes) pixels of one file, or of one file per band (JPEG/PNG
-    images are shrunk while decoding to ``shrink_to``, when given)."""
+def _read_planes(
+    paths, hdus, kind, name, axis_order="band,y,x", shrink_to=None, n_channels=None, notes=None
+) -> np.ndarray:
+    """The (H, W, planes) pixels of one file, or of one file per band (a JPEG/PNG
+    image is shrunk while decoding to ``shrink_to`` and converted to
+    ``n_channels``, when given: :func:`_read_raster`)."""
     if len(paths) == 1:
-        return _read_single(paths[0], hdus, kind, axis_order, shrink_to)
+        return _read_single(paths[0], hdus, kind, axis_order, shrink_to, n_channels, notes)
     planes = []
     for path in paths:
         plane = _read_single(path, hdus[:1] if hdus else None, kind)

@@ -27,6 +27,7 @@ from paths import REPO_ROOT, SAMPLE_DATA
 SAMPLES = SAMPLE_DATA
 DOC = REPO_ROOT / "docs" / "bad-inputs.md"
 GOOD_LENS = sorted((SAMPLES / "lens" / "cutouts").glob("*.fits"))
+GOOD_JPEGS = sorted((SAMPLES / "morphology" / "jpeg" / "images").glob("*.jpg"))
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Expect:
     says: tuple = ()  # substrings of the error/warning line (file name and reason)
     rows_ok: int | None = None  # catalogue runs: good rows predicted
     untouched: list = field(default_factory=list)  # files whose bytes must not change
+    logs: tuple = ()  # substrings of other lines of the output (e.g. what was converted)
 
 
 def cube(tmp, name, data, **header):
@@ -63,6 +65,30 @@ def lens_catalog(tmp, bad_paths):
     table = Table({"id": np.arange(len(files)), "file": np.array(files, dtype="U500")})
     table.write(tmp / "catalog.fits")
     return ["predict", "lens", "--catalog", str(tmp / "catalog.fits"), "--out", str(tmp / "o.fits")]
+
+
+def jpeg_model(tmp):
+    """A morphology model of 64x64 colour JPEGs (R, G, B): the shipped network with
+    the metadata of one trained on JPEG/PNG images (its outputs do not matter)."""
+    from astrocnn.io.bundle import update_meta
+
+    path = Path(shutil.copy(_default("morphology"), tmp / "jpeg.keras"))
+    return update_meta(path, {"image_kind": "raster", "bands": ["R", "G", "B"],
+                              "data_contract": None, "missing_band_cost": None})  # fmt: skip
+
+
+def jpeg_catalog(tmp, bad_paths, name="jpegs.csv"):
+    """A catalogue of 6 good colour JPEGs plus ``bad_paths`` (absolute paths)."""
+    files = [str(p) for p in GOOD_JPEGS[:6]] + [str(p) for p in bad_paths]
+    Table({"id": np.arange(len(files)), "file": files}).write(tmp / name)
+    return tmp / name
+
+
+def predict_jpegs(tmp, target, *extra):
+    """predict morphology with the JPEG model on a file or (a path ending .csv) a catalogue."""
+    given = ["--catalog", str(target)] if str(target).endswith(".csv") else [str(target)]
+    return ["predict", "morphology", *given, "--model", str(jpeg_model(tmp)),
+            "--out", str(tmp / "o.fits"), *extra]  # fmt: skip
 
 
 # --- builders: (tmp) -> (args, Expect) --------------------------------------------------
@@ -329,6 +355,57 @@ def png_named_jpeg(tmp):
     )
 
 
+def truncated_jpeg(tmp):
+    raw = GOOD_JPEGS[0].read_bytes()
+    (tmp / "cut.jpg").write_bytes(raw[: len(raw) // 2])
+    return predict_jpegs(tmp, tmp / "cut.jpg"), Expect(
+        says=("cut.jpg", "corrupt or truncated JPEG")
+    )
+
+
+def garbage_jpeg(tmp):
+    (tmp / "noise.jpg").write_bytes(os.urandom(3000))
+    return predict_jpegs(tmp, tmp / "noise.jpg"), Expect(says=("noise.jpg", "not a readable JPEG"))
+
+
+def empty_jpeg(tmp):
+    (tmp / "empty.jpg").write_bytes(b"")
+    return predict_jpegs(tmp, tmp / "empty.jpg"), Expect(says=("empty.jpg", "file is empty"))
+
+
+def broken_jpegs_in_catalogue(tmp):
+    raw = GOOD_JPEGS[1].read_bytes()
+    (tmp / "half.jpg").write_bytes(raw[: len(raw) // 2])
+    (tmp / "noise.jpg").write_bytes(os.urandom(3000))
+    (tmp / "zero.jpg").write_bytes(b"")
+    catalog = jpeg_catalog(tmp, [tmp / "half.jpg", tmp / "noise.jpg", tmp / "zero.jpg"])
+    return predict_jpegs(tmp, catalog), Expect(
+        code=0, says=("half.jpg", "corrupt or truncated JPEG"), rows_ok=6
+    )
+
+
+def jpegs_mixing_colour_and_grey(tmp):
+    from PIL import Image
+
+    with Image.open(GOOD_JPEGS[6]) as image:
+        image.convert("L").save(tmp / "grey_a.jpg")
+        image.convert("P").save(tmp / "palette.png")
+        image.convert("RGBA").save(tmp / "opaque.png")
+    with Image.open(GOOD_JPEGS[7]) as image:
+        image.convert("L").save(tmp / "grey_b.png")
+    extra = [tmp / "grey_a.jpg", tmp / "palette.png", tmp / "opaque.png", tmp / "grey_b.png"]
+    catalog = jpeg_catalog(tmp, extra)
+    return predict_jpegs(tmp, catalog), Expect(
+        code=0,
+        rows_ok=10,
+        logs=(
+            f"converted 2 rows: grey image replicated to R=G=B (first: {tmp / 'grey_a.jpg'})",
+            "converted 1 rows: palette image converted to RGB (first: ",
+            "converted 1 rows: opaque alpha channel dropped (first: ",
+        ),
+    )
+
+
 def pickled_npy(tmp):
     np.save(tmp / "maps.npy", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     args = ["predict", "paint", str(tmp / "maps.npy"), "--out", str(tmp / "painted")]
@@ -410,6 +487,12 @@ def train_without_truth(tmp):
     Table({"id": [0, 1], "file": [str(p) for p in GOOD_LENS[:2]]}).write(tmp / "nolabel.fits")
     args = ["train", "lens", "--catalog", str(tmp / "nolabel.fits"), "--out", str(tmp / "m.keras")]
     return args, Expect(says=("nolabel.fits", "label"))
+
+
+def train_jpegs_without_truth(tmp):
+    catalog = jpeg_catalog(tmp, [], name="nolabel.csv")
+    args = ["train", "morphology", "--catalog", str(catalog), "--out", str(tmp / "m.keras")]
+    return args, Expect(says=("nolabel.csv", "no column 'label'"))
 
 
 def evaluate_without_truth(tmp):
@@ -499,6 +582,11 @@ CASES = {
     "output is a folder": output_is_a_folder,
     "disk full while writing": disk_full,
     "a JPEG that is really a PNG": png_named_jpeg,
+    "truncated JPEG": truncated_jpeg,
+    "garbage bytes named .jpg": garbage_jpeg,
+    "empty .jpg file": empty_jpeg,
+    "catalogue of JPEGs with broken files": broken_jpegs_in_catalogue,
+    "JPEG folder mixing colour and grey (and palette, alpha)": jpegs_mixing_colour_and_grey,
     "pickled .npy": pickled_npy,
     "map smaller than half the training size": map_too_small,
     "field with the wrong number of bands": field_wrong_bands,
@@ -509,6 +597,7 @@ CASES = {
     "catalogue lacking the model's extra input column": missing_extra_input_column,
     "malformed --pdf-grid": bad_pdf_grid,
     "training catalogue without truth": train_without_truth,
+    "unlabelled JPEG catalogue given to train": train_jpegs_without_truth,
     "evaluation catalogue without truth": evaluate_without_truth,
     "pack: garbage catalogue": pack_garbage_catalogue,
     "train: garbage packed file": packed_file_garbage,
@@ -540,6 +629,8 @@ def test_bad_input(kind, tmp_path, monkeypatch):
             assert text in first, f"{kind}: {text!r} not in {first!r}"
         if expect.code == 1 and expect.rows_ok is None:
             assert len(lines) == 1, output  # one line, not a cascade
+    for text in expect.logs:
+        assert text in output, f"{kind}: {text!r} not in the output\n{output}"
     for path, data in before.items():
         assert path.read_bytes() == data, f"{kind}: {path} was modified"
     if expect.rows_ok is not None:

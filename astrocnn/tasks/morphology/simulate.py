@@ -66,6 +66,12 @@ class Survey:
         0.15 dex per magnitude (0.1 dex scatter, times a class factor).
     r_half_range : tuple of float
         Clip of the half-light radius [arcsec].
+    overlap : float
+        Fraction of objects drawn from the populations where the classes meet,
+        as in real samples: ellipticals of intermediate colour with lower Sersic
+        indices and flatter shapes; early-type spirals (red, bulge-dominated,
+        faint arms) or highly inclined ones (axis ratio 0.2-0.45); edge-on disks
+        down to 72 deg inclination.
     source : str
         Where the numbers come from.
     """
@@ -79,6 +85,7 @@ class Survey:
     r_half_bright: float
     r_half_range: tuple
     source: str
+    overlap: float = 0.0
 
 
 SURVEYS = {
@@ -104,10 +111,11 @@ SURVEYS = {
         (21.8, 20.8, 20.2, 19.0),
         1.4,
         (1.1, 1.8),
-        (13.0, 16.5),
+        (13.0, 17.0),
         8.0,
         (1.5, 12.0),
         "Stoughton et al. 2002; Abazajian et al. 2004 (SDSS DR2); Lintott et al. 2008",
+        overlap=0.35,
     ),
 }
 # Colour composite (SDSS / Galaxy Zoo style): fixed for the whole data set so that
@@ -170,10 +178,10 @@ def _sersic(n, r_half, q, beta, x0, y0):
     )
 
 
-def _elliptical(rng, ren, mag, r_half, q, beta, x0, y0):
-    """Smooth high-n Sérsic, red."""
-    n = float(rng.choice(SERSIC_N))
-    smooth = [(ren.kimage(_sersic(n, r_half, q, beta, x0, y0)), _flux(mag, _colour(rng, "red")))]
+def _elliptical(rng, ren, mag, r_half, q, beta, x0, y0, indices=SERSIC_N, colour="red"):
+    """Smooth Sérsic (high n, red, unless told otherwise)."""
+    n = float(rng.choice(indices))
+    smooth = [(ren.kimage(_sersic(n, r_half, q, beta, x0, y0)), _flux(mag, _colour(rng, colour)))]
     return smooth, []
 
 
@@ -184,12 +192,13 @@ def _bulge(rng, ren, mag, r_half, q, beta, x0, y0):
     return ren.kimage(_sersic(n, r_b, q_b, beta, x0, y0)), _flux(mag, _colour(rng, "bulge"))
 
 
-def _spiral(rng, ren, mag, r_half, q, beta, x0, y0, arms=True, bulge=(0.05, 0.3)):
-    """Exponential disk + small red bulge + 2-3 log-spiral arms + blue knots on the arms."""
-    f_b = rng.uniform(*bulge)
-    f_a = rng.uniform(0.25, 0.45) if arms else 0.0
-    f_k = rng.uniform(0.04, 0.12) if arms else rng.uniform(0.0, 0.05)
-    disk_col = _colour(rng, "disk")
+def _spiral(rng, ren, mag, r_half, q, beta, x0, y0, arms=True, bulge=(0.05, 0.3), early=False):
+    """Exponential disk + small red bulge + 2-3 log-spiral arms + blue knots on the arms
+    (``early``: a red disk, a 30-60 % bulge, faint arms and few knots: an Sa)."""
+    f_b = rng.uniform(*((0.3, 0.6) if early else bulge))
+    f_a = rng.uniform(*((0.05, 0.15) if early else (0.25, 0.45))) if arms else 0.0
+    f_k = rng.uniform(*((0.0, 0.03) if early else (0.04, 0.12))) if arms else rng.uniform(0, 0.05)
+    disk_col = _colour(rng, "bulge" if early else "disk")
     disk = galsim.Exponential(half_light_radius=r_half)
     disk = disk.shear(q=q, beta=beta * galsim.radians).shift(x0, y0)
     smooth = [
@@ -223,9 +232,9 @@ def _spiral(rng, ren, mag, r_half, q, beta, x0, y0, arms=True, bulge=(0.05, 0.3)
     return smooth, points
 
 
-def _edge_on(rng, ren, mag, r_half, beta, x0, y0):
+def _edge_on(rng, ren, mag, r_half, beta, x0, y0, min_inclination=80.0):
     """Nearly edge-on thick exponential disk (inclination 80-90 deg), maybe a bulge."""
-    incl = rng.uniform(80.0, 90.0)
+    incl = rng.uniform(min_inclination, 90.0)
     h_r = rng.uniform(0.07, 0.14)
     f_b = rng.uniform(0.05, 0.3) if rng.random() < 0.6 else 0.0
     disk = galsim.InclinedExponential(
@@ -308,16 +317,22 @@ def _simulate_one(rng, ren, survey, label, bidx, sky, gain):
     beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
     x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
     half_field = ren.size * ren.ps / 2
+    # only a survey with overlapping populations draws this (others keep their streams)
+    kind = _overlap_kind(rng, label) if survey.overlap and rng.random() < survey.overlap else ""
     if label == "elliptical":
-        r_half, q = _r_half(rng, survey, mag, 0.9), rng.uniform(0.6, 1.0)
-        smooth, points = _elliptical(rng, ren, mag, r_half, q, beta, x0, y0)
+        r_half, q = _r_half(rng, survey, mag, 0.9), rng.uniform(0.45 if kind else 0.6, 1.0)
+        indices, colour = ((2.0, 3.0), "edge") if kind else (SERSIC_N, "red")
+        smooth, points = _elliptical(rng, ren, mag, r_half, q, beta, x0, y0, indices, colour)
     elif label == "spiral":
         # big enough for the arms to be resolved, as for Galaxy Zoo's spirals
-        r_half, q = _r_half(rng, survey, mag, 1.3, lo=1.5), rng.uniform(0.45, 1.0)
-        smooth, points = _spiral(rng, ren, mag, r_half, q, beta, x0, y0)
+        r_half = _r_half(rng, survey, mag, 1.3, lo=1.5)
+        q = rng.uniform(*((0.2, 0.45) if kind == "inclined" else (0.45, 1.0)))
+        early = kind == "early"
+        smooth, points = _spiral(rng, ren, mag, r_half, q, beta, x0, y0, early=early)
     elif label == "edge_on":
         r_half = _r_half(rng, survey, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
-        smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0)
+        tilt = 72.0 if kind else 80.0
+        smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0, tilt)
     else:
         smooth, points, r_half, q = _merger(
             rng, ren, survey, mag, fwhm[1], x0, y0, beta, half_field
@@ -329,6 +344,13 @@ def _simulate_one(rng, ren, survey, label, bidx, sky, gain):
     pa = (np.degrees(beta) - 90.0) % 180.0
     row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa, psf_fwhm_r=fwhm[1])
     return img.astype(np.float32), fwhm, row
+
+
+def _overlap_kind(rng, label):
+    """Which overlap population an object of ``label`` comes from (see `Survey.overlap`)."""
+    if label == "spiral":
+        return "early" if rng.random() < 0.5 else "inclined"
+    return "overlap"
 
 
 def _noisy_labels(labels, classes, fraction, seed):
