@@ -183,6 +183,10 @@ def test_mergers_more_extended_than_ellipticals(sim):
         (dict(bands=("u",)), "bands must be"),
         (dict(image_format="tiff"), "image_format must be"),
         (dict(bands=("g", "r"), image_format="jpeg"), "needs bands g, r and i"),
+        (dict(classes=("spiral",)), "classes must be"),
+        (dict(classes=("spiral", "blob")), "classes must be"),
+        (dict(label_noise=1.0), "label_noise must be"),
+        (dict(survey="hubble"), "survey must be"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
@@ -190,3 +194,28 @@ def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate_morphology(**args)
     assert not (tmp_path / "catalog.fits").exists()
+
+
+def test_sdss_stand_in_survey_classes_and_label_noise(tmp_path):
+    """The Galaxy Zoo stand-in: SDSS pixel scale and depth, three classes, and a
+    fraction of labels swapped (true_label keeps the simulated class)."""
+    from astrocnn.tasks.morphology.simulate import SURVEYS
+
+    classes = ("elliptical", "spiral", "edge_on")
+    table = simulate_morphology(
+        60, 1, tmp_path, size=48, survey="sdss", classes=classes, label_noise=0.3
+    )
+    assert table.meta["PIXSCALE"] == SURVEYS["sdss"].pixel_scale == 0.396
+    assert table.meta["SURVEY"] == "sdss" and table.meta["CLASSES"] == ",".join(classes)
+    true, said = _column(table, "true_label"), _column(table, "label")
+    assert set(true) == set(classes) and set(said) <= set(classes)
+    assert 0.1 < np.mean(true != said) < 0.5  # 30 % swapped, give or take 60 draws
+    header = fits.getheader(tmp_path / table["file"][0])
+    assert header["LABEL"] == said[0]  # the file says what the catalogue says
+    # SDSS is shallower than DECaLS: more noise per pixel in r at the same pixel scale
+    decals = simulate_morphology(2, 1, tmp_path / "decals", size=48, pixel_scale=0.396)
+    assert (
+        header["SKYSIG_R"] > 2 * fits.getheader(tmp_path / "decals" / decals["file"][0])["SKYSIG_R"]
+    )
+    clean = simulate_morphology(6, 1, tmp_path / "clean", size=48, survey="sdss", classes=classes)
+    assert "true_label" not in clean.colnames
