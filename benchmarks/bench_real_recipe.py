@@ -161,6 +161,11 @@ def run_arm(work, name, train_args, data, epochs, log, results, out):
     print(f"{name}: {json.dumps(results[name]['test'])}", flush=True)
 
 
+def _arm_of(recipe):
+    """The name of the full-data arm trained with ``recipe`` (or None)."""
+    return next((name for name, args in ARMS.items() if args == recipe), None)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="work_runs/real_recipe", type=Path)
@@ -209,7 +214,10 @@ def main():
         results["pretrain"] = {"seconds": seconds, "epochs": args.pretrain_epochs}
     for pct in FRACTIONS:
         data = work / f"train_{pct}pct.h5"
-        if "scratch" in arms:
+        same = _arm_of(recipe) if pct == 100 else None
+        if "scratch" in arms and same in results:
+            results["scratch_100"] = {**results[same], "same_as": same}  # the same run
+        elif "scratch" in arms:
             run_arm(work, f"scratch_{pct}", recipe, data, args.epochs, log, results, args.out)
         if "pretrained" in arms:
             tune = [*recipe, "--init-from", backbone]

@@ -233,9 +233,10 @@ TRAIN_OPTIONS = params_of(
     click.option(
         "--arch",
         type=click.Choice(["cnn", "resnet"]),
-        default="cnn",
-        show_default=True,
-        help="Plain conv/BN/pool CNN or residual network (DeepLens-like).",
+        default=None,
+        help="Plain conv/BN/pool CNN or residual network (ResNet-18 layout at half width) "
+        "[default: the task's recipe, chosen by measurement: resnet for morphology, cnn "
+        "for the others].",
     ),
     click.option(
         "--widths",

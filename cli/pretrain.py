@@ -70,9 +70,9 @@ PRETRAIN_OPTIONS = params_of(
     click.option(
         "--arch",
         type=click.Choice(["cnn", "resnet"]),
-        default="cnn",
-        show_default=True,
-        help="Backbone family (as train --arch; fine-tuning keeps it).",
+        default=None,
+        help="Backbone family (as train --arch; fine-tuning keeps it) [default: the task's, "
+        "as train].",
     ),
     click.option(
         "--widths",

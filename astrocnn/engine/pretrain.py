@@ -54,7 +54,7 @@ class PretrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     temperature: float = 0.2
-    architecture: str = "cnn"
+    architecture: str | None = None  # None: the task's default_architecture
     widths: tuple | None = None
     convs_per_block: int | None = None
     projection_dim: int = 128
@@ -115,13 +115,14 @@ def check_output(out, overwrite: bool) -> Path:
     return check_writable(out, overwrite=overwrite).absolute()
 
 
-def architecture_options(config: PretrainConfig) -> dict:
-    """The backbone's options: the user's, else the architecture's defaults."""
+def architecture_options(config: PretrainConfig, task=None) -> dict:
+    """The backbone's options: the user's, else the task's architecture and its defaults."""
     from astrocnn.models.cnn import ARCHITECTURE_DEFAULTS
 
-    defaults = ARCHITECTURE_DEFAULTS.get(config.architecture, ARCHITECTURE_DEFAULTS["cnn"])
+    architecture = config.architecture or getattr(task, "default_architecture", "cnn")
+    defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
     return {
-        "architecture": config.architecture,
+        "architecture": architecture,
         "widths": tuple(config.widths or defaults["widths"]),
         "convs_per_block": int(config.convs_per_block or defaults["convs_per_block"]),
     }
@@ -333,7 +334,7 @@ def pretrain(task, data, out, config: PretrainConfig, *, log=print) -> dict:
     check_batch(n, config.batch_size, data.name)
     input_shape = tuple(int(s) for s in data.images.shape[1:])
     scaler = _fit_scaler(task, data, config.seed)
-    options = architecture_options(config)
+    options = architecture_options(config, task)
     keras.utils.set_random_seed(config.seed)
     model = build_pretraining_model(input_shape, options, config.projection_dim)
     views = make_views(

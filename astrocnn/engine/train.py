@@ -60,7 +60,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     learning_rate: float = 2e-3
-    architecture: str = "cnn"
+    architecture: str | None = None  # None: the task's default_architecture
     widths: tuple | None = None  # None: the architecture's (models.cnn.ARCHITECTURE_DEFAULTS)
     convs_per_block: int | None = None
     patience: int | None = None  # stop after this many epochs without a better validation loss
@@ -285,7 +285,7 @@ def _architecture_options(task, config) -> dict:
     """The network's architecture options: the user's, else the architecture's defaults."""
     from astrocnn.models.cnn import ARCHITECTURE_DEFAULTS
 
-    architecture = task.architecture_name or config.architecture
+    architecture = task.architecture_name or config.architecture or task.default_architecture
     defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
     widths = config.widths if config.widths else defaults["widths"]
     return {

@@ -127,6 +127,9 @@ class Task:
     architecture_name : str or None
         Network family recorded in the bundle when the task fixes it (e.g.
         ``"unet"``); ``None`` records ``--arch``.
+    default_architecture : str
+        The backbone ``train`` and ``pretrain`` build when ``--arch`` is not
+        given (``"cnn"`` or ``"resnet"``): the recipe measured best for the task.
     default_file_columns : tuple of str
         Catalogue column(s) naming the inputs when the user gives none
         (empty: ``file`` or ``file_<band>``).
@@ -150,6 +153,7 @@ class Task:
     image_outputs: tuple[str, ...] = ()
     default_file_columns: tuple[str, ...] = ()
     architecture_name: str | None = None
+    default_architecture = "cnn"
     split_groups: str | None = None
     summary_metrics: tuple[str, ...] = ()
 

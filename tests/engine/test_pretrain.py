@@ -19,7 +19,7 @@ from astrocnn.io.bundle import read_meta
 tf = import_tensorflow()
 keras = import_keras()
 
-SMALL = ("--size", 32, "--size-mode", "crop", "--widths", "8,16")
+SMALL = ("--size", 32, "--size-mode", "crop", "--arch", "cnn", "--widths", "8,16")
 TINY = (*SMALL, "--quiet")
 
 

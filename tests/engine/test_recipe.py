@@ -20,6 +20,10 @@ def test_architecture_defaults_fill_what_the_user_left_out():
     assert cnn["widths"] == (16, 32, 64, 128) and cnn["convs_per_block"] == 1
     given = _architecture_options(task, config(architecture="resnet", widths=(8, 16)))
     assert given["widths"] == (8, 16)
+    # no --arch: the task's measured default (morphology: resnet; lens: cnn)
+    assert _architecture_options(task, config(architecture=None))["architecture"] == "resnet"
+    lens = _architecture_options(get_task("lens"), config(architecture=None))
+    assert lens["architecture"] == "cnn"
 
 
 def test_layerwise_adam_scales_the_step_of_the_named_layers_only():

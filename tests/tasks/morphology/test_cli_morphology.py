@@ -10,7 +10,7 @@ from paths import SAMPLE_DATA
 
 pytest.importorskip("galsim")
 
-SMALL = ["--batch-size", "16", "--widths", "8,16,32,32", "--quiet", "--seed", "3"]
+SMALL = ["--arch", "cnn", "--batch-size", "16", "--widths", "8,16,32,32", "--quiet", "--seed", "3"]
 
 
 def as_user_csv(sim_dir, name):
