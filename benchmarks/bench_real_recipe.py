@@ -20,12 +20,20 @@ finished arms; delete an arm's folder to redo it).  Arms:
     Best-validation weights, early stopping (patience 10), label smoothing 0.1;
     small CNN or the residual network (``--arch resnet``).
 ``finetune``
-    The ``--arch`` of the winning recipe is the source's: the shipped default
-    morphology model (DECaLS-like FITS g,r,i) fine-tuned onto the JPEGs.
+    The shipped default morphology model (DECaLS-like FITS g,r,i; a small CNN)
+    fine-tuned onto the JPEGs with ``--recipe``'s options (its architecture is
+    the source's, so compare it with the CNN arm).
 ``scratch_N`` / ``pretrained_N``
     Learning curve: N % of the training labels, from scratch or from a
     backbone pretrained (``astrocnn pretrain``, SimCLR) on all 5,000 training
-    images without their labels.
+    images without their labels; ``scratch_100`` is the full-data arm of the
+    same recipe.
+
+The published numbers (docs/real_recipe.json) come from two calls: ``--arms
+today,cnn,resnet`` and then ``--arms finetune,scratch,pretrained --recipe
+"--arch cnn --keep best --patience 10 --label-smoothing 0.1"`` (the default
+model and the pretrained backbone are CNNs; pretraining a ResNet is ~4x
+slower on a CPU).
 
 Results go to ``--out`` (JSON), one entry per arm, written after each arm.
 
