@@ -219,7 +219,15 @@ def main():
             "pretrain", "morphology", "--data", full, "--out", backbone,
             "--epochs", args.pretrain_epochs, *recipe[:2], "-q", log=log,
         )  # fmt: skip
-        results["pretrain"] = {"seconds": seconds, "epochs": args.pretrain_epochs}
+        results["pretrain"] = {"seconds": seconds}
+    if "pretrained" in arms:
+        meta = bundle_meta(backbone)
+        keep = ("method", "epochs", "batch_size", "temperature", "final_loss", "chance_loss")
+        results.setdefault("pretrain", {}).update(
+            {k: meta["pretraining"].get(k) for k in keep},
+            n_images=meta["pretraining"].get("n_images"),
+            architecture=meta["architecture"],
+        )
     for pct in FRACTIONS:
         data = work / f"train_{pct}pct.h5"
         same = _arm_of(recipe) if pct == 100 else None

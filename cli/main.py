@@ -293,7 +293,8 @@ TRAIN_OPTIONS = params_of(
         type=click.IntRange(min=0),
         default=None,
         help="With --init-from: epochs of head-only training before all layers are "
-        "trained at a tenth of the learning rate (default: a quarter of --epochs; none when "
+        "trained, the copied ones at a tenth of the learning rate (default: a quarter of "
+        "--epochs; none when "
         "the source saw other images or bands: its first block is then re-learnt and all "
         "layers train from the start, the copied ones at a lower rate).",
     ),

@@ -11,15 +11,18 @@ photo-z, and ``astrocnn pretrain``'s backbones) the backbone (every layer of the
 nested ``backbone`` model) is copied from the source bundle; the task's head
 is new, sized for the new classes, and the input scaling is fitted on the new
 images.  When the source saw the same kind of images (same image kind, bands
-and scaling), the engine trains the head alone and then all layers at a
-tenth of the learning rate.  When it did not (FITS fluxes -> 8-bit JPEG
-composites, other bands, another scaling), a frozen backbone would feed the
-head features of inputs it never saw (the head's loss then stays at chance),
-so every layer trains from the start with discriminative learning rates: the
-first block and the head at the full rate, the other copied layers at
-``COPIED_RATE`` of it (:func:`astrocnn.engine.optim.layerwise_adam`); when the
-pixel values mean something else (another image kind or scaling), the first
-block is re-initialised too.
+and scaling), the engine trains the head alone and then all layers, the
+copied ones at ``SAME_KIND_RATE`` of the learning rate and the head at the
+full rate (a head that moved at a tenth too barely learns on a few hundred
+labels: ``benchmarks/bench_real_recipe.py`` measured it).  When it did not
+(FITS fluxes -> 8-bit JPEG composites, other bands, another scaling), a
+frozen backbone would feed the head features of inputs it never saw (the
+head's loss then stays at chance), so every layer trains from the start with
+discriminative learning rates: the first block and the head at the full
+rate, the other copied layers at ``COPIED_RATE`` of it
+(:func:`astrocnn.engine.optim.layerwise_adam`); when the pixel values mean
+something else (another image kind or scaling), the first block is
+re-initialised too.
 
 Band counts may differ: the first convolution's kernel is then rebuilt from
 the mean over the source bands, replicated for each new band and rescaled so a
@@ -40,6 +43,9 @@ from astrocnn.io.bundle import load_bundle
 BACKBONE = "backbone"
 COPIED_RATE = 0.3
 """Learning-rate factor of the copied layers when the source saw other images."""
+SAME_KIND_RATE = 0.1
+"""Learning-rate factor of the copied layers, once unfrozen, when the source saw the
+same kind of images (the new head keeps the full rate)."""
 
 
 @dataclass
@@ -227,6 +233,11 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, scaling, log) -
     path = source.path
     src_backbone = _backbone(source.model, str(path))
     options = _model_options(task, source.meta)
+    if source.meta.get("kind") == "pretrained_backbone":
+        # self-supervised features are offset and of very unequal spread: a head on
+        # the raw features learnt slowly (bench_real_recipe: 0.68 vs 0.93 for a
+        # standardised linear probe on the same features)
+        options["head_norm"] = True
     model = task.build_model(tuple(input_shape), meta, options)
     backbone = _backbone(model, "new model")
     mismatch = source_mismatch(source.meta, image_kind, meta["bands"], scaling)
@@ -266,7 +277,7 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, scaling, log) -
             f"note: first convolution adapted from {src_bands} to {input_shape[-1]} bands by "
             f"averaging its filters over bands; spatial filters are reused, colour filters are not"
         )
-    factors = {}
+    factors = dict.fromkeys(copied, SAME_KIND_RATE)
     if mismatch:
         factors = {name: COPIED_RATE for name in copied if name not in first_block}
         first = "re-learnt" if relearn else "trained at the full rate"

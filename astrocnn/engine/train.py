@@ -277,7 +277,7 @@ def _phases(config: TrainConfig, transfer=None) -> list[_Phase]:
     head = min(max(head, 0), epochs)
     phases = [_Phase("head", 0, head, False, lr)] if head else []
     if head < epochs:
-        phases.append(_Phase("unfrozen", head, epochs, True, lr / 10))
+        phases.append(_Phase("unfrozen", head, epochs, True, lr, transfer.rate_factors))
     return phases
 
 
@@ -307,9 +307,12 @@ def _fine_tuning_record(transfer):
     """How a fine-tuned network was started, for the provenance."""
     if transfer is None:
         return "none"
-    if not transfer.rate_factors:
-        return {"source_differs": "no", "schedule": "head, then all layers at 1/10"}
-    rate = min(transfer.rate_factors.values())
+    rate = min(transfer.rate_factors.values(), default=1.0)
+    if not transfer.mismatch:
+        return {
+            "source_differs": "no",
+            "schedule": f"head alone, then all layers, the copied ones at {rate:g}x",
+        }
     return {
         "source_differs": "; ".join(transfer.mismatch),
         "schedule": f"first block re-learnt, all layers trained, copied ones at {rate:g}x",

@@ -137,6 +137,7 @@ def build_classifier(
     dense=64,
     dropout=0.3,
     activation="softmax",
+    head_norm=False,
 ):
     """A backbone with a softmax classification (or sigmoid fraction) head.
 
@@ -155,6 +156,10 @@ def build_classifier(
     activation : {'softmax', 'sigmoid'}
         Output activation: softmax for exclusive classes (or vote fractions
         that sum to one), sigmoid for independent fractions.
+    head_norm : bool
+        Standardise the pooled features (batch normalisation, ``head_norm``)
+        before the head: for backbones whose features were not learnt for a
+        head (self-supervised ones are offset and of very unequal spread).
 
     Returns
     -------
@@ -171,6 +176,8 @@ def build_classifier(
     )
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone(inputs)
+    if head_norm:
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_norm")(x)
     x = layers.Dropout(dropout, name="head_dropout0")(x)
     x = layers.Dense(dense, activation="relu", kernel_initializer="he_normal", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout1")(x)

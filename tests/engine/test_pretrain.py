@@ -127,6 +127,8 @@ def test_train_init_from_copies_the_pretrained_backbone(pretrained):
     assert len(new.weights) == len(src.weights) == 10  # conv kernels, BN gamma/beta/mean/var
     for a, b in zip(src.weights, new.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    # self-supervised features are standardised before the new head
+    assert tuned.get_layer("head_norm") and meta["model_options"]["head_norm"] is True
 
 
 def test_embed_uses_the_backbone_and_predict_refuses_it(pretrained, tmp_path):

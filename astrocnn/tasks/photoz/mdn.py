@@ -135,6 +135,7 @@ def build_mdn_regressor(
     convs_per_block=1,
     dense=128,
     dropout=0.1,
+    head_norm=False,
 ):
     """A CNN backbone (plus optional scalar inputs) feeding a mixture density head.
 
@@ -158,6 +159,9 @@ def build_mdn_regressor(
         Width of the two hidden dense layers.
     dropout : float
         Dropout rate after the pooled features.
+    head_norm : bool
+        Standardise the pooled image features before the head (see
+        :func:`astrocnn.models.cnn.build_classifier`).
 
     Returns
     -------
@@ -172,6 +176,10 @@ def build_mdn_regressor(
     )
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone(image)
+    if head_norm:
+        from astrocnn.models.cnn import BN_MOMENTUM
+
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_norm")(x)
     inputs = image
     if n_extra:
         scalars = keras.Input(shape=(int(n_extra),), name="extra")
