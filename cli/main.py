@@ -185,6 +185,52 @@ def main():
     """
 
 
+ARCHITECTURE = (
+    click.option(
+        "--arch",
+        type=click.Choice(["cnn", "resnet"]),
+        default=None,
+        help="Plain conv/BN/pool CNN or residual network (ResNet-18 layout at half width) "
+        "[default: the task's recipe, chosen by measurement: resnet for morphology, cnn "
+        "for the others].",
+    ),
+    click.option(
+        "--widths",
+        default=None,
+        help="Filters per stage (each stage halves the resolution) [default: cnn "
+        "16,32,64,128; resnet 32,64,128,256].",
+    ),
+    click.option(
+        "--convs-per-block",
+        type=click.IntRange(1, 4),
+        default=None,
+        help="Convolutions (cnn) or residual units (resnet) per stage [default: cnn 1, resnet 2].",
+    ),
+)
+PACKED_DATA = click.option(
+    "--data",
+    "packed",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Packed HDF5 set of cutouts (astrocnn pack).",
+)
+
+
+def parse_widths(text):
+    """``--widths 16,32,64``: a tuple of positive integers (``None`` when not given)."""
+    if not text:
+        return None
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise AstrocnnError(
+            f"--widths: {text!r} is not a comma-separated list of integers"
+        ) from None
+    if not widths or min(widths) < 1:
+        raise AstrocnnError(f"--widths: {text!r}: give positive integers")
+    return widths
+
+
 TRAIN_OPTIONS = params_of(
     click.option(
         "--catalog",
@@ -192,13 +238,7 @@ TRAIN_OPTIONS = params_of(
         default=None,
         help="Training catalogue of cutouts with truth columns.",
     ),
-    click.option(
-        "--data",
-        "packed",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Packed HDF5 training set (astrocnn pack).",
-    ),
+    PACKED_DATA,
     click.option(
         "--out",
         required=True,
@@ -230,26 +270,7 @@ TRAIN_OPTIONS = params_of(
         default=2e-3,
         show_default=True,
     ),
-    click.option(
-        "--arch",
-        type=click.Choice(["cnn", "resnet"]),
-        default=None,
-        help="Plain conv/BN/pool CNN or residual network (ResNet-18 layout at half width) "
-        "[default: the task's recipe, chosen by measurement: resnet for morphology, cnn "
-        "for the others].",
-    ),
-    click.option(
-        "--widths",
-        default=None,
-        help="Filters per stage (each stage halves the resolution) [default: cnn "
-        "16,32,64,128; resnet 32,64,128,256].",
-    ),
-    click.option(
-        "--convs-per-block",
-        type=click.IntRange(1, 4),
-        default=None,
-        help="Convolutions (cnn) or residual units (resnet) per stage [default: cnn 1, resnet 2].",
-    ),
+    *ARCHITECTURE,
     click.option(
         "--patience",
         type=click.IntRange(min=0),
@@ -501,12 +522,7 @@ def _train(task, own, **given):
 
     if (given["catalog"] is None) == (given["packed"] is None):
         raise AstrocnnError("give exactly one of --catalog or --data")
-    try:
-        widths = tuple(int(w) for w in given["widths"].split(",")) if given["widths"] else None
-    except ValueError:
-        raise AstrocnnError(
-            f"--widths: {given['widths']!r} is not a comma-separated list of integers"
-        ) from None
+    widths = parse_widths(given["widths"])
     quiet = given["quiet"]
     log = _log_to(quiet)
     # a task option named like a training setting (e.g. extra_inputs) sets it;

@@ -12,14 +12,17 @@ import click
 
 from astrocnn.errors import AstrocnnError
 from astrocnn_cli.main import (
+    ARCHITECTURE,
     FILE_COLUMN,
     HDUS,
     OVERWRITE_PARAM,
+    PACKED_DATA,
     QUIET_PARAM,
     SIZE_MODE,
     _log_to,
     _parse_hdus,
     _task_group,
+    parse_widths,
 )
 from astrocnn_cli.task_commands import params_of
 
@@ -30,13 +33,7 @@ PRETRAIN_OPTIONS = params_of(
         default=None,
         help="Catalogue of unlabelled cutouts (no truth columns needed).",
     ),
-    click.option(
-        "--data",
-        "packed",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Packed HDF5 set of cutouts (astrocnn pack).",
-    ),
+    PACKED_DATA,
     click.option(
         "--out",
         required=True,
@@ -67,24 +64,7 @@ PRETRAIN_OPTIONS = params_of(
         show_default=True,
         help="Temperature of the NT-Xent loss (SimCLR: 0.1-0.5).",
     ),
-    click.option(
-        "--arch",
-        type=click.Choice(["cnn", "resnet"]),
-        default=None,
-        help="Backbone family (as train --arch; fine-tuning keeps it) [default: the task's, "
-        "as train].",
-    ),
-    click.option(
-        "--widths",
-        default=None,
-        help="Filters per stage [default: cnn 16,32,64,128; resnet 32,64,128,256].",
-    ),
-    click.option(
-        "--convs-per-block",
-        type=click.IntRange(1, 4),
-        default=None,
-        help="Convolutions (cnn) or residual units (resnet) per stage [default: cnn 1, resnet 2].",
-    ),
+    *ARCHITECTURE,
     click.option(
         "--projection-dim",
         type=click.IntRange(min=2),
@@ -135,20 +115,6 @@ PRETRAIN_HELP = """Pretrain TASK's backbone on unlabelled cutouts (self-supervis
     """
 
 
-def _widths(text):
-    if not text:
-        return None
-    try:
-        widths = tuple(int(w) for w in text.split(","))
-    except ValueError:
-        raise AstrocnnError(
-            f"--widths: {text!r} is not a comma-separated list of integers"
-        ) from None
-    if not widths or min(widths) < 1:
-        raise AstrocnnError(f"--widths: {text!r}: give positive integers")
-    return widths
-
-
 def _images(task, given, log):
     """The unlabelled images, their number checked against one batch before reading them."""
     from astrocnn.engine import pretrain as engine
@@ -193,7 +159,7 @@ def _pretrain(task, own, **given):
         learning_rate=given["learning_rate"],
         temperature=given["temperature"],
         architecture=given["arch"],
-        widths=_widths(given["widths"]),
+        widths=parse_widths(given["widths"]),
         convs_per_block=given["convs_per_block"],
         projection_dim=given["projection_dim"],
         max_shift=given["max_shift"],
