@@ -144,8 +144,9 @@ def friendly_errors(command):
     return wrapper
 
 
-def _task_group(command, params, run, help_text, summary):
-    """Add ``astrocnn COMMAND``: one subcommand per task, ``run`` behind each."""
+def _task_group(command, params, run, help_text, summary, listed=None):
+    """Add ``astrocnn COMMAND``: one subcommand per task, ``run`` behind each
+    (``listed(task)``: whether ``--help`` lists the task)."""
     main.add_command(
         TaskGroup(
             command,
@@ -153,6 +154,7 @@ def _task_group(command, params, run, help_text, summary):
                 command, name, params, run, help_text, wrap=friendly_errors
             ),
             help=summary,
+            listed=listed,
         )
     )
 

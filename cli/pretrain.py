@@ -146,6 +146,13 @@ def _images(task, given, log):
     return data
 
 
+def _has_backbone(task) -> bool:
+    """Whether ``astrocnn pretrain --help`` lists ``task`` (U-Net tasks have no backbone)."""
+    from astrocnn.engine.pretrain import can_pretrain
+
+    return can_pretrain(task)
+
+
 def _pretrain(task, own, **given):
     from astrocnn.engine import pretrain as engine
 
@@ -186,4 +193,5 @@ _task_group(
     _pretrain,
     PRETRAIN_HELP,
     "Self-supervised pretraining of TASK's backbone on unlabelled cutouts.",
+    listed=_has_backbone,
 )

@@ -118,10 +118,13 @@ class TaskGroup(click.Group):
         ``build(task_name) -> click.Command`` (see :func:`task_command`).
     """
 
-    def __init__(self, *args, build, **kwargs):
+    def __init__(self, *args, build, listed=None, **kwargs):
         kwargs.setdefault("subcommand_metavar", "TASK [ARGS]...")
         super().__init__(*args, **kwargs)
         self.build = build
+        # tasks the command does not apply to are not listed, but still answer
+        # (with the command's own one-line reason) when named
+        self.listed = listed or (lambda task: True)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, get_task(name).summary) for name in self.list_commands(ctx)]
@@ -129,7 +132,7 @@ class TaskGroup(click.Group):
             formatter.write_dl(rows)
 
     def list_commands(self, ctx):
-        return task_names()
+        return [name for name in task_names() if self.listed(get_task(name))]
 
     def get_command(self, ctx, name):
         return self.build(name) if name in task_names() else None

@@ -53,3 +53,13 @@ def test_another_tasks_option_is_named_as_such():
 def test_unknown_task_is_refused():
     result = run("train", "quasar", "--help", ok=False)
     assert result.exit_code != 0 and "quasar" in result.output
+
+
+def test_pretrain_help_lists_only_tasks_with_a_backbone():
+    out = run("pretrain", "--help").output
+    tasks = out.split("Tasks:")[1]
+    assert all(name in tasks for name in ("lens", "morphology", "photoz"))
+    assert "deblend" not in tasks and "paint" not in tasks
+    # named anyway: the command's own one-line reason, not click's usage error
+    refused = run("pretrain", "paint", "--catalog", "x.fits", "--out", "y.keras", ok=False)
+    assert "astrocnn: error: task 'paint'" in refused.output
