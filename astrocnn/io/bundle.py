@@ -218,7 +218,7 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
         from astrocnn.io.contract import describe
 
         lines.append("data contract (per band):")
-        lines.extend(describe(contract))
+        lines.extend(describe(contract, meta.get("image_kind", "fits")))
     features = meta.get("feature_stats")
     if features:
         lines.append(

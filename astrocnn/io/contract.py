@@ -291,8 +291,14 @@ def _text(entry, key, spec):
     return "?" if value is None else format(value, spec)
 
 
-def describe(contract: dict) -> list[str]:
-    """Lines for a model card: one per band."""
+def describe(contract: dict, image_kind: str = "fits") -> list[str]:
+    """Lines for a model card: one per band (JPEG/PNG models: one line, their
+    8-bit channels have no flux unit or zero point)."""
+    if image_kind == "raster":
+        noise = ", ".join(
+            f"{e['name']} {_text(e, 'noise_sigma', '.3g')}" for e in contract.get("bands", [])
+        )
+        return [f"  8-bit JPEG/PNG channels (no flux unit, zero point or PSF); noise sigma {noise}"]
     lines = []
     for entry in contract.get("bands", []):
         scale, zp = _text(entry, "pixel_scale", ".4g"), _text(entry, "zero_point", ".4g")

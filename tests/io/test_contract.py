@@ -77,3 +77,11 @@ def test_training_contract_takes_the_median_over_files_and_measures_noise():
     assert band["noise_sigma"] == pytest.approx(4.0, rel=0.05) and got["noise_measured"] == ["g"]
     assert got["cutout_arcsec"] == pytest.approx(3.2)
     assert all(math.isfinite(v) for v in (band["pixel_scale"], band["noise_sigma"]))
+
+
+def test_model_card_of_a_jpeg_model_claims_no_flux_units():
+    from astrocnn.io.contract import describe
+
+    contract = {"bands": [{"name": "R", "noise_sigma": 5.2}, {"name": "G", "noise_sigma": 2.8}]}
+    (line,) = describe(contract, "raster")
+    assert "8-bit" in line and "R 5.2" in line and "zero point ?" not in line
