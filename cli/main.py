@@ -218,6 +218,47 @@ PACKED_DATA = click.option(
 )
 
 
+CATALOG_LAYOUT = (
+    click.option("--bands", default=None, help="Comma-separated band names (catalogue input)."),
+    click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels."),
+    SIZE_MODE,
+    FILE_COLUMN,
+    HDUS,
+)
+
+
+def one_source(given):
+    """Refuse anything but exactly one of ``--catalog`` and ``--data``."""
+    if (given["catalog"] is None) == (given["packed"] is None):
+        raise AstrocnnError("give exactly one of --catalog or --data")
+
+
+def read_training_set(task, given, log, before_reading=lambda source: None):
+    """The images of ``--data`` (packed) or ``--catalog`` (read in full) as a TrainingSet;
+    ``before_reading(source)`` checks the catalogue before any image is read."""
+    from astrocnn.engine import train
+
+    if given["packed"]:
+        from astrocnn.data.packed import open_packed
+
+        return train.training_set_from_packed(open_packed(given["packed"]))
+    from astrocnn.engine.layout import catalog_with_layout
+
+    source, layout = catalog_with_layout(
+        given["catalog"],
+        task,
+        given["bands"],
+        given["size"],
+        given["size_mode"],
+        _parse_hdus(given["hdus"]),
+        given["file_columns"],
+    )
+    before_reading(source)
+    return train.training_set_from_source(
+        source, layout.spec, layout.bands, quiet=given["quiet"], log=log
+    )
+
+
 def parse_widths(text):
     """``--widths 16,32,64``: a tuple of positive integers (``None`` when not given)."""
     if not text:
@@ -321,11 +362,7 @@ TRAIN_OPTIONS = params_of(
         "the source saw other images or bands: its first block is then re-learnt and all "
         "layers train from the start, the copied ones at a lower rate).",
     ),
-    click.option("--bands", default=None, help="Comma-separated band names (catalogue input)."),
-    click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels."),
-    SIZE_MODE,
-    FILE_COLUMN,
-    HDUS,
+    *CATALOG_LAYOUT,
     click.option(
         "--strategy",
         type=click.Choice(["default", "mirrored", "multiworker"]),
@@ -519,36 +556,19 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
 
 def _train(task, own, **given):
     from astrocnn.engine import train as engine
-    from astrocnn.engine.layout import catalog_with_layout
     from astrocnn.tasks.registry import model_path
 
-    if (given["catalog"] is None) == (given["packed"] is None):
-        raise AstrocnnError("give exactly one of --catalog or --data")
+    one_source(given)
     widths = parse_widths(given["widths"])
     quiet = given["quiet"]
     log = _log_to(quiet)
     # a task option named like a training setting (e.g. extra_inputs) sets it;
     # the others are the task's target options
     settings = {k: own.pop(k) for k in list(own) if k in engine.TrainConfig.__dataclass_fields__}
-    if given["packed"]:
-        from astrocnn.data.packed import open_packed
-
-        data = engine.training_set_from_packed(open_packed(given["packed"]))
-    else:
-        source, layout = catalog_with_layout(
-            given["catalog"],
-            task,
-            given["bands"],
-            given["size"],
-            given["size_mode"],
-            _parse_hdus(given["hdus"]),
-            given["file_columns"],
-        )
-        # the truth first: a catalogue without it fails before any image is read
-        task.fit_targets(source.table, source.name, **own)
-        data = engine.training_set_from_source(
-            source, layout.spec, layout.bands, quiet=quiet, log=log
-        )
+    # the truth first: a catalogue without it fails before any image is read
+    data = read_training_set(
+        task, given, log, lambda source: task.fit_targets(source.table, source.name, **own)
+    )
     init_from = given["init_from"]
     config = engine.TrainConfig(
         epochs=given["epochs"],

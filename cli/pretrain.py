@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import click
 
-from astrocnn.errors import AstrocnnError
 from astrocnn_cli.main import (
     ARCHITECTURE,
-    FILE_COLUMN,
-    HDUS,
+    CATALOG_LAYOUT,
     OVERWRITE_PARAM,
     PACKED_DATA,
     QUIET_PARAM,
-    SIZE_MODE,
     _log_to,
-    _parse_hdus,
     _task_group,
+    one_source,
     parse_widths,
+    read_training_set,
 )
 from astrocnn_cli.task_commands import params_of
 
@@ -96,11 +94,7 @@ PRETRAIN_OPTIONS = params_of(
         metavar="FRACTION",
         help="Views: largest added Gaussian noise, as a fraction of each image's own noise.",
     ),
-    click.option("--bands", default=None, help="Comma-separated band names (catalogue input)."),
-    click.option("--size", type=click.IntRange(min=8), default=None, help="Cutout size in pixels."),
-    SIZE_MODE,
-    FILE_COLUMN,
-    HDUS,
+    *CATALOG_LAYOUT,
     click.option("--seed", type=int, default=0, show_default=True),
 )
 
@@ -116,33 +110,19 @@ PRETRAIN_HELP = """Pretrain TASK's backbone on unlabelled cutouts (self-supervis
 
 
 def _images(task, given, log):
-    """The unlabelled images, their number checked against one batch before reading them."""
-    from astrocnn.engine import pretrain as engine
-    from astrocnn.engine import train
+    """The unlabelled images, their number checked against one batch before reading them
+    (the engine checks a packed set's before TensorFlow loads)."""
+    from astrocnn.engine.pretrain import check_batch
 
-    batch_size = given["batch_size"]
-    if given["packed"]:
-        from astrocnn.data.packed import open_packed
+    rows = {}
 
-        data = train.training_set_from_packed(open_packed(given["packed"]))
-        engine.check_batch(len(data.images), batch_size, data.name)
-        return data
-    from astrocnn.engine.layout import catalog_with_layout
+    def enough_rows(source):
+        rows["n"] = len(source.paths)
+        check_batch(rows["n"], given["batch_size"], source.name)
 
-    source, layout = catalog_with_layout(
-        given["catalog"],
-        task,
-        given["bands"],
-        given["size"],
-        given["size_mode"],
-        _parse_hdus(given["hdus"]),
-        given["file_columns"],
-    )
-    engine.check_batch(len(source.paths), batch_size, source.name)
-    data = train.training_set_from_source(
-        source, layout.spec, layout.bands, quiet=given["quiet"], log=log
-    )
-    engine.check_batch(len(data.images), batch_size, source.name, len(source.paths))
+    data = read_training_set(task, given, log, enough_rows)
+    if rows:  # a catalogue: some rows may not have been readable
+        check_batch(len(data.images), given["batch_size"], data.name, rows["n"])
     return data
 
 
@@ -156,8 +136,7 @@ def _has_backbone(task) -> bool:
 def _pretrain(task, own, **given):
     from astrocnn.engine import pretrain as engine
 
-    if (given["catalog"] is None) == (given["packed"] is None):
-        raise AstrocnnError("give exactly one of --catalog or --data")
+    one_source(given)
     engine.check_task(task)
     out = engine.check_output(given["out"], given["overwrite"])
     config = engine.PretrainConfig(

@@ -157,12 +157,6 @@ def d4_shift(tf, gen, images, max_shift: int):
     return tf.gather(padded, cols, axis=2, batch_dims=1)
 
 
-#: Noise of a Gaussian field from the median absolute difference of neighbouring
-#: pixels: the difference has sigma*sqrt(2), its median absolute value is
-#: 0.6745 times that.
-_MAD_DIFF_TO_SIGMA = 1.0 / (0.674490 * 2**0.5)
-
-
 def make_views(
     *,
     max_shift: int = 3,
@@ -228,7 +222,9 @@ def image_noise(tf, images):
     n, c = tf.shape(diff)[0], tf.shape(diff)[3]
     flat = tf.sort(tf.reshape(tf.transpose(diff, [0, 3, 1, 2]), [n, c, -1]), axis=-1)
     median = flat[:, :, tf.shape(flat)[2] // 2]
-    return tf.reshape(median * _MAD_DIFF_TO_SIGMA, [n, 1, 1, c])
+    from astrocnn.io.conversion import DIFF_MAD_TO_SIGMA
+
+    return tf.reshape(median * float(DIFF_MAD_TO_SIGMA), [n, 1, 1, c])
 
 
 def gaussian_blur(tf, images, sigma, radius: int = 3):

@@ -191,16 +191,22 @@ def source_mismatch(source_meta, image_kind, bands, scaling) -> list[str]:
     list of str
         Empty when the source saw the same kind of images.
     """
-    reasons = []
+    return list(_differences(source_meta, image_kind, bands, scaling).values())
+
+
+def _differences(source_meta, image_kind, bands, scaling) -> dict[str, str]:
+    """:func:`source_mismatch`'s reasons keyed by what differs: ``"image_kind"``,
+    ``"bands"``, ``"scaling"``."""
+    reasons = {}
     src_kind = source_meta.get("image_kind", "fits")
     if src_kind != image_kind:
-        reasons.append(f"{src_kind} images, the new ones are {image_kind}")
+        reasons["image_kind"] = f"{src_kind} images, the new ones are {image_kind}"
     src_bands = [str(b) for b in source_meta.get("bands", [])]
     if src_bands != [str(b) for b in bands]:
-        reasons.append(f"bands {','.join(src_bands)}, the new ones {','.join(map(str, bands))}")
+        reasons["bands"] = f"bands {','.join(src_bands)}, the new ones {','.join(map(str, bands))}"
     src_scaling = (source_meta.get("preprocessing") or {}).get("kind")
     if src_scaling != scaling.get("kind"):
-        reasons.append(f"{src_scaling} scaling, the new images {scaling.get('kind')}")
+        reasons["scaling"] = f"{src_scaling} scaling, the new images {scaling.get('kind')}"
     return reasons
 
 
@@ -240,14 +246,12 @@ def fine_tune_start(task, source, input_shape, meta, image_kind, scaling, log) -
         options["head_norm"] = True
     model = task.build_model(tuple(input_shape), meta, options)
     backbone = _backbone(model, "new model")
-    mismatch = source_mismatch(source.meta, image_kind, meta["bands"], scaling)
+    differences = _differences(source.meta, image_kind, meta["bands"], scaling)
+    mismatch = list(differences.values())
     first_block = set(input_block_layers(options.get("architecture", "cnn")))
     # pixel values that mean something else (8-bit composites, another scaling):
     # the first block's filters do not apply; other bands alone keep them
-    values_differ = source.meta.get("image_kind", "fits") != image_kind or (
-        (source.meta.get("preprocessing") or {}).get("kind") != scaling.get("kind")
-    )
-    relearn = first_block if values_differ else set()
+    relearn = first_block if {"image_kind", "scaling"} & differences.keys() else set()
     src_layers = {layer.name: layer for layer in src_backbone.layers}
     copied, adapted = [], 0
     for layer in backbone.layers:

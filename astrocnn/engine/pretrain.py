@@ -115,19 +115,6 @@ def check_output(out, overwrite: bool) -> Path:
     return check_writable(out, overwrite=overwrite).absolute()
 
 
-def architecture_options(config: PretrainConfig, task=None) -> dict:
-    """The backbone's options: the user's, else the task's architecture and its defaults."""
-    from astrocnn.models.cnn import ARCHITECTURE_DEFAULTS
-
-    architecture = config.architecture or getattr(task, "default_architecture", "cnn")
-    defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
-    return {
-        "architecture": architecture,
-        "widths": tuple(config.widths or defaults["widths"]),
-        "convs_per_block": int(config.convs_per_block or defaults["convs_per_block"]),
-    }
-
-
 def nt_xent(z1, z2, temperature: float):
     """The NT-Xent loss of two views' projections, and how often the positive wins.
 
@@ -326,15 +313,18 @@ def pretrain(task, data, out, config: PretrainConfig, *, log=print) -> dict:
     from astrocnn._tf import import_keras
     from astrocnn.data.augment import make_views
     from astrocnn.io.bundle import save_bundle
+    from astrocnn.models.cnn import architecture_options
 
-    keras = import_keras()
     check_task(task)
     out = check_output(out, config.overwrite)
     n = len(data.images)
-    check_batch(n, config.batch_size, data.name)
+    check_batch(n, config.batch_size, data.name)  # before TensorFlow loads
+    keras = import_keras()
     input_shape = tuple(int(s) for s in data.images.shape[1:])
     scaler = _fit_scaler(task, data, config.seed)
-    options = architecture_options(config, task)
+    options = architecture_options(
+        config.architecture or task.default_architecture, config.widths, config.convs_per_block
+    )
     keras.utils.set_random_seed(config.seed)
     model = build_pretraining_model(input_shape, options, config.projection_dim)
     views = make_views(

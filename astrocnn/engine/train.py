@@ -283,15 +283,11 @@ def _phases(config: TrainConfig, transfer=None) -> list[_Phase]:
 
 def _architecture_options(task, config) -> dict:
     """The network's architecture options: the user's, else the architecture's defaults."""
-    from astrocnn.models.cnn import ARCHITECTURE_DEFAULTS
+    from astrocnn.models.cnn import architecture_options
 
     architecture = task.architecture_name or config.architecture or task.default_architecture
-    defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
-    widths = config.widths if config.widths else defaults["widths"]
     return {
-        "architecture": architecture,
-        "widths": tuple(widths),
-        "convs_per_block": config.convs_per_block or defaults["convs_per_block"],
+        **architecture_options(architecture, config.widths, config.convs_per_block),
         **config.model_options,
     }
 

@@ -457,6 +457,11 @@ def cube_axis_order(shape: tuple, n_bands: int, option: str, name: str) -> str:
     return "band,y,x"
 
 
+DIFF_MAD_TO_SIGMA = 1.4826 / np.sqrt(2)
+"""Gaussian sigma from the median absolute difference of neighbouring pixels (the
+difference of two pixels has sigma * sqrt(2); a MAD is 1/1.4826 sigma)."""
+
+
 def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Background level and noise sigma per image and band, from a frame of pixels
     ``border`` wide (the object is centred, so the frame is mostly sky).
@@ -486,7 +491,7 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
     clean = ~holes
     if clean.any():
         level[clean] = _middle(pixels[clean])
-        sigma[clean] = _middle(np.abs(diffs[clean])) * (1.4826 / np.sqrt(2))
+        sigma[clean] = _middle(np.abs(diffs[clean])) * DIFF_MAD_TO_SIGMA
     for i in np.flatnonzero(holes):  # padding or an empty band: leave the zeros out
         sky, steps, valid = _frame(images[i : i + 1], border, with_valid=True)
         for band in range(c):
@@ -495,7 +500,7 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
             if data.size:
                 level[i, band] = np.median(data)
             if joined.size > 1:
-                sigma[i, band] = np.median(np.abs(joined)) * (1.4826 / np.sqrt(2))
+                sigma[i, band] = np.median(np.abs(joined)) * DIFF_MAD_TO_SIGMA
     return level, sigma
 
 

@@ -28,6 +28,32 @@ ARCHITECTURE_DEFAULTS = {
 """Widths and units per stage of each backbone when the user gives none."""
 
 
+def architecture_options(architecture: str, widths=None, convs_per_block=None) -> dict:
+    """``architecture`` with the user's widths and units per stage, else its defaults.
+
+    Parameters
+    ----------
+    architecture : str
+        A backbone family (a task's own network, e.g. ``"unet"``, takes the
+        ``cnn`` defaults).
+    widths : sequence of int, optional
+        Filters per stage.
+    convs_per_block : int, optional
+        Convolutions or residual units per stage.
+
+    Returns
+    -------
+    dict
+        ``architecture``, ``widths`` (a tuple) and ``convs_per_block``.
+    """
+    defaults = ARCHITECTURE_DEFAULTS.get(architecture, ARCHITECTURE_DEFAULTS["cnn"])
+    return {
+        "architecture": architecture,
+        "widths": tuple(widths or defaults["widths"]),
+        "convs_per_block": int(convs_per_block or defaults["convs_per_block"]),
+    }
+
+
 def input_block_layers(architecture: str) -> tuple[str, ...]:
     """Names of the layers of a backbone's first block (the one that sees the pixels)."""
     return (
