@@ -93,6 +93,7 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                 log = block.log
             if written == 0:
                 raise AstrocnnError(f"{source.name}: no cutout could be read; nothing packed")
+            conversions = log.lines() if log is not None else []
             if written < n:
                 _shrink(h5, "images", written)
             table = source.table[keep]
@@ -115,10 +116,10 @@ def pack(source, out, spec: CutoutSpec, bands, *, overwrite=False, progress=None
                     "astrocnn_version": __version__,
                     "n_rows": n,
                     "n_rejected": n - written,
-                    "conversions": json.dumps(log.lines() if log is not None else []),
+                    "conversions": json.dumps(conversions),
                 }
             )
-    return PackSummary(out, int(written), rejected, log.lines() if log is not None else [])
+    return PackSummary(out, int(written), rejected, conversions)
 
 
 def _shrink(h5, name, length):

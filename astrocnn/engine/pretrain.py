@@ -39,7 +39,6 @@ PRETRAINED = "pretrained_backbone"
 """The ``kind`` of a bundle written by :func:`pretrain`."""
 
 METHOD = "SimCLR (NT-Xent)"
-_SCALER_SAMPLE = 2048
 
 
 @dataclass
@@ -281,14 +280,6 @@ def fit(model, dataset, steps: int, config: PretrainConfig, log=print) -> list[d
     return history
 
 
-def _fit_scaler(task, data, seed):
-    n = len(data.images)
-    sample = np.arange(n)
-    if n > _SCALER_SAMPLE:
-        sample = np.sort(np.random.default_rng(seed).choice(n, _SCALER_SAMPLE, replace=False))
-    return task.fit_input_scaler(data.image_kind, data.images[sample], seed=seed)
-
-
 def pretrain(task, data, out, config: PretrainConfig, *, log=print) -> dict:
     """Pretrain ``task``'s backbone on the unlabelled images ``data``; write the bundle.
 
@@ -312,6 +303,7 @@ def pretrain(task, data, out, config: PretrainConfig, *, log=print) -> dict:
     """
     from astrocnn._tf import import_keras
     from astrocnn.data.augment import make_views
+    from astrocnn.engine.train import fit_input_scaling
     from astrocnn.io.bundle import save_bundle
     from astrocnn.models.cnn import architecture_options
 
@@ -321,7 +313,7 @@ def pretrain(task, data, out, config: PretrainConfig, *, log=print) -> dict:
     check_batch(n, config.batch_size, data.name)  # before TensorFlow loads
     keras = import_keras()
     input_shape = tuple(int(s) for s in data.images.shape[1:])
-    scaler = _fit_scaler(task, data, config.seed)
+    scaler = fit_input_scaling(task, data, np.arange(n), config.seed)
     options = architecture_options(
         config.architecture or task.default_architecture, config.widths, config.convs_per_block
     )

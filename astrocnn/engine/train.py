@@ -281,6 +281,19 @@ def _phases(config: TrainConfig, transfer=None) -> list[_Phase]:
     return phases
 
 
+SCALER_SAMPLE = 2048
+"""Most training images the input scaling is fitted on (a seeded random subset)."""
+
+
+def fit_input_scaling(task, data: TrainingSet, rows, seed: int):
+    """``task``'s input scaling fitted on up to :data:`SCALER_SAMPLE` of ``rows`` of
+    ``data.images`` (drawn with ``seed``)."""
+    sample = np.asarray(rows)
+    if len(sample) > SCALER_SAMPLE:
+        sample = np.sort(np.random.default_rng(seed).choice(sample, SCALER_SAMPLE, replace=False))
+    return task.fit_input_scaler(data.image_kind, data.images[sample], seed=seed)
+
+
 def _architecture_options(task, config) -> dict:
     """The network's architecture options: the user's, else the architecture's defaults."""
     from astrocnn.models.cnn import architecture_options
@@ -460,11 +473,7 @@ def _train(task, data, out, config, policy, log):
         )
     else:
         extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
-        sample = train_idx
-        if len(sample) > 2048:
-            rng = np.random.default_rng(config.seed)
-            sample = np.sort(rng.choice(train_idx, 2048, replace=False))
-        scaler = task.fit_input_scaler(data.image_kind, data.images[sample], seed=config.seed)
+        scaler = fit_input_scaling(task, data, train_idx, config.seed)
     options = _architecture_options(task, config)
     transfer = None
     run_key = {

@@ -373,10 +373,7 @@ def _raster_pixels(image, path, shrink_to, n_channels, notes) -> np.ndarray:
         if mode.startswith("I"):
             pixels = pixels / np.float32(257.0)
             notes.append("16-bit grey image scaled to 0-255 (/257)")
-        if n_channels == 3:
-            notes.append("grey image replicated to R=G=B")
-            return np.repeat(pixels[..., None], 3, axis=-1)
-        return pixels[..., None]
+        return _to_channels(pixels[..., None], n_channels, notes)
     if image.mode == "RGB" and n_channels == 1:
         image = image.convert("L")
         notes.append("colour image converted to grey by luminance (PIL convert('L'))")
@@ -387,11 +384,14 @@ def _raster_pixels(image, path, shrink_to, n_channels, notes) -> np.ndarray:
         if image.width > width and image.height > height:
             image = image.resize((width, height), Image.Resampling.LANCZOS)
     pixels = np.asarray(image, np.float32)
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-        if n_channels == 3:
-            notes.append("grey image replicated to R=G=B")
-            pixels = np.repeat(pixels, 3, axis=-1)
+    return _to_channels(pixels[..., None] if pixels.ndim == 2 else pixels, n_channels, notes)
+
+
+def _to_channels(pixels: np.ndarray, n_channels, notes) -> np.ndarray:
+    """(H, W, C) pixels; a grey image (C = 1) replicated to R = G = B for 3 channels."""
+    if pixels.shape[-1] == 1 and n_channels == 3:
+        notes.append("grey image replicated to R=G=B")
+        return np.repeat(pixels, 3, axis=-1)
     return pixels
 
 
