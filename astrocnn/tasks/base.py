@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from astrocnn.sim.surveys import SURVEY_NAMES
+
 COMMANDS = ("simulate", "train", "predict", "evaluate")
 
 
@@ -71,6 +73,80 @@ class TaskOption:
 def comma_list(text: str) -> list[str]:
     """Parse ``"a, b,c"`` into ``["a", "b", "c"]`` (empty items dropped)."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def number_range(text: str) -> tuple[float, float]:
+    """Parse ``"low,high"`` into two floats with ``low <= high``."""
+    parts = comma_list(text)
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
+    if not low <= high:
+        raise ValueError(f"expected LOW <= HIGH, got {text!r}")
+    return low, high
+
+
+def positive_range(text: str) -> tuple[float, float]:
+    """`number_range` of positive numbers."""
+    low, high = number_range(text)
+    if low <= 0:
+        raise ValueError(f"expected positive numbers, got {text!r}")
+    return low, high
+
+
+# A simulator's survey set-up: every simulator of sky images takes these (see
+# astrocnn.sim.surveys); ``survey_of`` turns their values into a Survey.
+SURVEY_OPTIONS = (
+    TaskOption(
+        "survey",
+        ("simulate",),
+        "Render the cutouts as this survey takes them: its bands, pixel scale, seeing, "
+        "depths and zero point (presets: " + ", ".join(SURVEY_NAMES) + "; table in "
+        "docs/surveys.md). Default: the simulator's own set-up (that of the default model).",
+        type=SURVEY_NAMES,
+    ),
+    TaskOption(
+        "survey_file",
+        ("simulate",),
+        "Your own survey as a YAML file (name, pixel_scale, zero_point, reference_band, "
+        "seeing_range and per band wavelength, depth, sky, fwhm; see docs/surveys.md).",
+        metavar="YAML",
+    ),
+    TaskOption(
+        "seeing_range",
+        ("simulate",),
+        "Draw each object's PSF FWHM [arcsec] in the survey's reference band uniformly "
+        "from LOW,HIGH (default: the survey's range); needs --survey or --survey-file.",
+        parse=positive_range,
+        metavar="LOW,HIGH",
+    ),
+    TaskOption(
+        "depth_range",
+        ("simulate",),
+        "Offset each object's depths by a uniform draw from LOW,HIGH magnitudes "
+        "(positive: deeper; default 0,0); needs --survey or --survey-file.",
+        parse=number_range,
+        metavar="LOW,HIGH",
+    ),
+)
+
+
+def survey_of(survey=None, survey_file=None, seeing_range=None, depth_range=None):
+    """The `astrocnn.sim.surveys.Survey` the ``SURVEY_OPTIONS`` values name, or None.
+
+    Raises
+    ------
+    ValueError
+        A range without a survey, an unknown preset or a bad survey file.
+    """
+    from astrocnn.sim.surveys import get_survey
+
+    if survey is None and survey_file is None:
+        if seeing_range or depth_range:
+            raise ValueError("--seeing-range and --depth-range need --survey or --survey-file")
+        return None
+    return get_survey(survey, survey_file, seeing_range, depth_range)
 
 
 BASELINE_TRAIN = TaskOption(
