@@ -304,7 +304,7 @@ SURVEYS = {
             _band("z", 893.0, _lsst("z"), 20.5, 19.0, 1.3),
         ),
         "r",
-        (1.0, 1.9),
+        (1.1, 1.8),
         source="Stoughton et al. 2002 (AJ 123, 485); Abazajian et al. 2004",
     ),
     # Euclid Wide: Euclid Collaboration, Scaramella et al. 2022 (A&A 662, A112): VIS
