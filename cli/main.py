@@ -362,6 +362,31 @@ TRAIN_OPTIONS = params_of(
         "the source saw other images or bands: its first block is then re-learnt and all "
         "layers train from the start, the copied ones at a lower rate).",
     ),
+    click.option(
+        "--adapt-to",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="CATALOG",
+        help="Unlabelled cutouts (e.g. your real images) to align the network's features "
+        "to while it learns the labelled ones: domain adaptation. Read in the labelled "
+        "set's layout and converted to its data contract.",
+    ),
+    click.option(
+        "--adapt",
+        type=click.Choice(["mmd", "dann"]),
+        default="mmd",
+        show_default=True,
+        help="With --adapt-to: a maximum-mean-discrepancy loss on the features, or a "
+        "domain classifier behind a gradient-reversal layer.",
+    ),
+    click.option(
+        "--adapt-weight",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="With --adapt-to: weight of the alignment loss against the task's loss "
+        "(ramped up from 0 over training).",
+    ),
     *CATALOG_LAYOUT,
     click.option(
         "--strategy",
@@ -480,8 +505,14 @@ def _simulate(task, own, n, seed, out, quiet):
 
     from astrocnn.io.atomic import prepare_output_dir
 
+    existed = Path(out).exists()
     outdir = prepare_output_dir(Path(out))
-    table = task.simulate(n, seed, outdir, progress=not quiet, **own)
+    try:
+        table = task.simulate(n, seed, outdir, progress=not quiet, **own)
+    except (ValueError, AstrocnnError) as exc:  # e.g. the checks of a survey file
+        if not existed and not any(outdir.iterdir()):
+            outdir.rmdir()  # nothing was simulated: leave nothing behind
+        raise AstrocnnError(str(exc)) from None
     _log_to(quiet)(f"wrote {len(table)} objects to {outdir / 'catalog.fits'}")
 
 
@@ -554,6 +585,21 @@ def pack(catalog, out, task_name, bands, size, size_mode, file_columns, hdus, ov
         )
 
 
+def _check_adapt_to(task, given):
+    """``--adapt-to``: a task with pooled features and a readable catalogue, checked
+    before any image is read."""
+    if not given["adapt_to"]:
+        return
+    if task.spatial_targets:
+        raise AstrocnnError(
+            f"--adapt-to: the {task.name} network maps images to images and has no pooled "
+            "features to align (classifiers and photo-z have)"
+        )
+    from astrocnn.io.catalog import read_catalog
+
+    read_catalog(given["adapt_to"])
+
+
 def _train(task, own, **given):
     from astrocnn.engine import train as engine
     from astrocnn.tasks.registry import model_path
@@ -565,6 +611,7 @@ def _train(task, own, **given):
     # a task option named like a training setting (e.g. extra_inputs) sets it;
     # the others are the task's target options
     settings = {k: own.pop(k) for k in list(own) if k in engine.TrainConfig.__dataclass_fields__}
+    _check_adapt_to(task, given)
     # the truth first: a catalogue without it fails before any image is read
     data = read_training_set(
         task, given, log, lambda source: task.fit_targets(source.table, source.name, **own)
@@ -592,6 +639,9 @@ def _train(task, own, **given):
         jit=given["jit"],
         resume=given["resume"],
         keep=given["keep"],
+        adapt_to=given["adapt_to"],
+        adapt=given["adapt"],
+        adapt_weight=given["adapt_weight"],
         stated_contract={
             "pixel_scale": given["data_pixel_scale"],
             "zero_point": given["data_zero_point"],

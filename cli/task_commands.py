@@ -96,6 +96,9 @@ class TaskCommand(click.Command):
                 err=True,
             )
             ctx.exit(2)
+        except click.BadParameter as exc:  # e.g. a value outside an option's choices
+            click.echo(f"astrocnn: error: {exc.format_message()}", err=True)
+            ctx.exit(2)
 
     def format_options(self, ctx, formatter):
         records = [p.get_help_record(ctx) for p in self.get_params(ctx)]

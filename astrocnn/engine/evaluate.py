@@ -41,6 +41,30 @@ def _prepare_report_dir(report: Path, overwrite: bool) -> Path:
     return report
 
 
+def _gap_reference(meta):
+    """The bundle's held-out embeddings (its training domain), or None (older bundles)."""
+    return (meta.get("feature_stats") or {}).get("sample")
+
+
+def _domain_gap(meta, preds, ok, log):
+    """The gap between the model's training domain and these rows, in its features:
+    what domain adaptation shrinks (see :func:`astrocnn.engine.adapt.domain_gap`)."""
+    reference = _gap_reference(meta)
+    if reference is None or preds.embeddings is None or len(ok) < 10:
+        return None
+    from astrocnn.engine.adapt import domain_gap
+
+    gap = domain_gap(np.asarray(reference), preds.embeddings[ok])
+    adapted = meta.get("adaptation")
+    gap["adapted_to"] = adapted["target"] if adapted else None
+    log(
+        f"domain gap to the training images, in the network's features: MMD^2 "
+        f"{gap['mmd']:.4f}, domain-classifier accuracy {gap['domain_accuracy']:.3f} "
+        "(0.5: indistinguishable)"
+    )
+    return gap
+
+
 def evaluate(
     task,
     source,
@@ -108,6 +132,7 @@ def evaluate(
             tta=tta,
             missing_band=missing_band,
             keep_images=True,
+            keep_embeddings=_gap_reference(meta) is not None and not tta,
             conversion=converter,
             reader_log=reader_log,
         )
@@ -140,6 +165,9 @@ def evaluate(
             "tta": bool(tta),
         }
     )
+    gap = _domain_gap(meta, preds, ok, log)
+    if gap is not None:
+        results["domain_gap"] = gap
     with atomic_path(report / "metrics.json") as tmp:
         tmp.write_text(json.dumps(results, indent=2))
 

@@ -23,6 +23,7 @@ import numpy as np
 POOL = "pool"
 THRESHOLD_PERCENTILE = 99.5
 MAX_TRAIN = 5000
+GAP_SAMPLE = 128  # held-out embeddings kept in the bundle: evaluate measures domain gaps
 
 
 def _is_pool(layer) -> bool:
@@ -268,4 +269,14 @@ def training_feature_stats(model, images, scaler, train_idx, val_idx, scalars=No
             parts.append(embed(images[chunk], None if scalars is None else scalars[chunk]))
         return np.concatenate(parts)
 
-    return fit_feature_stats(embed_rows(train_idx), embed_rows(val_idx))
+    held_out = embed_rows(val_idx)
+    stats = fit_feature_stats(embed_rows(train_idx), held_out)
+    stats["sample"] = embedding_sample(held_out, seed)
+    return stats
+
+
+def embedding_sample(embeddings, seed=0, n=GAP_SAMPLE):
+    """Up to ``n`` rows of ``embeddings`` (a seeded choice), rounded for the bundle's JSON:
+    the reference set of :func:`astrocnn.engine.adapt.domain_gap` at ``evaluate``."""
+    rows = np.sort(np.random.default_rng(seed).permutation(len(embeddings))[:n])
+    return [_rounded(row, 3) for row in np.asarray(embeddings)[rows]]

@@ -82,6 +82,9 @@ class TrainConfig:
     split_by: str | None = None  # None: the task's split_groups column when present
     keep: str = "best"  # the weights saved: of the best validation loss, or of the last epoch
     stated_contract: dict = field(default_factory=dict)  # the user's pixel scale, zero point
+    adapt_to: str | None = None  # unlabelled catalogue to align to (engine.adapt)
+    adapt: str = "mmd"
+    adapt_weight: float = 1.0
 
 
 @dataclass
@@ -328,6 +331,44 @@ def _fine_tuning_record(transfer):
     }
 
 
+def _adaptation(config, data, contract, extra, log):
+    """The :class:`~astrocnn.engine.adapt.Adaptation` of ``--adapt-to`` (target images
+    read in the labelled set's layout and contract), or None."""
+    if not config.adapt_to:
+        return None
+    from astrocnn.engine.adapt import METHODS, Adaptation, read_target
+
+    if config.adapt not in METHODS:
+        raise AstrocnnError(f"--adapt {config.adapt!r}: choose one of {', '.join(METHODS)}")
+    if extra is not None:
+        raise AstrocnnError("--adapt-to with --extra-inputs: the unlabelled images have none")
+    if config.strategy != "default":
+        raise AstrocnnError("--adapt-to trains with --strategy default only")
+    images = read_target(config.adapt_to, data, contract, quiet=config.quiet, log=log)
+    return Adaptation(config.adapt, float(config.adapt_weight), images, str(config.adapt_to))
+
+
+def _adaptation_record(model, adaptation, data, scaler, val_idx, config):
+    """What the bundle records of an adapted run: the method and the domain gap between
+    the validation images and (a sample of) the target images, in the trained features."""
+    from astrocnn.engine.adapt import domain_gap
+    from astrocnn.engine.features import GAP_SAMPLE, embedder, embedding_sample
+
+    embed = embedder(model, scaler=scaler)
+    rng = np.random.default_rng(config.seed)
+    rows = np.sort(rng.permutation(len(adaptation.images))[: max(len(val_idx), GAP_SAMPLE)])
+    target = embed(adaptation.images[rows])
+    source = embed(np.asarray(data.images[np.sort(val_idx)], dtype=np.float32))
+    return {
+        "method": adaptation.method,
+        "weight": adaptation.weight,
+        "target": adaptation.name,
+        "n_target": int(len(adaptation.images)),
+        "gap_after_training": domain_gap(source, target, config.seed),
+        "target_sample": embedding_sample(target, config.seed),
+    }
+
+
 def best_weights_callback(keras, folder, chief=True):
     """A Keras callback keeping the weights of the epoch with the lowest validation
     loss (``--keep best``).
@@ -474,6 +515,10 @@ def _train(task, data, out, config, policy, log):
     else:
         extra = _extra_inputs(task, data, config.extra_inputs, train_idx, meta)
         scaler = fit_input_scaling(task, data, train_idx, config.seed)
+    contract = training_contract(
+        data.headers, list(data.bands), data.images, input_shape[:2], config.stated_contract
+    )
+    adaptation = _adaptation(config, data, contract, extra, log)
     options = _architecture_options(task, config)
     transfer = None
     run_key = {
@@ -488,6 +533,8 @@ def _train(task, data, out, config, policy, log):
     }
     if config.band_dropout:
         run_key["band_dropout"] = config.band_dropout
+    if adaptation is not None:
+        run_key["adapt"] = [adaptation.name, adaptation.method, adaptation.weight]
     keras.utils.set_random_seed(config.seed)
     with scope():
         if warm is not None:
@@ -545,6 +592,16 @@ def _train(task, data, out, config, policy, log):
     )
     weights = task.class_weights(targets[train_idx], meta)
     verbose = 0 if config.quiet else 2
+    steps = int(np.ceil(len(train_idx) / config.batch_size))
+    trainer = model
+    if adaptation is not None:
+        from astrocnn.engine.adapt import adapting_trainer, paired_dataset
+
+        with scope():
+            trainer = adapting_trainer(model, adaptation, steps * config.epochs)
+        train_ds = paired_dataset(
+            train_ds, adaptation.images, scaler, config.batch_size, config.seed, augment
+        )
     kept = ""
     if groups is not None:
         kept = f" ({_groups_in(groups, val_idx)} whole group(s) of {split_by!r})"
@@ -552,7 +609,11 @@ def _train(task, data, out, config, policy, log):
         f"training {task.name} on {len(train_idx)} objects, validating on {len(val_idx)}{kept} "
         f"({model.count_params():,} parameters, {config.epochs} epochs)"
     )
-    steps = int(np.ceil(len(train_idx) / config.batch_size))
+    if adaptation is not None:
+        log(
+            f"aligning its features to {len(adaptation.images)} unlabelled images of "
+            f"{adaptation.name} ({adaptation.method}, weight {adaptation.weight:g})"
+        )
     history = {}
     best = (
         best_weights_callback(keras, ckpt, chief)
@@ -576,7 +637,7 @@ def _train(task, data, out, config, policy, log):
             alpha=0.02,
         )
         with scope():
-            model.compile(
+            trainer.compile(
                 optimizer=layerwise_adam(schedule, phase.rate_factors),
                 loss=task.loss(meta),
                 metrics=task.train_metrics(meta),
@@ -604,7 +665,7 @@ def _train(task, data, out, config, policy, log):
                 log=(lambda message: None) if config.quiet or not chief else log,
             )
         else:
-            fitted = model.fit(
+            fitted = trainer.fit(
                 train_ds,
                 validation_data=val_ds,
                 initial_epoch=phase.start,
@@ -617,7 +678,7 @@ def _train(task, data, out, config, policy, log):
             history = fitted.history or history
         if chief:
             model.save_weights(done)
-    kept = best.restore(model, log) if best is not None else None
+    kept = best.restore(trainer, log) if best is not None else None
 
     val_metrics, missing_cost = {}, None
     if len(val_idx):
@@ -650,13 +711,7 @@ def _train(task, data, out, config, policy, log):
             "threshold": 0.5,
             "validation_metrics": val_metrics,
             "missing_band_cost": missing_cost,
-            "data_contract": training_contract(
-                data.headers,
-                list(data.bands),
-                data.images,
-                input_shape[:2],
-                config.stated_contract,
-            ),
+            "data_contract": contract,
             "final_epoch_logs": json_safe(last),
             "kept_weights": kept or {"keep": "last", "epoch": int(config.epochs)},
             "stopped_early": _stopped_epoch(stopper, config.epochs),
@@ -698,6 +753,8 @@ def _train(task, data, out, config, policy, log):
     )
     if features is not None:  # none for networks without a pooled embedding (U-Nets)
         meta["feature_stats"] = features
+    if adaptation is not None:
+        meta["adaptation"] = _adaptation_record(model, adaptation, data, scaler, val_idx, config)
     save_bundle(model, meta, out, overwrite=config.overwrite)
     shutil.rmtree(ckpt, ignore_errors=True)
     return {**meta, "written": True}

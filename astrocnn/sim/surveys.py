@@ -91,6 +91,7 @@ class Survey:
     seeing_range: tuple
     depth_range: tuple = (0.0, 0.0)
     source: str = ""
+    reference_fwhm: float | None = None  # kept by `select` when the reference band is left out
 
     @property
     def band_names(self):
@@ -118,7 +119,14 @@ class Survey:
                 f"survey {self.name!r} has no band(s) {','.join(missing)} "
                 f"(its bands: {','.join(self.band_names)})"
             )
-        return replace(self, bands=tuple(self.band(n) for n in names))
+        return replace(
+            self,
+            bands=tuple(self.band(n) for n in names),
+            reference_fwhm=self._reference_fwhm(),
+        )
+
+    def _reference_fwhm(self):
+        return self.reference_fwhm or self.band(self.reference_band).fwhm
 
     def with_ranges(self, seeing_range=None, depth_range=None):
         """This survey with other seeing and/or depth ranges (None keeps the preset's)."""
@@ -144,7 +152,7 @@ class Survey:
         depth_offset : float
             Magnitudes added to every band's depth.
         """
-        ref = self.band(self.reference_band).fwhm
+        ref = self._reference_fwhm()
         seeing = rng.uniform(*self.seeing_range)
         offset = rng.uniform(*self.depth_range)
         ratio = np.array([b.fwhm for b in self.bands]) / ref
@@ -379,6 +387,8 @@ def _pair(path, where, value, positive=False):
 
 
 def _file_band(path, name, spec):
+    if not 0 < len(str(name)) <= 4:  # header keywords PSF_<BAND> have 8 characters
+        raise ValueError(f"{path}: band name {name!r} must have 1-4 characters")
     if not isinstance(spec, dict):
         raise ValueError(f"{path}: band {name!r} must be a mapping of {', '.join(_BAND_FIELDS)}")
     for key in _BAND_FIELDS:

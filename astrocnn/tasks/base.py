@@ -114,6 +114,15 @@ SURVEY_OPTIONS = (
         metavar="YAML",
     ),
     TaskOption(
+        "survey_bands",
+        ("simulate",),
+        "Render only these of the survey's bands, in this order (comma-separated; "
+        "default: all of them).",
+        parse=comma_list,
+        metavar="BANDS",
+        spelling="--bands",
+    ),
+    TaskOption(
         "seeing_range",
         ("simulate",),
         "Draw each object's PSF FWHM [arcsec] in the survey's reference band uniformly "
@@ -132,21 +141,27 @@ SURVEY_OPTIONS = (
 )
 
 
-def survey_of(survey=None, survey_file=None, seeing_range=None, depth_range=None):
+def survey_of(
+    survey=None, survey_file=None, seeing_range=None, depth_range=None, survey_bands=None
+):
     """The `astrocnn.sim.surveys.Survey` the ``SURVEY_OPTIONS`` values name, or None.
 
     Raises
     ------
     ValueError
-        A range without a survey, an unknown preset or a bad survey file.
+        A range or band list without a survey, an unknown preset or band, or a bad
+        survey file.
     """
     from astrocnn.sim.surveys import get_survey
 
     if survey is None and survey_file is None:
-        if seeing_range or depth_range:
-            raise ValueError("--seeing-range and --depth-range need --survey or --survey-file")
+        if seeing_range or depth_range or survey_bands:
+            raise ValueError(
+                "--seeing-range, --depth-range and --bands need --survey or --survey-file"
+            )
         return None
-    return get_survey(survey, survey_file, seeing_range, depth_range)
+    found = get_survey(survey, survey_file, seeing_range, depth_range)
+    return found.select(survey_bands) if survey_bands else found
 
 
 BASELINE_TRAIN = TaskOption(

@@ -83,6 +83,7 @@ def test_a_survey_file_is_read(tmp_path):
         (lambda t: t.replace("reference_band: r", "reference_band: i"), "reference_band 'i'"),
         (lambda t: t.replace("[0.7, 1.1]", "[1.1, 0.7]"), "low <= high"),
         (lambda t: "bands: [", "not valid YAML"),
+        (lambda t: t.replace("  g: {", "  F814W: {"), "1-4 characters"),
     ],
 )
 def test_a_bad_survey_file_names_the_field(tmp_path, edit, reason):
@@ -93,6 +94,13 @@ def test_a_bad_survey_file_names_the_field(tmp_path, edit, reason):
     assert reason in str(err.value)
 
 
+def test_a_selection_without_the_reference_band_still_draws_its_seeing():
+    survey = get_survey("hsc", seeing_range=(0.6, 0.6)).select(["g", "r"])
+    fwhm, _ = survey.draw_conditions(np.random.default_rng(0))
+    ratio = SURVEYS["hsc"].band("g").fwhm / SURVEYS["hsc"].band("i").fwhm
+    np.testing.assert_allclose(fwhm[0], 0.6 * ratio, rtol=0.1)
+
+
 def test_survey_options_resolve():
     assert survey_of() is None
     assert survey_of("kids").name == "kids"
@@ -100,3 +108,14 @@ def test_survey_options_resolve():
         survey_of(seeing_range=(0.5, 0.9))
     with pytest.raises(ValueError, match="unknown survey 'ztf'"):
         survey_of("ztf")
+
+
+def test_the_survey_page_is_generated_from_the_presets():
+    import runpy
+
+    from paths import REPO_ROOT
+
+    page = runpy.run_path(str(REPO_ROOT / "scripts" / "survey_table.py"))["table"]()
+    assert (REPO_ROOT / "docs" / "surveys.md").read_text() == page, (
+        "run python scripts/survey_table.py"
+    )

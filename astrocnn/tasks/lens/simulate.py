@@ -15,9 +15,17 @@ noise per pixel follows from the depths, the sky brightness and the pixel scale
 pixel scale. Every cutout states its set-up in header cards: ``PIXSCALE`` (and the
 WCS), ``MAGZP``, ``BUNIT``, ``BANDS`` (``FILTER`` for one band), ``PSF_<BAND>`` and
 ``SKYSIG_<BAND>``, the background noise sigma of each band.
+
+A survey preset (`astrocnn.sim.surveys.Survey`, ``survey=``) replaces that set-up:
+the survey's bands, pixel scale, zero point and unit, each object's seeing and depth
+drawn from its ranges. The galaxies' colours, drawn in g, r, i, z, are carried to the
+survey's bands by interpolating magnitudes in log wavelength (`colour_weights`).
+Without a survey the simulator draws exactly what it always did.
 """
 
 import os
+from dataclasses import replace
+from typing import NamedTuple
 
 import astropy.units as u
 import numpy as np
@@ -33,14 +41,17 @@ from astrocnn.sim.common import (
     catalogue,
     check_args,
     is_number,
+    noise_cards,
     noise_from_depth,
     object_streams,
     psf_cards,
     run_meta,
     stamp_checks,
 )
+from astrocnn.sim.surveys import colour_weights
 
 MAGZP = 30.0  # AB zero point of the image unit (ADU), unless simulate_lens is told another
+PIXEL_SCALE = 0.2  # arcsec per pixel, unless simulate_lens is told another
 ALL_BANDS = ("g", "r", "i", "z")
 DEPTH_10SIGMA = np.array([24.4, 24.3, 24.0, 23.3])  # point source, at REF_FWHM
 SKY_MAG = np.array([22.0, 21.1, 20.3, 19.4])  # mag / arcsec^2
@@ -56,20 +67,36 @@ _MAX_BRIGHTEN = 8
 
 
 class _Renderer:
-    """Supersampled pixel grid with lenstronomy models built once and reused."""
+    """Supersampled pixel grid with lenstronomy models built once and reused.
 
-    def __init__(self, size, pixel_scale, zero_point=MAGZP):
+    ``weights`` (`colour_weights`) carry the g, r, i, z fluxes the models are drawn
+    with to a survey's bands (`band_flux`); None renders g, r, i, z themselves.
+    """
+
+    def __init__(self, size, pixel_scale, zero_point=MAGZP, weights=None):
         c = (np.arange(size * SUPERSAMPLE) - (size * SUPERSAMPLE - 1) / 2) * (
             pixel_scale / SUPERSAMPLE
         )
         xx, yy = np.meshgrid(c, c)
         self.x, self.y = xx.ravel(), yy.ravel()
+        self.size, self.pixel_scale = size, pixel_scale
         self._shape = (size, SUPERSAMPLE, size, SUPERSAMPLE)
         self._area = pixel_scale**2
         self.lens = LensModel(["SIE", "SHEAR"])
         self._sersic = LightModel(["SERSIC_ELLIPSE"])
         self._gauss = LightModel(["GAUSSIAN"])
         self.zp = zero_point  # AB zero point of the image unit
+        self.weights = weights
+
+    def band_flux(self, flux):
+        """Fluxes in the rendered bands of a component with ``flux`` in g, r, i, z.
+
+        Magnitudes are weighted sums (``W @ m``, rows summing to 1), so fluxes are
+        weighted geometric means: any common factor (a unit-flux source) passes through.
+        """
+        if self.weights is None:
+            return flux
+        return np.prod(flux**self.weights, axis=1)
 
     def _bin(self, sb):
         return sb.reshape(self._shape).mean(axis=(1, 3)) * self._area
@@ -200,12 +227,13 @@ def _lensed_source(rng, ren, bx, by, p, theta_e):
     return comps
 
 
-def _convolve(comps, sigmas, bidx, size):
+def _convolve(comps, sigmas, bidx, ren):
     """Sum components per band and convolve with that band's Gaussian PSF."""
-    out = np.zeros((len(bidx), size, size))
+    out = np.zeros((len(bidx), ren.size, ren.size))
+    fluxes = [ren.band_flux(f) for _, f in comps]
     for j, b in enumerate(bidx):
         if comps:
-            img = sum(f[b] * c for c, f in comps)
+            img = sum(f[b] * c for (c, _), f in zip(comps, fluxes))
             out[j] = gaussian_filter(img, sigmas[b], mode="constant", truncate=4.0)
     return out
 
@@ -216,14 +244,83 @@ def _arc_snr(arc, var):
     return float(arc[m].sum() / np.sqrt(var[m].sum())) if m.any() else 0.0
 
 
-def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, noise, selection, min_arc_snr):
-    """Simulate one object; returns (float32 cube, fwhm per band, catalogue row dict).
+class _Seen(NamedTuple):
+    """One object's observing conditions."""
 
-    ``noise`` and ``selection`` are the (sky, gain) of the rendered images and
-    of the reference depth at which a lens's arc must reach ``min_arc_snr``.
+    fwhm: np.ndarray  # PSF FWHM [arcsec] per band of the set-up's all_bands
+    noise: tuple  # (sky, gain) of the rendered bands, for add_noise
+    sigma: np.ndarray  # background noise sigma per rendered band
+    columns: dict  # the conditions' catalogue columns
+
+
+class _OwnSetup:
+    """The simulator's own survey (that of the default model): fixed depths, and the
+    seeing drawn as it always was, so that a seed gives the files it always gave."""
+
+    survey = None
+    columns = ("psf_fwhm_i",)
+    units = {"psf_fwhm_i": u.arcsec}
+
+    def __init__(self, bands, pixel_scale, zero_point, depth_offset):
+        self.bands, self.all_bands, self.unit, self.meta = bands, ALL_BANDS, "ADU", {}
+        self.bidx = [ALL_BANDS.index(b) for b in bands]
+        # matched filter: S/N = 10 at the depth
+        depth_flux2 = _flux(DEPTH_10SIGMA + depth_offset, zp=zero_point) ** 2
+        sky, gain = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, depth_flux2, 10.0)
+        self.sigma = background_sigma(sky, gain)[self.bidx]
+        self.noise = sky[self.bidx, None, None], gain[self.bidx, None, None]
+        # the lens population is selected at the reference depth (see depth_offset)
+        flux2 = _flux(DEPTH_10SIGMA, zp=zero_point) ** 2
+        selection = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, flux2, 10.0)
+        self.selection = tuple(v[self.bidx, None, None] for v in selection)
+
+    def draw(self, rng):
+        """This object's conditions: only the seeing varies."""
+        fwhm = np.clip(rng.uniform(0.75, 1.1) * SEEING_SCALE + rng.normal(0, 0.03, 4), 0.7, 1.2)
+        return _Seen(fwhm, self.noise, self.sigma, {"psf_fwhm_i": fwhm[2]})
+
+
+class _SurveySetup:
+    """A survey's set-up: each object's seeing and depth drawn from its ranges.
+
+    Conditions are drawn for all the survey's bands (so a subset of bands sees what the
+    full set would); ``depth_offset`` is added to each object's drawn offset. The lens
+    population is selected at the survey's nominal depths (offset 0): the depth draws
+    change how deep a lens is seen, not which lenses there are.
     """
-    fwhm = np.clip(rng.uniform(0.75, 1.1) * SEEING_SCALE + rng.normal(0, 0.03, 4), 0.7, 1.2)
-    sig = fwhm / (2 * np.sqrt(2 * np.log(2)) * pixel_scale)
+
+    columns = ("psf_fwhm", "depth_offset")
+    units = {"psf_fwhm": u.arcsec, "depth_offset": u.mag}
+
+    def __init__(self, survey, bands, depth_offset):
+        self.survey, self.depth_offset = survey, depth_offset
+        self.bands, self.all_bands, self.unit = bands, survey.band_names, survey.unit
+        self.bidx = [self.all_bands.index(b) for b in bands]
+        self.meta = {"SURVEY": survey.name, "REFBAND": survey.reference_band}
+        self.sigma = background_sigma(*self._noise(depth_offset))[:, 0, 0]  # the template's
+        self.selection = self._noise(0.0)
+        self._ref = self.all_bands.index(survey.reference_band)
+
+    def _noise(self, offset):
+        return tuple(v[self.bidx] for v in self.survey.noise(offset))
+
+    def draw(self, rng):
+        """This object's seeing per band and depth (`Survey.draw_conditions`)."""
+        fwhm, offset = self.survey.draw_conditions(rng)
+        offset += self.depth_offset
+        noise = self._noise(offset)
+        columns = {"psf_fwhm": float(fwhm[self._ref]), "depth_offset": offset}
+        return _Seen(fwhm, noise, background_sigma(*noise)[:, 0, 0], columns)
+
+
+def _simulate_one(rng, ren, kind, setup, min_arc_snr):
+    """Simulate one object; returns (float32 cube, its `_Seen` conditions, catalogue row).
+
+    The conditions are drawn first; a lens's arc must reach ``min_arc_snr`` at the
+    selection depth of the set-up (``setup.selection``: the (sky, gain) there).
+    """
+    seen = setup.draw(rng)
+    sig = seen.fwhm / (2 * np.sqrt(2 * np.log(2)) * ren.pixel_scale)
     row = dict(theta_e=0.0, src_mag_i=np.nan, arc_snr=0.0)
     if kind == "spiral":
         host, p = _spiral(rng, ren)
@@ -231,7 +328,7 @@ def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, noise, selection, min
         host, p = _elliptical(rng, ren)
         if kind == "companion":
             host += _companions(rng, ren, p)
-    host = _convolve(host, sig, bidx, size)
+    host = _convolve(host, sig, setup.bidx, ren)
     arc = np.zeros_like(host)
     if kind == "lens":
         theta_e = _logu(rng, 0.8, 3.0)
@@ -244,18 +341,18 @@ def _simulate_one(rng, ren, kind, bidx, size, pixel_scale, noise, selection, min
         ]
         bx, by = ren.lens.ray_shooting(ren.x, ren.y, kw)
         arc, row = _bright_enough_arc(
-            rng, ren, bx, by, p, theta_e, host, sig, bidx, *selection, min_arc_snr
+            rng, ren, bx, by, p, theta_e, host, sig, setup.bidx, *setup.selection, min_arc_snr
         )
-    image, _ = add_noise(rng, host + arc, *noise)
+    image, _ = add_noise(rng, host + arc, *seen.noise)
     row["lens_mag_i"] = p["mag"]
-    return image.astype(np.float32), fwhm, row
+    return image.astype(np.float32), seen, row | seen.columns
 
 
 def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_snr):
     """Draw sources (brightening, then re-drawing geometry) until arc S/N >= min_snr."""
     for _ in range(_MAX_SOURCE_DRAWS):
         src = _lensed_source(rng, ren, bx, by, p, theta_e)
-        unit = _convolve(src, sig, bidx, host.shape[1])
+        unit = _convolve(src, sig, bidx, ren)
         mag = rng.uniform(*SRC_MAG_RANGE)
         for _ in range(_MAX_BRIGHTEN):
             arc = unit * _flux(mag, zp=ren.zp)
@@ -272,18 +369,73 @@ def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain,
     )
 
 
+def _resolve(survey, pixel_scale, zero_point, bands):
+    """The survey (explicit ``pixel_scale`` / ``zero_point`` win over its own) or None,
+    the pixel scale, the zero point, all bands and the bands to render."""
+    if survey is None:
+        pixel_scale = PIXEL_SCALE if pixel_scale is None else pixel_scale
+        zero_point = MAGZP if zero_point is None else zero_point
+    else:
+        pixel_scale = survey.pixel_scale if pixel_scale is None else pixel_scale
+        zero_point = survey.zero_point if zero_point is None else zero_point
+        survey = replace(survey, pixel_scale=pixel_scale, zero_point=zero_point)
+    all_bands = ALL_BANDS if survey is None else survey.band_names
+    if bands is None:
+        bands = all_bands
+    bands = (bands,) if isinstance(bands, str) else tuple(bands)
+    return survey, pixel_scale, zero_point, all_bands, bands
+
+
+def _setup(survey, bands, pixel_scale, zero_point, depth_offset):
+    """The observing set-up (`_OwnSetup` or `_SurveySetup`) and its renderer weights."""
+    if survey is None:
+        return _OwnSetup(bands, pixel_scale, zero_point, depth_offset), None
+    return _SurveySetup(survey, bands, depth_offset), colour_weights(survey.bands, ALL_BANDS)
+
+
+def _cards(i, ra, dec, kind, setup, seen):
+    """The header cards of one object: position, label, and its PSF and noise."""
+    cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=int(kind == "lens"), KIND=str(kind))
+    cards |= psf_cards(seen.fwhm, setup.bands, setup.all_bands)
+    cards |= noise_cards(seen.sigma, setup.bands, setup.bands, setup.unit)
+    return cards if setup.survey is None else cards | setup.survey.cards()
+
+
+def _catalogue(rows, setup, outdir, seed, pixel_scale, **meta):
+    """Write and return the catalogue of ``rows`` (meta ``**meta`` after the set-up's)."""
+    columns = ["id", "file", "label", "kind", "theta_e", "src_mag_i", "lens_mag_i", "arc_snr"]
+    units = {"theta_e": u.arcsec, **setup.units, "ra": u.deg, "dec": u.deg}
+    table = catalogue(
+        rows,
+        [*columns, *setup.columns, "ra", "dec"],
+        units | {"src_mag_i": u.mag, "lens_mag_i": u.mag},
+        run_meta(
+            "astrocnn.tasks.lens.simulate",
+            seed,
+            pixel_scale,
+            setup.bands,
+            **setup.meta,
+            **meta,
+        ),
+        outdir,
+    )
+    table["label"] = table["label"].astype(np.int16)
+    return table
+
+
 def simulate_lens(
     n,
     seed,
     outdir,
     *,
     size=64,
-    pixel_scale=0.2,
-    bands=ALL_BANDS,
+    pixel_scale=None,
+    bands=None,
     lens_fraction=0.5,
     min_arc_snr=20.0,
-    zero_point=MAGZP,
+    zero_point=None,
     depth_offset=0.0,
+    survey=None,
     progress=False,
 ):
     """Simulate labelled strong-lens / non-lens cutouts and write them to disk.
@@ -298,12 +450,14 @@ def simulate_lens(
     outdir : str or os.PathLike
         Output directory; created if needed. Cutouts go to ``outdir/cutouts/``.
     size : int, optional
-        Stamp side in pixels (>= 16).
+        Stamp side in pixels (>= 16), whatever the pixel scale.
     pixel_scale : float, optional
-        Arcsec per pixel. The galaxies keep their angular sizes; the sky noise per
-        pixel scales with the pixel scale (sky-limited, at fixed depths).
+        Arcsec per pixel (default 0.2, or the survey's). The galaxies keep their
+        angular sizes; the sky noise per pixel scales with the pixel scale
+        (sky-limited, at fixed depths).
     bands : sequence of str, optional
-        Subset of ``("g", "r", "i", "z")``, in cube order.
+        Bands in cube order: a subset of ``("g", "r", "i", "z")`` (default all), or
+        with a survey of its bands (default all of them).
     lens_fraction : float, optional
         Fraction of lenses (label 1).
     min_arc_snr : float, optional
@@ -318,16 +472,21 @@ def simulate_lens(
         threshold is unreachable even at i = ``SRC_MAG_MIN``.
     zero_point : float, optional
         AB magnitude zero point of the image unit (``MAGZP`` card; default
-        ``MAGZP`` = 30): an object of magnitude ``m`` has ``10**(-0.4 (m -
-        zero_point))`` units. All fluxes, the sky and the noise scale with it; the
-        magnitudes of objects, sky and depths stay the same.
+        ``MAGZP`` = 30, or the survey's): an object of magnitude ``m`` has
+        ``10**(-0.4 (m - zero_point))`` units. All fluxes, the sky and the noise
+        scale with it; the magnitudes of objects, sky and depths stay the same.
     depth_offset : float, optional
-        Magnitudes added to the point-source depths ``DEPTH_10SIGMA`` (positive:
-        deeper) at the same sky brightness: the background noise sigma scales by
+        Magnitudes added to the point-source depths ``DEPTH_10SIGMA`` (with a
+        survey: to each object's drawn depth offset) (positive: deeper) at the
+        same sky brightness: the background noise sigma scales by
         ``10**(-0.4 depth_offset)``. Which lenses are drawn does not change:
-        ``min_arc_snr`` is the arc's S/N at the reference depth
-        (``depth_offset`` 0), so a deeper rendering shows the same population
-        at higher S/N (the ``arc_snr`` column is also at the reference depth).
+        ``min_arc_snr`` is the arc's S/N at the reference depth (``depth_offset``
+        0; with a survey, its nominal depths), so a deeper rendering shows the
+        same population at higher S/N (the ``arc_snr`` column is also at the
+        reference depth).
+    survey : astrocnn.sim.surveys.Survey, optional
+        Render the cutouts as this survey takes them (see Notes); None (default):
+        the simulator's own set-up, with the random draws of earlier versions.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -340,7 +499,11 @@ def simulate_lens(
         [arcsec], ``src_mag_i``, ``lens_mag_i`` (host galaxy), ``arc_snr``,
         ``psf_fwhm_i`` [arcsec], ``ra``, ``dec`` [deg]; meta ``SIMULATR``,
         ``SEED``, ``PIXSCALE``, ``BANDS``, ``MAGZP``, ``DEPTHOFF`` (``depth_offset``)
-        and ``MINARCSN``.
+        and ``MINARCSN``. With a survey, ``psf_fwhm_i`` gives way to ``psf_fwhm``
+        (the reference band's FWHM [arcsec]) and ``depth_offset`` (the object's
+        depth below the survey's nominal depths, ``depth_offset`` included [mag]),
+        and the meta also has ``SURVEY`` and ``REFBAND`` (the reference band).
+        ``src_mag_i`` and ``lens_mag_i`` are always i-band magnitudes.
 
     Notes
     -----
@@ -364,12 +527,25 @@ def simulate_lens(
     band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``, ``LABEL``, ``KIND``,
     ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>`` (background noise sigma
     [ADU]).
+
+    With a survey: its bands, pixel scale, zero point and unit (``BUNIT``), and
+    its sky and 5-sigma depths. Each object draws its seeing and depth offset
+    (`Survey.draw_conditions`: the reference band's FWHM from ``seeing_range``,
+    the other bands at their median ratio to it; the offset from ``depth_range``)
+    before anything else; its noise is that of its depth (`Survey.noise`), stated
+    per object in ``SKYSIG_<BAND>``, and the cards also hold the survey's
+    ``SURVEY``, ``MAGZP`` and ``BUNIT``. The galaxies are drawn as without a
+    survey, with magnitudes in each survey band interpolated in log wavelength
+    from g, r, i, z (`colour_weights`: flat in AB beyond g and z, so a
+    near-infrared band has the z magnitude).
     """
-    bands = (bands,) if isinstance(bands, str) else tuple(bands)
+    survey, pixel_scale, zero_point, all_bands, bands = _resolve(
+        survey, pixel_scale, zero_point, bands
+    )
     check_args(
         n,
         seed,
-        *stamp_checks(size, pixel_scale, bands, ALL_BANDS),
+        *stamp_checks(size, pixel_scale, bands, all_bands),
         (
             is_number(lens_fraction) and 0 <= lens_fraction <= 1,
             f"lens_fraction must be in [0, 1], got {lens_fraction!r}",
@@ -381,7 +557,6 @@ def simulate_lens(
         (is_number(zero_point), f"zero_point must be a finite number, got {zero_point!r}"),
         (is_number(depth_offset), f"depth_offset must be a finite number, got {depth_offset!r}"),
     )
-    bidx = [ALL_BANDS.index(b) for b in bands]
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -389,71 +564,23 @@ def simulate_lens(
     kinds = np.array(["lens"] * n_pos + list(rng.choice(NEG_KINDS, n - n_pos, p=NEG_PROBS)))
     kinds = kinds[rng.permutation(n)]
     objects = object_streams(rng, n, progress, "simulate_lens")
-    ren = _Renderer(size, pixel_scale, zero_point)
-    # matched filter: S/N = 10 at the depth
-    depth_flux2 = _flux(DEPTH_10SIGMA + depth_offset, zp=zero_point) ** 2
-    sky, gain = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, depth_flux2, 10.0)
-    sigma = background_sigma(sky, gain)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    # the lens population is selected at the reference depth (see depth_offset)
-    reference_flux2 = _flux(DEPTH_10SIGMA, zp=zero_point) ** 2
-    selection = noise_from_depth(pixel_scale, zero_point, SKY_MAG, REF_FWHM, reference_flux2, 10.0)
-    selection = tuple(v[bidx, None, None] for v in selection)
-    stamps = StampWriter(size, pixel_scale, bands, zero_point, "ADU", sigma[bidx])
+    setup, weights = _setup(survey, bands, pixel_scale, zero_point, depth_offset)
+    ren = _Renderer(size, pixel_scale, zero_point, weights)
+    stamps = StampWriter(size, pixel_scale, bands, zero_point, setup.unit, setup.sigma)
     rows = []
     for i, orng, ra, dec in objects:
-        cube, fwhm, row = _simulate_one(
-            orng, ren, kinds[i], bidx, size, pixel_scale, (sky, gain), selection, min_arc_snr
-        )
-        label = int(kinds[i] == "lens")
-        cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=label, KIND=str(kinds[i]))
+        cube, seen, row = _simulate_one(orng, ren, kinds[i], setup, min_arc_snr)
         rel = f"cutouts/lens_{i:06d}.fits"
-        stamps.write(os.path.join(outdir, rel), cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
-        rows.append(
-            dict(
-                row,
-                id=i,
-                file=rel,
-                label=int(kinds[i] == "lens"),
-                kind=str(kinds[i]),
-                psf_fwhm_i=fwhm[2],
-                ra=ra,
-                dec=dec,
-            )
-        )
-    table = catalogue(
+        stamps.write(os.path.join(outdir, rel), cube, _cards(i, ra, dec, kinds[i], setup, seen))
+        label = int(kinds[i] == "lens")
+        rows.append(dict(row, id=i, file=rel, label=label, kind=str(kinds[i]), ra=ra, dec=dec))
+    return _catalogue(
         rows,
-        [
-            "id",
-            "file",
-            "label",
-            "kind",
-            "theta_e",
-            "src_mag_i",
-            "lens_mag_i",
-            "arc_snr",
-            "psf_fwhm_i",
-            "ra",
-            "dec",
-        ],
-        {
-            "theta_e": u.arcsec,
-            "psf_fwhm_i": u.arcsec,
-            "ra": u.deg,
-            "dec": u.deg,
-            "src_mag_i": u.mag,
-            "lens_mag_i": u.mag,
-        },
-        run_meta(
-            "astrocnn.tasks.lens.simulate",
-            seed,
-            pixel_scale,
-            bands,
-            MAGZP=float(zero_point),
-            DEPTHOFF=float(depth_offset),
-            MINARCSN=float(min_arc_snr),
-        ),
+        setup,
         outdir,
+        seed,
+        pixel_scale,
+        MAGZP=float(zero_point),
+        DEPTHOFF=float(depth_offset),
+        MINARCSN=float(min_arc_snr),
     )
-    table["label"] = table["label"].astype(np.int16)
-    return table

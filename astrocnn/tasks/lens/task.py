@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from astrocnn.errors import AstrocnnError
-from astrocnn.tasks.base import TaskOption
+from astrocnn.tasks.base import SURVEY_OPTIONS, TaskOption, survey_of
 from astrocnn.tasks.classification import metrics
 from astrocnn.tasks.classification.task import LABEL_SMOOTHING, ClassifierTask
 
@@ -32,8 +32,8 @@ SIMULATE_OPTIONS = (
     TaskOption(
         "pixel_scale",
         ("simulate",),
-        "Pixel scale of the simulated cutouts [arcsec/pixel] (default 0.2). The sky noise "
-        "per pixel follows, at the same depths.",
+        "Pixel scale of the simulated cutouts [arcsec/pixel] (default 0.2, or the "
+        "survey's). The sky noise per pixel follows, at the same depths.",
         type=float,
         minimum=0,
         minimum_open=True,
@@ -50,8 +50,8 @@ SIMULATE_OPTIONS = (
     TaskOption(
         "zero_point",
         ("simulate",),
-        "AB magnitude zero point of the simulated images' unit (default 30): fluxes and "
-        "noise scale with it, the magnitudes stay.",
+        "AB magnitude zero point of the simulated images' unit (default 30, or the "
+        "survey's): fluxes and noise scale with it, the magnitudes stay.",
         type=float,
         metavar="MAG",
     ),
@@ -59,7 +59,8 @@ SIMULATE_OPTIONS = (
         "depth_offset",
         ("simulate",),
         "Make the simulated survey this many magnitudes deeper (negative: shallower) than "
-        "the default depths (default 0): the noise sigma scales by 10**(-0.4 offset).",
+        "the default depths, or than each object's drawn depth with --survey (default 0): "
+        "the noise sigma scales by 10**(-0.4 offset).",
         type=float,
         metavar="MAG",
     ),
@@ -102,7 +103,8 @@ class LensTask(ClassifierTask):
     bands = ("g", "r", "i", "z")
     input_size = (64, 64)
     class_names = ("non-lens", "lens")
-    options = (FPR, LABEL_SMOOTHING, *SIMULATE_OPTIONS)  # the two classes are fixed
+    # the two classes are fixed
+    options = (FPR, LABEL_SMOOTHING, *SIMULATE_OPTIONS, *SURVEY_OPTIONS)
     summary_metrics = ("auroc", "tpr0", "tpr10")
 
     def output_columns(self, meta, fpr=None, **options):
@@ -194,19 +196,31 @@ class LensTask(ClassifierTask):
         size=None,
         zero_point=None,
         depth_offset=None,
+        **survey_options,
     ):
         """Simulate a training set (`astrocnn.tasks.lens.simulate.simulate_lens`);
         options left at ``None`` take the simulator's defaults (``size``: the input
-        size of the task)."""
+        size of the task). With a survey (``survey`` or ``survey_file``, see
+        `astrocnn.tasks.base.survey_of`) the cutouts have all of its bands, its pixel
+        scale and zero point, unless ``pixel_scale`` / ``zero_point`` are given.
+
+        Raises
+        ------
+        ValueError
+            A range without a survey, an unknown preset or band, or a bad survey file.
+        """
         from astrocnn.tasks.lens.simulate import simulate_lens
 
+        preset = survey_of(**survey_options)
         setup = dict(pixel_scale=pixel_scale, zero_point=zero_point, depth_offset=depth_offset)
         return simulate_lens(
             n,
             seed,
             outdir,
             size=self.input_size[0] if size is None else size,
-            bands=self.bands,
+            # the task's bands are the default model's; a survey brings its own
+            bands=self.bands if preset is None else None,
+            survey=preset,
             progress=progress,
             **{k: v for k, v in setup.items() if v is not None},
         )

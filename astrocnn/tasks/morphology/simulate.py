@@ -1,16 +1,28 @@
 """Galaxy Zoo 1 style morphology simulator for a ground-based imaging survey.
 
-Labelled multi-band cutouts of four classes (``CLASSES``) for a DECaLS-like
-survey (0.262"/px, seeing FWHM 1.0-1.5", sky-limited noise); see
-`simulate_morphology` for the models. Galaxy profiles and PSFs are GalSim
-objects; each is evaluated once per object in Fourier space on a fixed grid, and
-the per-band images are assembled there (component colours, per-band PSF, pixel
-response) with one inverse FFT per band (`astrocnn.sim.galaxies.FourierRenderer`).
-Point-like structure (spiral arms, star-forming knots, tidal tails) is splatted
-onto the same grid and smoothed in Fourier space. Images are sky-subtracted
-fluxes in nanomaggies (AB zero point ``MAGZP`` = 22.5, as in the Legacy Surveys).
+Labelled multi-band cutouts of four classes (``CLASSES``); see `simulate_morphology`
+for the models. Two kinds of imaging:
+
+- ``survey="decals"`` (the default): the simulator's own DECaLS-like set-up (`DECALS`:
+  g, r, i, z at 0.262"/px, seeing FWHM 1.0-1.5", sky-limited noise, nanomaggies with AB
+  zero point ``MAGZP`` = 22.5 as in the Legacy Surveys), on which the shipped default
+  model was trained. It keeps its own numbers (and an i band, which real DECaLS lacks)
+  so that its files stay what they were.
+- a survey of `astrocnn.sim.surveys` (a preset or a user's survey file): that survey's
+  bands, pixel scale, zero point and unit, with each object's seeing and depth drawn
+  from the survey's ranges; magnitudes known in g, r, i, z are carried to its bands by
+  `astrocnn.sim.surveys.colour_weights`.
+
+The galaxy sample (magnitudes, sizes, how much the classes overlap: `SAMPLES`) goes
+with the survey's depth (`sample_for`). Galaxy profiles and PSFs are GalSim objects;
+each is evaluated once per object in Fourier space on a fixed grid, and the per-band
+images are assembled there (component colours, per-band PSF, pixel response) with one
+inverse FFT per band (`astrocnn.sim.galaxies.FourierRenderer`). Point-like structure
+(spiral arms, star-forming knots, tidal tails) is splatted onto the same grid and
+smoothed in Fourier space. Images are sky-subtracted.
 """
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -25,6 +37,7 @@ from astrocnn.sim.common import (
     background_sigma,
     catalogue,
     check_args,
+    noise_cards,
     noise_from_depth,
     object_streams,
     psf_cards,
@@ -33,19 +46,96 @@ from astrocnn.sim.common import (
     write_atomic,
 )
 from astrocnn.sim.galaxies import FourierRenderer
+from astrocnn.sim.surveys import (
+    SIMULATED_WAVELENGTH,
+    SURVEY_NAMES,
+    SURVEYS,
+    Survey,
+    colour_weights,
+)
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger")
-MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy
+MAGZP = 22.5  # AB; 1 image unit = 1 nanomaggy (the simulator's own fluxes)
 ALL_BANDS = ("g", "r", "i", "z")
 SEEING_SCALE = np.array([1.055, 1.0, 0.96, 0.926])  # FWHM_band / FWHM_r ~ (lambda)^-0.2
 MOFFAT_BETA = 3.5
 SERSIC_N = (3.0, 4.0, 5.0)  # elliptical indices: a fixed set so GalSim reuses its tables
 BULGE_N = (2.0, 3.0, 4.0)
+SURVEY_CHOICES = ("decals", *SURVEY_NAMES)
 
 
 @dataclass(frozen=True)
-class Survey:
-    """The imaging set-up and galaxy sample a simulation stands in for.
+class Sample:
+    """The galaxy sample a simulation draws from.
+
+    Attributes
+    ----------
+    name : str
+        Key in `SAMPLES` (the catalogue's ``SAMPLE``).
+    mag_range : tuple of float
+        Range of the whole object's r magnitude, drawn uniformly.
+    r_half_bright : float
+        Half-light radius [arcsec] of a galaxy at ``mag_range[0]``; sizes fall by
+        0.15 dex per magnitude (0.1 dex scatter, times a class factor).
+    r_half_range : tuple of float
+        Clip of the half-light radius [arcsec].
+    source : str
+        Where the numbers come from.
+    overlap : float
+        Fraction of objects drawn from the populations where the classes meet,
+        as in real samples: ellipticals of intermediate colour with lower Sersic
+        indices and flatter shapes; early-type spirals (red, bulge-dominated,
+        faint arms) or highly inclined ones (axis ratio 0.2-0.45); edge-on disks
+        down to 72 deg inclination.
+    """
+
+    name: str
+    mag_range: tuple
+    r_half_bright: float
+    r_half_range: tuple
+    source: str
+    overlap: float = 0.0
+
+
+SAMPLES = {
+    # r = 15-18 at DECaLS depth: bright enough for the classes to show at 1-1.5" seeing
+    "decals": Sample(
+        "decals",
+        (15.0, 18.0),
+        2.8,
+        (1.0, 4.0),
+        "Dey et al. 2019 (DECaLS); Legacy Surveys DR8 documentation",
+    ),
+    # Galaxy Zoo's: the SDSS spectroscopic main sample (r < 17.77), whose well-classified
+    # members are bright and large on the sky (Lintott et al. 2008)
+    "sdss": Sample(
+        "sdss",
+        (13.0, 17.0),
+        8.0,
+        (1.5, 12.0),
+        "Lintott et al. 2008 (Galaxy Zoo); Strauss et al. 2002 (SDSS main sample)",
+        overlap=0.35,
+    ),
+    # deep, sub-arcsecond surveys (HSC, LSST, Euclid): the decals sample's size-magnitude
+    # relation continued 2 mag fainter, to r = 20 (0.5" galaxies), about as faint as
+    # spiral arms were still told in HSC-SSP images (Tadaki et al. 2020, MNRAS 496, 4276)
+    "deep": Sample(
+        "deep",
+        (16.0, 20.0),
+        2.0,
+        (0.5, 3.0),
+        "decals sample extended to r = 20; Tadaki et al. 2020 (HSC-SSP spirals)",
+    ),
+}
+# `sample_for`: (5-sigma depth of the band nearest r, sample of the surveys shallower
+# than that), shallowest first; deeper surveys get DEEP_SAMPLE
+SAMPLE_DEPTHS = ((23.0, "sdss"), (25.5, "decals"))
+DEEP_SAMPLE = "deep"
+
+
+@dataclass(frozen=True)
+class Imaging:
+    """The simulator's own imaging set-up (``survey="decals"``).
 
     Attributes
     ----------
@@ -59,19 +149,6 @@ class Survey:
         Seeing [arcsec] at which ``depth_5sigma`` holds.
     psf_fwhm_r : tuple of float
         Range of the r-band seeing FWHM [arcsec], drawn uniformly per object.
-    mag_range : tuple of float
-        Range of the whole object's r magnitude, drawn uniformly.
-    r_half_bright : float
-        Half-light radius [arcsec] of a galaxy at ``mag_range[0]``; sizes fall by
-        0.15 dex per magnitude (0.1 dex scatter, times a class factor).
-    r_half_range : tuple of float
-        Clip of the half-light radius [arcsec].
-    overlap : float
-        Fraction of objects drawn from the populations where the classes meet,
-        as in real samples: ellipticals of intermediate colour with lower Sersic
-        indices and flatter shapes; early-type spirals (red, bulge-dominated,
-        faint arms) or highly inclined ones (axis ratio 0.2-0.45); edge-on disks
-        down to 72 deg inclination.
     source : str
         Where the numbers come from.
     """
@@ -81,43 +158,44 @@ class Survey:
     sky_mag: tuple
     ref_fwhm: float
     psf_fwhm_r: tuple
-    mag_range: tuple
-    r_half_bright: float
-    r_half_range: tuple
     source: str
-    overlap: float = 0.0
 
 
-SURVEYS = {
-    # DECaLS DR8-like (Dey et al. 2019): 0.262"/px, median seeing ~1.2"
-    "decals": Survey(
-        0.262,
-        (24.7, 23.9, 23.4, 23.0),
-        (22.0, 20.9, 20.2, 18.5),
-        1.2,
-        (1.0, 1.5),
-        (15.0, 18.0),
-        2.8,
-        (1.0, 4.0),
-        "Dey et al. 2019 (DECaLS); Legacy Surveys DR8 documentation",
-    ),
-    # SDSS imaging as in Galaxy Zoo (Lintott et al. 2008): 0.396"/px, median seeing
-    # 1.4" in r; 95 % completeness depths for point sources (Abazajian et al. 2004)
-    # and dark-sky brightness (Stoughton et al. 2002); the spectroscopic main sample
-    # (r < 17.77), whose well-classified members are bright and large on the sky.
-    "sdss": Survey(
-        0.396,
-        (22.2, 22.2, 21.3, 20.5),
-        (21.8, 20.8, 20.2, 19.0),
-        1.4,
-        (1.1, 1.8),
-        (13.0, 17.0),
-        8.0,
-        (1.5, 12.0),
-        "Stoughton et al. 2002; Abazajian et al. 2004 (SDSS DR2); Lintott et al. 2008",
-        overlap=0.35,
-    ),
-}
+# DECaLS DR8-like (Dey et al. 2019): 0.262"/px, median seeing ~1.2"; the i band is the
+# simulator's own (DECaLS images g, r, z), kept because the default model uses g, r, i
+DECALS = Imaging(
+    0.262,
+    (24.7, 23.9, 23.4, 23.0),
+    (22.0, 20.9, 20.2, 18.5),
+    1.2,
+    (1.0, 1.5),
+    "Dey et al. 2019 (DECaLS); Legacy Surveys DR8 documentation",
+)
+
+
+def sample_for(survey):
+    """The galaxy sample that suits a survey's depth.
+
+    The 5-sigma depth of the survey's band nearest r picks it: shallower than 23 mag the
+    bright Galaxy Zoo-like ``sdss`` sample, shallower than 25.5 the ``decals`` sample
+    (DES, KiDS), deeper the fainter ``deep`` sample (HSC, LSST, Euclid).
+
+    Parameters
+    ----------
+    survey : astrocnn.sim.surveys.Survey
+
+    Returns
+    -------
+    Sample
+    """
+    r = SIMULATED_WAVELENGTH["r"]
+    band = min(survey.bands, key=lambda b: abs(math.log(b.wavelength / r)))
+    for depth, name in SAMPLE_DEPTHS:
+        if band.depth < depth:
+            return SAMPLES[name]
+    return SAMPLES[DEEP_SAMPLE]
+
+
 # Colour composite (SDSS / Galaxy Zoo style): fixed for the whole data set so that
 # brightness and colour are comparable between images.
 RGB_SCALES = {"i": 1.0, "r": 1.25, "g": 2.2}  # nanomaggy multipliers -> (R, G, B)
@@ -147,16 +225,16 @@ def _flux(mag_r, colour=0.0):
     return 10.0 ** (-0.4 * (mag_r + colour - MAGZP))
 
 
-def _r_half(rng, survey, mag_r, factor=1.0, lo=None, hi=None):
-    """Half-light radius [arcsec] from the survey sample's size-magnitude relation
-    (0.1 dex scatter); ``lo``/``hi`` in units of the DECaLS sample's sizes (they
-    scale with ``survey.r_half_bright``)."""
-    scale = survey.r_half_bright / SURVEYS["decals"].r_half_bright
-    lo = survey.r_half_range[0] if lo is None else lo * scale
-    hi = survey.r_half_range[1] if hi is None else hi * scale
+def _r_half(rng, sample, mag_r, factor=1.0, lo=None, hi=None):
+    """Half-light radius [arcsec] from the sample's size-magnitude relation (0.1 dex
+    scatter); ``lo``/``hi`` in units of the decals sample's sizes (they scale with
+    ``sample.r_half_bright``)."""
+    scale = sample.r_half_bright / SAMPLES["decals"].r_half_bright
+    lo = sample.r_half_range[0] if lo is None else lo * scale
+    hi = sample.r_half_range[1] if hi is None else hi * scale
     log_r = (
-        np.log10(survey.r_half_bright * factor)
-        - 0.15 * (mag_r - survey.mag_range[0])
+        np.log10(sample.r_half_bright * factor)
+        - 0.15 * (mag_r - sample.mag_range[0])
         + rng.normal(0.0, 0.1)
     )
     return float(np.clip(10.0**log_r, lo, hi))
@@ -277,15 +355,16 @@ def _galaxy(rng, ren, kind, mag, r_half, q, beta, x0, y0):
     return _spiral(rng, ren, mag, r_half, q, beta, x0, y0, rng.random() < 0.5, (0.15, 0.4))
 
 
-def _merger(rng, ren, survey, mag, fwhm_r, x0, y0, beta, half_field):
-    """Two overlapping galaxies (flux ratio 1:1-1:4) with curved tidal tails."""
+def _merger(rng, ren, sample, mag, fwhm_r, x0, y0, beta, half_field):
+    """Two overlapping galaxies (flux ratio 1:1-1:4) with curved tidal tails; ``fwhm_r``
+    is the seeing [arcsec] that the nuclei's separation must beat."""
     f_t = rng.uniform(0.12, 0.25)
     ratio = rng.uniform(0.25, 1.0)
     m1 = mag - 2.5 * np.log10((1 - f_t) / (1 + ratio))
     m2 = m1 - 2.5 * np.log10(ratio)
     kinds = rng.choice(["elliptical", "disk"], 2, p=[0.4, 0.6])
-    r1 = _r_half(rng, survey, m1, 0.9 if kinds[0] == "elliptical" else 1.1)
-    r2 = _r_half(rng, survey, m2, 0.9 if kinds[1] == "elliptical" else 1.1)
+    r1 = _r_half(rng, sample, m1, 0.9 if kinds[0] == "elliptical" else 1.1)
+    r2 = _r_half(rng, sample, m2, 0.9 if kinds[1] == "elliptical" else 1.1)
     sep = max(rng.uniform(0.5, 2.0) * r1, rng.uniform(1.6, 2.4) * fwhm_r)
     sep = min(sep, 0.7 * half_field)
     a = rng.uniform(0, 2 * np.pi)
@@ -310,40 +389,166 @@ def _merger(rng, ren, survey, mag, fwhm_r, x0, y0, beta, half_field):
     return smooth, points, r1, q1
 
 
-def _simulate_one(rng, ren, survey, label, bidx, sky, gain):
-    """One object: returns (float32 cube, psf fwhm per band [4], catalogue row dict)."""
-    fwhm = rng.uniform(*survey.psf_fwhm_r) * SEEING_SCALE + rng.normal(0, 0.02, 4)
-    mag = rng.uniform(*survey.mag_range)
-    beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
-    x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
+def _components(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0):
+    """The galaxy of class ``label``: (smooth, points, r_half, axis ratio), fluxes in the
+    simulator's g, r, i, z nanomaggies."""
     half_field = ren.size * ren.ps / 2
-    # only a survey with overlapping populations draws this (others keep their streams)
-    kind = _overlap_kind(rng, label) if survey.overlap and rng.random() < survey.overlap else ""
+    # only a sample with overlapping populations draws this (others keep their streams)
+    kind = _overlap_kind(rng, label) if sample.overlap and rng.random() < sample.overlap else ""
     if label == "elliptical":
-        r_half, q = _r_half(rng, survey, mag, 0.9), rng.uniform(0.45 if kind else 0.6, 1.0)
+        r_half, q = _r_half(rng, sample, mag, 0.9), rng.uniform(0.45 if kind else 0.6, 1.0)
         indices, colour = ((2.0, 3.0), "edge") if kind else (SERSIC_N, "red")
         smooth, points = _elliptical(rng, ren, mag, r_half, q, beta, x0, y0, indices, colour)
     elif label == "spiral":
         # big enough for the arms to be resolved, as for Galaxy Zoo's spirals
-        r_half = _r_half(rng, survey, mag, 1.3, lo=1.5)
+        r_half = _r_half(rng, sample, mag, 1.3, lo=1.5)
         q = rng.uniform(*((0.2, 0.45) if kind == "inclined" else (0.45, 1.0)))
         early = kind == "early"
         smooth, points = _spiral(rng, ren, mag, r_half, q, beta, x0, y0, early=early)
     elif label == "edge_on":
-        r_half = _r_half(rng, survey, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
+        r_half = _r_half(rng, sample, mag, 1.15, hi=3.2)  # face-on; longer edge-on disks overflow
         tilt = 72.0 if kind else 80.0
         smooth, points, q = _edge_on(rng, ren, mag, r_half, beta, x0, y0, tilt)
     else:
         smooth, points, r_half, q = _merger(
-            rng, ren, survey, mag, fwhm[1], x0, y0, beta, half_field
+            rng, ren, sample, mag, fwhm_ref, x0, y0, beta, half_field
         )
-    psf_k = np.array([ren.psf(galsim.Moffat(beta=MOFFAT_BETA, fwhm=fwhm[b])) for b in bidx])
-    img = ren.render([(k, f[bidx]) for k, f in smooth], [(k, f[bidx]) for k, f in points], psf_k)
+    return smooth, points, r_half, q
+
+
+def _simulate_one(rng, ren, sample, label, view):
+    """One object: returns (float32 cube, header cards, catalogue row dict)."""
+    fwhm, fwhm_ref, offset = view.conditions(rng)
+    mag = rng.uniform(*sample.mag_range)
+    beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
+    x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
+    smooth, points, r_half, q = _components(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0)
+    psf_k = np.array([ren.psf(galsim.Moffat(beta=MOFFAT_BETA, fwhm=f)) for f in fwhm])
+    smooth = [(k, view.flux(f)) for k, f in smooth]
+    img = ren.render(smooth, [(k, view.flux(f)) for k, f in points], psf_k)
+    sky, gain, sigma = view.noise(offset)
     img, _ = add_noise(rng, img, sky, gain)
     # position angle: east of north, with north = +y and east = -x (FITS WCS below)
     pa = (np.degrees(beta) - 90.0) % 180.0
-    row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa, psf_fwhm_r=fwhm[1])
-    return img.astype(np.float32), fwhm, row
+    row = dict(mag_r=mag, r_half=r_half, axis_ratio=q, position_angle=pa)
+    cards = psf_cards(fwhm, view.bands, view.bands) | view.cards(offset, sigma)
+    return img.astype(np.float32), cards, row | view.row(fwhm_ref, offset)
+
+
+class _OwnImaging:
+    """Rendering in the simulator's own set-up (`Imaging`): the random streams, files
+    and catalogue of the default model's training set, unchanged."""
+
+    columns = ("psf_fwhm_r",)
+    units = {"psf_fwhm_r": u.arcsec}
+    zero_point, unit, to_nanomaggy = MAGZP, "nanomaggy", 1.0
+
+    def __init__(self, imaging, bands, pixel_scale):
+        self.imaging, self.bands = imaging, bands
+        self.bidx = [ALL_BANDS.index(b) for b in bands]
+        # matched-filter S/N = 5 for a point source at the depth
+        sky, gain = noise_from_depth(
+            pixel_scale,
+            MAGZP,
+            np.array(imaging.sky_mag),
+            imaging.ref_fwhm,
+            _flux(np.array(imaging.depth_5sigma)) ** 2,
+            5.0,
+        )
+        self.sigma = background_sigma(sky, gain)[self.bidx]
+        self.sky, self.gain = sky[self.bidx, None, None], gain[self.bidx, None, None]
+
+    def conditions(self, rng):
+        """PSF FWHM [arcsec] of the rendered bands, the r band's, depth offset (none)."""
+        fwhm = rng.uniform(*self.imaging.psf_fwhm_r) * SEEING_SCALE + rng.normal(0, 0.02, 4)
+        return fwhm[self.bidx], fwhm[1], 0.0
+
+    def flux(self, native):
+        """Fluxes of the rendered bands from g, r, i, z nanomaggies."""
+        return native[self.bidx]
+
+    def noise(self, offset):
+        """Sky, gain and background sigma of the rendered bands (one depth for all)."""
+        return self.sky, self.gain, self.sigma
+
+    def header(self):
+        """Cards every stamp carries beyond `StampWriter`'s (SKYSIG there already)."""
+        return {}
+
+    def cards(self, offset, sigma):
+        """Per-object cards beyond the PSF's."""
+        return {}
+
+    def row(self, fwhm_ref, offset):
+        """Catalogue columns of the observing conditions."""
+        return {"psf_fwhm_r": fwhm_ref}
+
+    def meta(self):
+        """Catalogue cards naming the set-up."""
+        return {"SURVEY": "decals"}
+
+
+class _SurveyImaging:
+    """Rendering as a survey of `astrocnn.sim.surveys` takes the objects: its bands, zero
+    point and unit, each object's seeing and depth drawn from the survey's ranges."""
+
+    columns = ("psf_fwhm", "depth_offset")
+    units = {"psf_fwhm": u.arcsec, "depth_offset": u.mag}
+
+    def __init__(self, survey, bands, pixel_scale, sample):
+        self.survey, self.bands, self.pixel_scale, self.sample = survey, bands, pixel_scale, sample
+        self.rendered = survey.select(bands)
+        self.bidx = [survey.band_names.index(b) for b in bands]
+        self.ref = survey.band_names.index(survey.reference_band)
+        self.weights = colour_weights(self.rendered.bands, ALL_BANDS)
+        self.zero_point, self.unit = survey.zero_point, survey.unit
+        self.to_nanomaggy = 10.0 ** (0.4 * (MAGZP - survey.zero_point))
+        self.sigma = self.rendered.sky_sigma(pixel_scale=pixel_scale)
+
+    def conditions(self, rng):
+        """PSF FWHM [arcsec] of the rendered bands, the reference band's, depth offset."""
+        # drawn for every band of the survey, so the reference band is there even when
+        # only some bands are rendered
+        fwhm, offset = self.survey.draw_conditions(rng)
+        return fwhm[self.bidx], fwhm[self.ref], offset
+
+    def flux(self, native):
+        """Fluxes [survey units] of the rendered bands from g, r, i, z nanomaggies:
+        ``m_band = W @ m_griz`` (`colour_weights`; its rows sum to 1, so the colours
+        relative to r carry over and the r flux sets the scale)."""
+        if native[1] <= 0:
+            return np.zeros(len(self.bands))
+        colour = -2.5 * np.log10(native / native[1])
+        return native[1] * 10.0 ** (-0.4 * (self.weights @ colour + MAGZP - self.zero_point))
+
+    def noise(self, offset):
+        """Sky, gain and background sigma of the rendered bands at this depth offset."""
+        sky, gain = self.rendered.noise(offset, self.pixel_scale)
+        sigma = self.rendered.sky_sigma(depth_offset=offset, pixel_scale=self.pixel_scale)
+        return sky, gain, sigma
+
+    def header(self):
+        """Cards every stamp carries beyond `StampWriter`'s: SURVEY, MAGZP, BUNIT."""
+        return self.survey.cards()
+
+    def cards(self, offset, sigma):
+        """Per-object cards: this object's noise (SKYSIG_<BAND>) and depth offset."""
+        return noise_cards(sigma, self.bands, self.bands, self.unit) | {
+            "DEPTHOFF": (round(float(offset), 4), "depth offset [mag] (positive: deeper)")
+        }
+
+    def row(self, fwhm_ref, offset):
+        """Catalogue columns of the observing conditions."""
+        return {"psf_fwhm": fwhm_ref, "depth_offset": offset}
+
+    def meta(self):
+        """Catalogue cards naming the set-up."""
+        return {
+            "BUNIT": self.unit,
+            "SURVEY": self.survey.name,
+            "REFBAND": self.survey.reference_band,
+            "SAMPLE": self.sample.name,
+        }
 
 
 def _overlap_kind(rng, label):
@@ -374,6 +579,59 @@ def to_rgb(cube, bands):
     return make_lupton_rgb(i, r, g, minimum=0.0, stretch=RGB_STRETCH, Q=RGB_Q)
 
 
+def _shared_survey(survey):
+    """The `astrocnn.sim.surveys.Survey` that ``survey`` names (None: the own `DECALS`)."""
+    if isinstance(survey, Survey):
+        return survey
+    if survey == "decals":
+        return None
+    if isinstance(survey, str) and survey in SURVEYS:
+        return SURVEYS[survey]
+    raise ValueError(f"survey must be one of {', '.join(SURVEY_CHOICES)}, got {survey!r}")
+
+
+def _default_bands(shared, image_format):
+    """g, r, i in the own set-up or for a colour composite; else all the survey's bands."""
+    composite = ("g", "r", "i")
+    if shared is None:
+        return composite
+    if image_format != "fits" and set(composite) <= set(shared.band_names):
+        return composite
+    return shared.band_names
+
+
+def _checks(shared, bands, image_format, classes, label_noise):
+    """The (ok, message) checks of the arguments beyond `stamp_checks`."""
+    missing = [] if shared is None else [b for b in "gri" if b not in shared.band_names]
+    return (
+        (
+            len(classes) >= 2
+            and set(classes) <= set(CLASSES)
+            and len(set(classes)) == len(classes),
+            f"classes must be two or more distinct names of {', '.join(CLASSES)}, got {classes!r}",
+        ),
+        (
+            isinstance(label_noise, (int, float)) and 0 <= label_noise < 1,
+            f"label_noise must be in [0, 1), got {label_noise!r}",
+        ),
+        (
+            image_format in ("fits", "jpeg", "png"),
+            f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
+        ),
+        (
+            image_format == "fits" or not missing,
+            f"image_format={image_format!r} makes i, r, g colour composites, but survey "
+            f"{getattr(shared, 'name', '')!r} has no {', '.join(missing)} band (its bands: "
+            f"{', '.join(getattr(shared, 'band_names', ()))}); write FITS cutouts instead "
+            "(--format fits)",
+        ),
+        (
+            image_format == "fits" or {"g", "r", "i"} <= set(bands),
+            f"image_format={image_format!r} needs bands g, r and i, got {bands!r}",
+        ),
+    )
+
+
 def simulate_morphology(
     n,
     seed,
@@ -381,7 +639,7 @@ def simulate_morphology(
     *,
     size=64,
     pixel_scale=None,
-    bands=("g", "r", "i"),
+    bands=None,
     image_format="fits",
     progress=False,
     survey="decals",
@@ -404,28 +662,40 @@ def simulate_morphology(
     size : int, optional
         Stamp side in pixels (>= 16).
     pixel_scale : float, optional
-        Arcsec per pixel (default: the survey's, DECaLS 0.262, SDSS 0.396); the
-        noise per pixel follows at the survey's depths.
+        Arcsec per pixel (default: the survey's, decals 0.262); the noise per pixel
+        follows at the survey's depths.
     bands : sequence of str, optional
-        Subset of ``("g", "r", "i", "z")``, in cube order.
+        Bands in cube order: a subset of ``("g", "r", "i", "z")`` for ``"decals"``
+        (default g, r, i), of the survey's bands otherwise (default: all of them for
+        FITS, g, r, i for a colour composite).
     image_format : {"fits", "jpeg", "png"}, optional
         ``"fits"``: ``outdir/cutouts/morph_{id:06d}.fits``, a float32 cube
-        (nband, size, size) in nanomaggies with a 2-D TAN WCS and header cards
-        ``BANDS`` (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``,
-        ``OBJECT``, ``LABEL``, ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>``
-        (background noise sigma [nanomaggy]).
+        (nband, size, size) with a 2-D TAN WCS and header cards ``BANDS``
+        (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``,
+        ``LABEL``, ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>`` (background
+        noise sigma [``BUNIT``]); with a shared survey also ``SURVEY`` and
+        ``DEPTHOFF`` (the object's depth offset [mag]), and ``SKYSIG_<BAND>`` is the
+        noise at that object's depth.
         ``"jpeg"`` / ``"png"``: ``outdir/images/morph_{id:06d}.jpg|.png`` only, an
         8-bit RGB composite like the SDSS images Galaxy Zoo showed (see `to_rgb`;
-        one fixed stretch for the whole data set). Needs bands g, r and i; the
+        one fixed stretch for the whole data set, on fluxes in nanomaggies whatever
+        the survey's unit). Needs bands g, r and i: a survey without them (euclid)
+        is refused with a ValueError rather than given made-up channels. The
         catalogue's ``BANDS`` then names the image's channels, ``i,r,g``.
     progress : bool, optional
         Show a tqdm progress bar on stderr.
-    survey : {"decals", "sdss"}, optional
-        Imaging set-up and galaxy sample (`SURVEYS`): pixel scale, seeing,
-        depth, sky, magnitudes and sizes. ``"sdss"`` stands in for the Galaxy Zoo
-        images: 0.396"/px, r seeing 1.1-1.8", SDSS depths (5 sigma g, r, i, z =
-        22.2, 22.2, 21.3, 20.5 at 1.4"), r = 13-16.5 with half-light radii from 8"
-        at r = 13 (0.15 dex per magnitude; clipped to 1.5-12").
+    survey : str or astrocnn.sim.surveys.Survey, optional
+        ``"decals"`` (default): the simulator's own DECaLS-like `DECALS` imaging
+        and the ``decals`` sample, the set-up of the shipped default model. A name
+        in `astrocnn.sim.surveys.SURVEYS` (``lsst``, ``hsc``, ``des``, ``kids``,
+        ``sdss``, ``euclid``) or a `~astrocnn.sim.surveys.Survey` (e.g. from a
+        survey file): that survey's bands, pixel scale, zero point, unit, seeing
+        and depth ranges, with the galaxy sample `sample_for` picks. ``"sdss"``
+        stands in for the Galaxy Zoo images: 0.396"/px, r seeing 1.1-1.8", SDSS
+        depths (5 sigma g, r, i, z = 22.2, 22.2, 21.3, 20.5), nanomaggies and the
+        bright ``sdss`` sample: r = 13-17 with half-light radii from 8" at r = 13
+        (0.15 dex per magnitude; clipped to 1.5-12"), 35 % of objects from where
+        the classes overlap.
     classes : sequence of str, optional
         The classes drawn, a subset of ``CLASSES``.
     label_noise : float, optional
@@ -438,17 +708,26 @@ def simulate_morphology(
     astropy.table.Table
         Catalogue (also written to ``outdir/catalog.fits``) with columns ``id``,
         ``file`` (relative to ``outdir``), ``label`` (a name from ``CLASSES``),
-        ``mag_r`` (whole object, r band), ``r_half`` [arcsec], ``axis_ratio`` and
-        ``position_angle`` [deg, east of north, north = +y, east = -x] of the main
-        galaxy, ``psf_fwhm_r`` [arcsec], ``ra``, ``dec`` [deg].
+        ``mag_r`` (whole object, the simulator's r band), ``r_half`` [arcsec],
+        ``axis_ratio`` and ``position_angle`` [deg, east of north, north = +y,
+        east = -x] of the main galaxy, ``psf_fwhm_r`` [arcsec] (``"decals"``) or
+        ``psf_fwhm`` [arcsec, the survey's reference band ``REFBAND``] and
+        ``depth_offset`` [mag] (a shared survey), ``ra``, ``dec`` [deg].
+
+    Raises
+    ------
+    ValueError
+        A bad argument, an unknown survey, bands the survey lacks, or a colour
+        composite of a survey without g, r and i.
 
     Notes
     -----
-    All objects: r = 15-18 (uniform), centred within ~0.25" (clipped at 0.75"),
-    random position angle, half-light radius from a size-magnitude relation
-    (2.8" at r = 15 to 1" at r = 18, 0.1 dex scatter, times a class factor:
-    elliptical 0.9, spiral 1.3, edge-on 1.15, merging disks 1.1; clipped to 1-4",
-    spirals to 1.5-4" so that the arms are resolved, edge-on disks to 1-3.2").
+    All objects (decals sample): r = 15-18 (uniform), centred within ~0.25"
+    (clipped at 0.75"), random position angle, half-light radius from a
+    size-magnitude relation (2.8" at r = 15 to 1" at r = 18, 0.1 dex scatter,
+    times a class factor: elliptical 0.9, spiral 1.3, edge-on 1.15, merging disks
+    1.1; clipped to 1-4", spirals to 1.5-4" so that the arms are resolved, edge-on
+    disks to 1-3.2"; the other samples scale these limits with their sizes).
     ``r_half`` is GalSim's: of the area-preserving (circularised) profile, before
     the PSF; for edge-on disks, of the disk seen face-on.
 
@@ -462,49 +741,40 @@ def simulate_morphology(
       ``axis_ratio`` is sqrt(cos^2 i + (h/r)^2 sin^2 i).
     - merger: two galaxies (each elliptical or disk, with or without arms),
       flux ratio 1:1-1:4, separation 0.5-2 r_half of the main one but at least
-      1.6-2.4 PSF FWHM (so both nuclei are resolved), flux-weighted centre at
-      the stamp centre; one or two curved, diffuse tidal tails with a few knots
-      carry 6-15% of the light.
+      1.6-2.4 PSF FWHM (reference band; so both nuclei are resolved), flux-weighted
+      centre at the stamp centre; one or two curved, diffuse tidal tails with a
+      few knots carry 6-15% of the light.
 
-    PSF: Moffat (beta = 3.5), r-band FWHM 1.0-1.5" per object, other bands scaled
-    as lambda^-0.2 with 0.02" scatter. Noise: sky + photon noise (Gaussian
-    approximation) for DECaLS-like depths (5 sigma point source g, r, i, z =
-    24.7, 23.9, 23.4, 23.0 at 1.2" seeing; sky 22.0, 20.9, 20.2, 18.5
-    mag/arcsec^2); images are sky-subtracted. The background noise sigma per pixel
-    (``SKYSIG_<BAND>``) is ``F / (sqrt(4 pi) sigma_psf 5)`` with ``F`` the flux of
-    a point source at the depth and ``sigma_psf = 1.2" / (2.355 pixel_scale)``
-    (`astrocnn.sim.common.noise_from_depth`).
+    PSF: Moffat (beta = 3.5). ``"decals"``: r-band FWHM 1.0-1.5" per object, other
+    bands scaled as lambda^-0.2 with 0.02" scatter; noise: sky + photon noise
+    (Gaussian approximation) for DECaLS-like depths (5 sigma point source g, r, i,
+    z = 24.7, 23.9, 23.4, 23.0 at 1.2" seeing; sky 22.0, 20.9, 20.2, 18.5
+    mag/arcsec^2); the background noise sigma per pixel (``SKYSIG_<BAND>``) is
+    ``F / (sqrt(4 pi) sigma_psf 5)`` with ``F`` the flux of a point source at the
+    depth and ``sigma_psf = 1.2" / (2.355 pixel_scale)``
+    (`astrocnn.sim.common.noise_from_depth`). A shared survey: seeing and depth
+    offset per object from `~astrocnn.sim.surveys.Survey.draw_conditions`, noise
+    from `~astrocnn.sim.surveys.Survey.noise` (the same matched-filter relation at
+    each band's median seeing and the object's depth). Images are sky-subtracted.
     """
-    bands = (bands,) if isinstance(bands, str) else tuple(bands)
     classes = (classes,) if isinstance(classes, str) else tuple(classes)
-    if survey not in SURVEYS:
-        raise ValueError(f"survey must be one of {', '.join(SURVEYS)}, got {survey!r}")
-    survey = SURVEYS[survey]
-    pixel_scale = survey.pixel_scale if pixel_scale is None else pixel_scale
+    shared = _shared_survey(survey)
+    bands = _default_bands(shared, image_format) if bands is None else bands
+    bands = (bands,) if isinstance(bands, str) else tuple(bands)
+    if pixel_scale is None:
+        pixel_scale = (DECALS if shared is None else shared).pixel_scale
+    all_bands = ALL_BANDS if shared is None else shared.band_names
     check_args(
         n,
         seed,
-        *stamp_checks(size, pixel_scale, bands, ALL_BANDS),
-        (
-            len(classes) >= 2
-            and set(classes) <= set(CLASSES)
-            and len(set(classes)) == len(classes),
-            f"classes must be two or more distinct names of {', '.join(CLASSES)}, got {classes!r}",
-        ),
-        (
-            isinstance(label_noise, (int, float)) and 0 <= label_noise < 1,
-            f"label_noise must be in [0, 1), got {label_noise!r}",
-        ),
-        (
-            image_format in ("fits", "jpeg", "png"),
-            f"image_format must be 'fits', 'jpeg' or 'png', got {image_format!r}",
-        ),
-        (
-            image_format == "fits" or {"g", "r", "i"} <= set(bands),
-            f"image_format={image_format!r} needs bands g, r and i, got {bands!r}",
-        ),
+        *stamp_checks(size, pixel_scale, bands, all_bands),
+        *_checks(shared, bands, image_format, classes, label_noise),
     )
-    bidx = [ALL_BANDS.index(b) for b in bands]
+    sample = SAMPLES["decals"] if shared is None else sample_for(shared)
+    if shared is None:
+        view = _OwnImaging(DECALS, bands, float(pixel_scale))
+    else:
+        view = _SurveyImaging(shared, bands, float(pixel_scale), sample)
     outdir = os.fspath(outdir)
     sub = "cutouts" if image_format == "fits" else "images"
     ext = {"fits": "fits", "jpeg": "jpg", "png": "png"}[image_format]
@@ -514,70 +784,62 @@ def simulate_morphology(
     said = _noisy_labels(labels, classes, label_noise, seed)
     objects = object_streams(rng, n, progress, "simulate_morphology")
     ren = FourierRenderer(size, float(pixel_scale))
-    # matched-filter S/N = 5 for a point source at the depth
-    sky, gain = noise_from_depth(
-        pixel_scale,
-        MAGZP,
-        np.array(survey.sky_mag),
-        survey.ref_fwhm,
-        _flux(np.array(survey.depth_5sigma)) ** 2,
-        5.0,
-    )
-    sigma = background_sigma(sky, gain)
-    sky, gain = sky[bidx, None, None], gain[bidx, None, None]
-    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nanomaggy", sigma[bidx])
+    stamps = StampWriter(size, pixel_scale, bands, view.zero_point, view.unit, view.sigma)
+    stamps.hdu.header.update(view.header())
     rows = []
     for i, orng, ra, dec in objects:
-        cube, fwhm, row = _simulate_one(orng, ren, survey, str(labels[i]), bidx, sky, gain)
+        cube, cards, row = _simulate_one(orng, ren, sample, str(labels[i]), view)
         rel = f"{sub}/morph_{i:06d}.{ext}"
-        path = os.path.join(outdir, rel)
-        if image_format == "fits":
-            cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(said[i]))
-            stamps.write(path, cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
-        else:
-            rgb = to_rgb(cube, bands)
-            kw = {"quality": JPEG_QUALITY} if ext == "jpg" else {}
-            write_atomic(path, lambda t, rgb=rgb, kw=kw: _imsave(t, rgb, **kw))
+        where = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(said[i]))
+        _write_image(os.path.join(outdir, rel), cube, stamps, view, where | cards)
         rows.append(dict(row, id=i, file=rel, label=str(said[i]), ra=ra, dec=dec))
         if label_noise:
             rows[-1]["true_label"] = str(labels[i])
-    table = catalogue(
-        rows,
-        [
-            "id",
-            "file",
-            "label",
-            *(["true_label"] if label_noise else []),
-            "mag_r",
-            "r_half",
-            "axis_ratio",
-            "position_angle",
-            "psf_fwhm_r",
-            "ra",
-            "dec",
-        ],
-        {
-            "mag_r": u.mag,
-            "r_half": u.arcsec,
-            "position_angle": u.deg,
-            "psf_fwhm_r": u.arcsec,
-            "ra": u.deg,
-            "dec": u.deg,
-        },
-        run_meta(
-            "astrocnn.tasks.morphology.simulate",
-            seed,
-            pixel_scale,
-            bands if image_format == "fits" else ("i", "r", "g"),  # the composite's R, G, B
-            MAGZP=MAGZP,
-            CLASSES=",".join(classes),
-            FORMAT=image_format,
-            SURVEY=next(k for k, v in SURVEYS.items() if v is survey),
-            LABNOISE=float(label_noise),
-        ),
-        outdir,
+    run = dict(seed=seed, pixel_scale=pixel_scale, bands=bands, image_format=image_format)
+    return _write_catalogue(rows, view, classes, label_noise, run, outdir)
+
+
+def _write_image(path, cube, stamps, view, cards):
+    """Write one object's FITS cutout (with ``cards``) or colour composite (by suffix)."""
+    if path.endswith(".fits"):
+        stamps.write(path, cube, cards)
+        return
+    # one stretch for every survey: the composite is made of nanomaggies
+    rgb = to_rgb(cube * view.to_nanomaggy, view.bands)
+    kw = {"quality": JPEG_QUALITY} if path.endswith(".jpg") else {}
+    write_atomic(path, lambda t: _imsave(t, rgb, **kw))
+
+
+def _write_catalogue(rows, view, classes, label_noise, run, outdir):
+    """The truth catalogue of a run (``run``: seed, pixel_scale, bands, image_format)."""
+    fits_files = run["image_format"] == "fits"
+    columns = [
+        "id",
+        "file",
+        "label",
+        *(["true_label"] if label_noise else []),
+        "mag_r",
+        "r_half",
+        "axis_ratio",
+        "position_angle",
+        *view.columns,
+        "ra",
+        "dec",
+    ]
+    units = {"mag_r": u.mag, "r_half": u.arcsec, "position_angle": u.deg}
+    units |= view.units | {"ra": u.deg, "dec": u.deg}
+    meta = run_meta(
+        "astrocnn.tasks.morphology.simulate",
+        run["seed"],
+        run["pixel_scale"],
+        run["bands"] if fits_files else ("i", "r", "g"),  # the composite's R, G, B
+        MAGZP=view.zero_point,
+        CLASSES=",".join(classes),
+        FORMAT=run["image_format"],
+        **view.meta(),
+        LABNOISE=float(label_noise),
     )
-    return table
+    return catalogue(rows, columns, units, meta, outdir)
 
 
 def _imsave(path, rgb, **kw):

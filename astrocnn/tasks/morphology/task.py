@@ -24,7 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from astrocnn.tasks.base import TaskOption, comma_list
+from astrocnn.sim.surveys import SURVEY_NAMES
+from astrocnn.tasks.base import SURVEY_OPTIONS, TaskOption, comma_list, survey_of
 from astrocnn.tasks.classification import metrics
 from astrocnn.tasks.classification.task import CLASSES, LABEL_SMOOTHING, ClassifierTask
 
@@ -65,6 +66,39 @@ def _simulated_classes(text: str) -> list[str]:
     return names
 
 
+# the shared --survey with the simulator's own set-up (that of the shipped default model)
+# as the default and first choice
+SURVEY = replace(
+    SURVEY_OPTIONS[0],
+    type=("decals", *SURVEY_NAMES),
+    default="decals",
+    help="Imaging set-up: decals (the simulator's own DECaLS-like g, r, i at 0.262\"/px, "
+    '1.0-1.5" seeing, on which the default model was trained; real DECaLS has no i band) '
+    "or a survey preset (" + ", ".join(SURVEY_NAMES) + "; docs/surveys.md): its bands, "
+    "pixel scale, zero point, seeing and depths. The galaxy sample follows the depth: "
+    "sdss draws the bright Galaxy Zoo-like sample, des and kids the decals one, hsc, lsst "
+    "and euclid a fainter one (r 16-20). euclid has no g, r, i: FITS only. "
+    "--seeing-range and --depth-range apply to the presets and survey files, not to decals; "
+    "--bands picks of g, r, i, z for decals.",
+)
+
+
+def _survey_setup(survey, survey_file, seeing_range, depth_range):
+    """What `simulate_morphology` takes as ``survey``: ``"decals"`` (the own set-up) or
+    the shared `~astrocnn.sim.surveys.Survey` the options name."""
+    if survey == "decals" and survey_file is None:
+        if seeing_range or depth_range:
+            raise ValueError(
+                "--seeing-range and --depth-range need a survey preset or --survey-file "
+                "(the default decals set-up is the simulator's own, with fixed ranges)"
+            )
+        return "decals"
+    # a survey file wins over --survey (whose default is decals); --bands goes to the
+    # simulator, which draws the seeing of the reference band even when it is not rendered
+    named = None if survey == "decals" else survey
+    return survey_of(named, survey_file, seeing_range, depth_range)
+
+
 class MorphologyTask(ClassifierTask):
     """Galaxy Zoo style morphology classification (user-defined classes)."""
 
@@ -94,14 +128,8 @@ class MorphologyTask(ClassifierTask):
             default="fits",
             spelling="--format",
         ),
-        TaskOption(
-            "survey",
-            ("simulate",),
-            'Imaging set-up and galaxy sample: decals (0.262"/px, 1.0-1.5" seeing) or sdss '
-            '(0.396"/px, 1.1-1.8" seeing, SDSS depth, bright Galaxy Zoo-like sample).',
-            type=("decals", "sdss"),
-            default="decals",
-        ),
+        SURVEY,
+        *SURVEY_OPTIONS[1:],
         TaskOption(
             "size",
             ("simulate",),
@@ -263,11 +291,25 @@ class MorphologyTask(ClassifierTask):
         progress=False,
         image_format="fits",
         survey="decals",
+        survey_file=None,
+        survey_bands=None,
+        seeing_range=None,
+        depth_range=None,
         size=None,
         pixel_scale=None,
         classes=None,
         label_noise=0.0,
     ):
+        """Simulate a labelled set (`simulate_morphology`) in the set-up the options name.
+
+        ``survey_bands`` (``--bands``) picks the rendered bands: of g, r, i, z for
+        decals, of the survey's otherwise.
+
+        Raises
+        ------
+        ValueError
+            A bad survey set-up or argument.
+        """
         from astrocnn.tasks.morphology.simulate import CLASSES as SIM_CLASSES
         from astrocnn.tasks.morphology.simulate import simulate_morphology
 
@@ -277,10 +319,10 @@ class MorphologyTask(ClassifierTask):
             outdir,
             size=size or self.input_size[0],
             pixel_scale=pixel_scale,
-            bands=self.bands,
+            bands=tuple(survey_bands) if survey_bands else None,
             image_format=image_format,
             progress=progress,
-            survey=survey,
+            survey=_survey_setup(survey, survey_file, seeing_range, depth_range),
             classes=tuple(classes) if classes else SIM_CLASSES,
             label_noise=label_noise or 0.0,
         )

@@ -199,7 +199,7 @@ def test_bad_arguments(tmp_path, kwargs, match):
 def test_sdss_stand_in_survey_classes_and_label_noise(tmp_path):
     """The Galaxy Zoo stand-in: SDSS pixel scale and depth, three classes, and a
     fraction of labels swapped (true_label keeps the simulated class)."""
-    from astrocnn.tasks.morphology.simulate import SURVEYS
+    from astrocnn.sim.surveys import SURVEYS
 
     classes = ("elliptical", "spiral", "edge_on")
     table = simulate_morphology(
