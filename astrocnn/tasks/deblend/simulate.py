@@ -13,10 +13,18 @@ evaluated in Fourier space and convolved with per-band Kolmogorov PSFs by
 `astrocnn.sim.galaxies.FourierRenderer`. The noise model (LSST 10-year depth, sky and
 photon noise) is `astrocnn.sim.lsst`'s, as for the photo-z simulator. Images are
 sky-subtracted fluxes in nJy (AB zero point ``MAGZP`` = 31.4).
+
+With a survey (`astrocnn.sim.surveys.Survey`, ``survey=``) the same scenes are imaged
+as that survey takes them: its bands, pixel scale, zero point and unit, each scene's
+seeing and depth drawn from its ranges (`astrocnn.sim.lsst.Imaging`). The colours,
+drawn in the LSST bands u-y, are carried to the survey's bands by interpolating
+magnitudes in log wavelength (`astrocnn.sim.surveys.colour_weights`). Without a
+survey the simulator draws exactly what it always did.
 """
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import astropy.units as u
 import galsim
@@ -34,14 +42,13 @@ from astrocnn.sim.common import (
     check_args,
     is_int,
     object_streams,
-    psf_cards,
     run_meta,
-    stamp_checks,
     stamp_header,
     write_fits,
 )
-from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total, seeing_psfs
-from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model, sky_sigma
+from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total
+from astrocnn.sim.lsst import ALL_BANDS, Imaging
+from astrocnn.sim.surveys import colour_weights
 
 DEFAULT_BANDS = ("g", "r", "i")
 N_GALAXIES = (2, 3, 4)
@@ -80,15 +87,30 @@ def _colour(rng, kind, t):
     return np.array([ug + gr + ri, gr + ri, ri, 0.0, -iz, -iz - zy])
 
 
-def _galaxy(rng, mag_i):
-    """Draw one galaxy centred on the origin: a dict with ``kind``, ``mag_i``, ``r_half``
-    [arcsec] and ``comps``, a list of (GalSim profile, flux [nJy] in ``ALL_BANDS``)."""
+def _in_bands(offsets, imaging):
+    """Magnitude offsets from i in ``ALL_BANDS`` as offsets from ``imaging``'s key band in
+    its ``all_bands``: themselves without a survey, else interpolated (`colour_weights`)."""
+    if imaging.survey is None:
+        return offsets
+    weights = colour_weights(imaging.survey.bands, ALL_BANDS)
+    mags = weights @ offsets
+    return mags - mags[imaging.key]
+
+
+def _galaxy(rng, mag_i, imaging):
+    """Draw one galaxy centred on the origin: a dict with ``kind``, ``mag_i`` (in
+    ``imaging``'s key band), ``r_half`` [arcsec] and ``comps``, a list of (GalSim
+    profile, flux [image units] in ``imaging.all_bands``)."""
     kind = TYPES[rng.choice(len(TYPES), p=TYPE_P)]
     t = rng.uniform()
     log_r = np.log10(R_HALF_19 * TYPE_SIZE[kind]) - SIZE_SLOPE * (mag_i - 19.0)
     r_half = float(np.clip(10.0 ** (log_r + rng.normal(0.0, R_HALF_SCATTER)), *R_HALF_RANGE))
     beta = rng.uniform(0, np.pi) * galsim.radians
-    flux_i = 10.0 ** (-0.4 * (mag_i - MAGZP))
+    flux_i = 10.0 ** (-0.4 * (mag_i - imaging.zero_point))
+
+    def colour(population):  # flux ratios to i of one component
+        return 10.0 ** (-0.4 * _in_bands(_colour(rng, population, t), imaging))
+
     if kind == "S":
         frac_b = rng.uniform(0.05, 0.5)  # of the i-band light
         n_b = float(rng.choice(BULGE_N))
@@ -100,11 +122,11 @@ def _galaxy(rng, mag_i):
         comps = [
             (
                 galsim.Sersic(n=n_b, half_light_radius=ratio * r_d).shear(q=q_b, beta=beta),
-                frac_b * flux_i * 10.0 ** (-0.4 * _colour(rng, "red", t)),
+                frac_b * flux_i * colour("red"),
             ),
             (
                 galsim.Exponential(half_light_radius=r_d).shear(q=q_d, beta=beta),
-                (1 - frac_b) * flux_i * 10.0 ** (-0.4 * _colour(rng, "disk", t)),
+                (1 - frac_b) * flux_i * colour("disk"),
             ),
         ]
     else:
@@ -112,8 +134,7 @@ def _galaxy(rng, mag_i):
         n = float(rng.choice(BULGE_N if elliptical else IRR_N))
         q = rng.uniform(0.5, 1.0) if elliptical else rng.uniform(0.3, 1.0)
         profile = galsim.Sersic(n=n, half_light_radius=r_half).shear(q=q, beta=beta)
-        colour = _colour(rng, "red" if elliptical else "sf", t)
-        comps = [(profile, flux_i * 10.0 ** (-0.4 * colour))]
+        comps = [(profile, flux_i * colour("red" if elliptical else "sf"))]
     return dict(kind=kind, mag_i=float(mag_i), r_half=r_half, comps=comps)
 
 
@@ -171,15 +192,29 @@ def _flux(gal, bidx):
     return sum(f for _, f in gal["comps"])[bidx]
 
 
-def _scene(rng, ren, bidx, sky, gain, threshold):
+class _Seen(NamedTuple):
+    """A scene's observing conditions."""
+
+    fwhm: np.ndarray  # PSF FWHM [arcsec] per band of Imaging.all_bands
+    depth_offset: float  # magnitudes added to the depths
+    threshold: float  # segmentation threshold [image units]
+
+
+def _threshold(sigma):
+    """Segmentation threshold: ``SEG_NSIGMA`` sky sigma of the band-summed image."""
+    return SEG_NSIGMA * float(np.sqrt(np.sum(sigma**2)))
+
+
+def _scene(rng, ren, imaging):
     """One blend: (observed cube, per-galaxy noiseless cubes, segmentation, galaxies,
-    PSF FWHM per band in ``ALL_BANDS``)."""
-    size, ps = ren.size, ren.ps
+    `_Seen` conditions)."""
+    size, ps, bidx = ren.size, ren.ps, imaging.bidx
     c = (size - 1) / 2
     n_gal = int(rng.choice(N_GALAXIES, p=N_GALAXIES_P))
-    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
+    fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
+    seen = _Seen(fwhm, depth_offset, _threshold(imaging.sigma(depth_offset)))
     mags = [rng.uniform(*CENTRAL_MAG), *rng.uniform(*NEIGHBOUR_MAG, n_gal - 1)]
-    gals = [_galaxy(rng, m) for m in mags]
+    gals = [_galaxy(rng, m, imaging) for m in mags]
     x, y = c + rng.uniform(-0.5, 0.5, 2)
     gals[0].update(x=float(x), y=float(y), s=0.0)
     box = (EDGE, size - 1 - EDGE, EDGE, size - 1 - EDGE)
@@ -187,38 +222,46 @@ def _scene(rng, ren, bidx, sky, gain, threshold):
         if not _place(rng, g, gals[0], box, ps, SEP_RHALF):  # a pair too big for the stamp
             _to_edge(rng, g, gals[0], box, ps)
     images = np.array([_draw(ren, g, bidx, psf_k) for g in gals])
-    # the central must own the pixels around the stamp centre (those holding its centre):
-    # a neighbour that outshines it there is moved outward
+    gals, images, seg = _clear_core(rng, ren, gals, images, seen.threshold, bidx, psf_k)
+    observed, _ = add_noise(rng, images.sum(axis=0), *imaging.noise(depth_offset))
+    return observed.astype(np.float32), images.astype(np.float32), seg, gals, seen
+
+
+def _clear_core(rng, ren, gals, images, threshold, bidx, psf_k):
+    """Make the central own the pixels around the stamp centre (those holding its
+    centre): a neighbour that outshines it there is moved outward (dropped if that
+    fails). Returns the galaxies, their images and the segmentation."""
+    size, ps = ren.size, ren.ps
+    c = (size - 1) / 2
+    box = (EDGE, size - 1 - EDGE, EDGE, size - 1 - EDGE)
     core = np.ix_(*[sorted({int(np.floor(c)), int(np.ceil(c))})] * 2)
     for _ in range(MAX_REPLACE):
         seg = _segment(images.sum(axis=1), threshold)
         bad = sorted(int(k) - 1 for k in np.unique(seg[core]) if k >= 2)
         if not bad:
-            break
+            return gals, images, seg
         for k in bad:
             s_min = min(gals[k]["s"], SEP_RHALF[1])
             if _place(rng, gals[k], gals[0], box, ps, (s_min, SEP_RHALF[1])):
                 images[k] = _draw(ren, gals[k], bidx, psf_k)
-    else:
-        seg = _segment(images.sum(axis=1), threshold)
-        bad = sorted(int(k) - 1 for k in np.unique(seg[core]) if k >= 2)
-        keep = [k for k in range(len(gals)) if k not in bad]  # rare: drop them
-        gals, images = [gals[k] for k in keep], images[keep]
-        seg = _segment(images.sum(axis=1), threshold)
-    observed, _ = add_noise(rng, images.sum(axis=0), sky, gain)
-    return observed.astype(np.float32), images.astype(np.float32), seg, gals, fwhm
+    seg = _segment(images.sum(axis=1), threshold)
+    bad = sorted(int(k) - 1 for k in np.unique(seg[core]) if k >= 2)
+    keep = [k for k in range(len(gals)) if k not in bad]  # rare: drop them
+    gals, images = [gals[k] for k in keep], images[keep]
+    return gals, images, _segment(images.sum(axis=1), threshold)
 
 
-def _truth_cards(gals, threshold):
+def _truth_cards(gals, threshold, imaging):
+    unit, band = imaging.unit, imaging.key_band
     cards = [
         ("NGAL", len(gals), "galaxies; label k in SEGMENTATION is galaxy k"),
-        ("SEGTHR", round(float(threshold), 5), "segmentation threshold, band sum [nJy]"),
+        ("SEGTHR", round(float(threshold), 5), f"segmentation threshold, band sum [{unit}]"),
     ]
     for k, g in enumerate(gals, start=1):
         cards += [
             (f"X_{k}", round(g["x"], 4), f"galaxy {k}: x [pixel, 0-based]"),
             (f"Y_{k}", round(g["y"], 4), f"galaxy {k}: y [pixel, 0-based]"),
-            (f"MAGI_{k}", round(g["mag_i"], 4), f"galaxy {k}: i-band AB magnitude"),
+            (f"MAGI_{k}", round(g["mag_i"], 4), f"galaxy {k}: {band}-band AB magnitude"),
             (f"RHALF_{k}", round(g["r_half"], 4), f"galaxy {k}: half-light radius [arcsec]"),
             (f"TYPE_{k}", g["kind"], f"galaxy {k}: E, S (bulge + disk) or Irr"),
             (f"SEP_{k}", round(g["s"], 4), f"galaxy {k}: separation / r_half sum"),
@@ -227,7 +270,16 @@ def _truth_cards(gals, threshold):
 
 
 def simulate_deblend(
-    n, seed, outdir, *, size=64, pixel_scale=0.2, bands=DEFAULT_BANDS, galaxies=True, progress=False
+    n,
+    seed,
+    outdir,
+    *,
+    size=64,
+    pixel_scale=None,
+    bands=None,
+    galaxies=True,
+    progress=False,
+    survey=None,
 ):
     """Simulate blended-galaxy stamps with noiseless truths and write them to disk.
 
@@ -244,13 +296,17 @@ def simulate_deblend(
     size : int, optional
         Stamp side in pixels (>= 16).
     pixel_scale : float, optional
-        Arcsec per pixel (LSST: 0.2).
+        Arcsec per pixel (default: the survey's; LSST's 0.2 without one).
     bands : sequence of str, optional
-        Subset of ``ALL_BANDS`` (``"u", "g", "r", "i", "z", "y"``), in cube order.
+        Subset of ``ALL_BANDS`` (``"u", "g", "r", "i", "z", "y"``), or of the
+        survey's bands, in cube order (default: g, r, i; all the survey's bands).
     galaxies : bool, optional
         Also write every galaxy's noiseless image (truth extension ``GALAXIES``).
     progress : bool, optional
         Show a tqdm progress bar on stderr.
+    survey : astrocnn.sim.surveys.Survey, optional
+        Image the scenes as this survey takes them (see Notes); None: LSST as below,
+        the set-up of the default model.
 
     Returns
     -------
@@ -290,6 +346,13 @@ def simulate_deblend(
         first), all with the stamp's WCS (and, but for ``SEGMENTATION``, its
         ``BANDS``, ``MAGZP`` and ``BUNIT``; no ``SKYSIG_<BAND>``: they are
         noiseless).
+
+        With a survey, fluxes and images are in its unit (``BUNIT``) at its zero
+        point; the stamps add the cards ``SURVEY`` and ``DEPTHOFF`` and state
+        ``SKYSIG_<BAND>`` at the scene's depth; the catalogue adds ``psf_fwhm`` (FWHM
+        in the survey's reference band [arcsec]) and ``depth_offset`` [mag] before
+        ``x_true``, and the meta ``SURVEY``, ``REFBAND`` (the reference band) and
+        ``MAGBAND`` (the band "i" stands for, below).
 
     Notes
     -----
@@ -348,39 +411,48 @@ def simulate_deblend(
     - Rendering: each galaxy is drawn (in Fourier space) on a grid twice the
       stamp's size and cropped, so light beyond the stamp is lost rather than
       wrapped into it.
+    - With a survey, "i" above is the survey's band nearest LSST i in wavelength
+      (`astrocnn.sim.lsst.nearest_band`: i for HSC, DES, KiDS, SDSS; VIS for
+      Euclid): magnitudes, sizes and bulge fractions refer to it. The colours,
+      drawn in the LSST bands u-y as above, are carried to the survey's bands by
+      interpolating magnitudes in log wavelength (flat beyond y;
+      `astrocnn.sim.surveys.colour_weights`) and shifted so that the key band keeps
+      the drawn magnitude. Each scene's PSF FWHM and depth offset are drawn from the
+      survey's ranges (`astrocnn.sim.surveys.Survey.draw_conditions`), the noise
+      is `~astrocnn.sim.surveys.Survey.noise` at that depth, and ``SEGTHR`` follows
+      that noise. The magnitude ranges stay those above whatever the survey's depth.
     """
-    bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    check_args(n, seed, *stamp_checks(size, pixel_scale, bands, ALL_BANDS))
-    bidx = [ALL_BANDS.index(b) for b in bands]
+    if bands is None and survey is None:
+        bands = DEFAULT_BANDS
+    imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
+    check_args(n, seed, *imaging.checks(size))
+    bands, pixel_scale, zp = imaging.bands, imaging.pixel_scale, imaging.zero_point
     outdir = os.fspath(outdir)
     for sub in ("stamps", "truth"):
         os.makedirs(os.path.join(outdir, sub), exist_ok=True)
     objects = object_streams(np.random.default_rng(seed), n, progress, "simulate_deblend")
     ren = FourierRenderer(size, float(pixel_scale))
-    sky, gain = noise_model(pixel_scale, bidx)
-    sigma = sky_sigma(pixel_scale)[bidx]
-    threshold = SEG_NSIGMA * float(np.sqrt(np.sum(sigma**2)))
     # the observed stamps state their noise; the noiseless truths do not
-    stamp_template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy", sigma)
-    template = stamp_header(size, pixel_scale, bands, MAGZP, "nJy")
+    stamp_template = stamp_header(size, pixel_scale, bands, zp, imaging.unit, imaging.sigma())
+    template = stamp_header(size, pixel_scale, bands, zp, imaging.unit)
     seg_template = template.copy()
     for key in ("BANDS", "MAGZP", "BUNIT", "FILTER"):
         seg_template.remove(key, ignore_missing=True)
     wcs = WCS(template, naxis=2)
     rows = []
     for i, orng, ra0, dec0 in objects:
-        observed, images, seg, gals, fwhm = _scene(orng, ren, bidx, sky, gain, threshold)
+        observed, images, seg, gals, seen = _scene(orng, ren, imaging)
         central, others = images[0], images[1:].sum(axis=0)
         rel, truth_rel = f"stamps/deblend_{i:06d}.fits", f"truth/deblend_{i:06d}.fits"
         sky_pos = dict(CRVAL1=ra0, CRVAL2=dec0, OBJECT=str(i))
-        psf = psf_cards(fwhm, bands, ALL_BANDS)
+        conditions = imaging.cards(seen.fwhm, seen.depth_offset)
         # astropy spends ~7 ms a file on header bookkeeping, ten times the rendering of a
         # galaxy: the cards are formatted here (the template's once, by astropy)
-        stamp_cards = header_cards(stamp_template, sky_pos | psf)
+        stamp_cards = header_cards(stamp_template, sky_pos | conditions)
         write_image_hdus(os.path.join(outdir, rel), [(observed, stamp_cards)])
         cards, seg_cards = header_cards(template, sky_pos), header_cards(seg_template, sky_pos)
         hdus = [
-            (None, [format_card("OBJECT", str(i)), *_truth_cards(gals, threshold)]),
+            (None, [format_card("OBJECT", str(i)), *_truth_cards(gals, seen.threshold, imaging)]),
             (central, cards, "CENTRAL"),
             (others, cards, "OTHERS"),
             (seg, seg_cards, "SEGMENTATION"),
@@ -388,55 +460,75 @@ def simulate_deblend(
         if galaxies:
             hdus.append((images, cards, "GALAXIES"))
         write_image_hdus(os.path.join(outdir, truth_rel), hdus)
-        # catalogue
-        g0 = gals[0]
-        flux = _flux(g0, bidx)
-        row = dict(id=i, file=rel, truth_file=truth_rel, n_galaxies=len(gals))
-        row.update({f"flux_true_{b}": float(f) for b, f in zip(bands, flux)})
-        row.update({f"mag_true_{b}": float(MAGZP - 2.5 * np.log10(f)) for b, f in zip(bands, flux)})
-        stamp_flux = central.sum(axis=(1, 2), dtype=float)
-        row.update({f"flux_stamp_{b}": float(f) for b, f in zip(bands, stamp_flux)})
-        if len(gals) > 1:
-            dist = [np.hypot(g["x"] - g0["x"], g["y"] - g0["y"]) * pixel_scale for g in gals[1:]]
-            k = int(np.argmin(dist))
-            near = gals[1 + k]
-            row.update(
-                separation=float(dist[k]),
-                separation_rhalf=float(dist[k] / (g0["r_half"] + near["r_half"])),
-                delta_mag=g0["mag_i"] - near["mag_i"],
-            )
-        else:
-            row.update(separation=np.nan, separation_rhalf=np.nan, delta_mag=np.nan)
-        det_c, det_o = central.sum(axis=0, dtype=float), others.sum(axis=0, dtype=float)
-        row["blendedness"] = float(1.0 - (det_c**2).sum() / (det_c * (det_c + det_o)).sum())
+        row = dict(id=i, file=rel, truth_file=truth_rel)
+        row.update(_scene_row(gals, central, others, imaging))
+        row.update(imaging.columns(seen.fwhm, seen.depth_offset))
         wcs.wcs.crval = [ra0, dec0]
         wcs.wcs.set()
-        ra, dec = wcs.wcs_pix2world([[g0["x"], g0["y"]]], 0)[0]
-        row.update(r_half=g0["r_half"], x_true=g0["x"], y_true=g0["y"], ra=ra, dec=dec)
+        row["ra"], row["dec"] = wcs.wcs_pix2world([[gals[0]["x"], gals[0]["y"]]], 0)[0]
         rows.append(row)
+    return _catalogue(rows, imaging, seed, outdir)
+
+
+def _scene_row(gals, central, others, imaging):
+    """Catalogue columns of a scene's central galaxy (but its id, files and position)."""
+    bands, zp, g0 = imaging.bands, imaging.zero_point, gals[0]
+    flux = _flux(g0, imaging.bidx)
+    row = dict(n_galaxies=len(gals))
+    row.update({f"flux_true_{b}": float(f) for b, f in zip(bands, flux)})
+    row.update({f"mag_true_{b}": float(zp - 2.5 * np.log10(f)) for b, f in zip(bands, flux)})
+    stamp_flux = central.sum(axis=(1, 2), dtype=float)
+    row.update({f"flux_stamp_{b}": float(f) for b, f in zip(bands, stamp_flux)})
+    if len(gals) > 1:
+        ps = imaging.pixel_scale
+        dist = [np.hypot(g["x"] - g0["x"], g["y"] - g0["y"]) * ps for g in gals[1:]]
+        k = int(np.argmin(dist))
+        near = gals[1 + k]
+        row.update(
+            separation=float(dist[k]),
+            separation_rhalf=float(dist[k] / (g0["r_half"] + near["r_half"])),
+            delta_mag=g0["mag_i"] - near["mag_i"],
+        )
+    else:
+        row.update(separation=np.nan, separation_rhalf=np.nan, delta_mag=np.nan)
+    det_c, det_o = central.sum(axis=0, dtype=float), others.sum(axis=0, dtype=float)
+    row["blendedness"] = float(1.0 - (det_c**2).sum() / (det_c * (det_c + det_o)).sum())
+    row.update(r_half=g0["r_half"], x_true=g0["x"], y_true=g0["y"])
+    return row
+
+
+def _catalogue(rows, imaging, seed, outdir):
+    """The truth catalogue of a run (written to ``outdir/catalog.fits``)."""
+    bands = imaging.bands
     fluxes = [f"flux_true_{b}" for b in bands]
     mags = [f"mag_true_{b}" for b in bands]
     stamp_fluxes = [f"flux_stamp_{b}" for b in bands]
     columns = ["id", "file", "truth_file", *fluxes, *mags, *stamp_fluxes, "n_galaxies"]
     columns += ["separation", "separation_rhalf", "delta_mag", "r_half", "blendedness"]
-    columns += ["x_true", "y_true", "ra", "dec"]
-    units = {c: u.nJy for c in [*fluxes, *stamp_fluxes]}
+    columns += [*imaging.column_units(), "x_true", "y_true", "ra", "dec"]
+    units = {c: imaging.flux_unit for c in [*fluxes, *stamp_fluxes]}
     units.update({c: u.mag for c in [*mags, "delta_mag"]})
     units.update(separation=u.arcsec, r_half=u.arcsec, x_true=u.pix, y_true=u.pix)
-    units.update(ra=u.deg, dec=u.deg)
+    units.update(ra=u.deg, dec=u.deg, **imaging.column_units())
     meta = run_meta(
-        "astrocnn.tasks.deblend.simulate", seed, pixel_scale, bands, MAGZP=MAGZP, SEGNSIG=SEG_NSIGMA
+        "astrocnn.tasks.deblend.simulate",
+        seed,
+        imaging.pixel_scale,
+        bands,
+        MAGZP=imaging.zero_point,
+        SEGNSIG=SEG_NSIGMA,
+        **imaging.meta(),
     )
     return catalogue(rows, columns, units, meta, outdir)
 
 
-def _check_field_args(seed, shape, n_galaxies, pixel_scale, bands):
+def _check_field_args(seed, shape, n_galaxies, imaging):
     ok = isinstance(shape, tuple | list) and len(shape) == 2 and all(is_int(s, 16) for s in shape)
     if not ok:
         raise ValueError(f"shape must be two integers >= 16, got {shape!r}")
     if not is_int(n_galaxies, 1):
         raise ValueError(f"n_galaxies must be an integer >= 1, got {n_galaxies!r}")
-    check_args(1, seed, *stamp_checks(16, pixel_scale, bands, ALL_BANDS))
+    check_args(1, seed, *imaging.checks(16))
 
 
 def _truth_path(out_path):
@@ -449,7 +541,14 @@ def _truth_path(out_path):
 
 
 def simulate_field(
-    seed, out_path, *, shape=(256, 256), n_galaxies=25, pixel_scale=0.2, bands=DEFAULT_BANDS
+    seed,
+    out_path,
+    *,
+    shape=(256, 256),
+    n_galaxies=25,
+    pixel_scale=None,
+    bands=None,
+    survey=None,
 ):
     """Simulate one multi-galaxy field with some blends, for detection + deblending.
 
@@ -472,9 +571,13 @@ def simulate_field(
     n_galaxies : int, optional
         Number of galaxies (>= 1).
     pixel_scale : float, optional
-        Arcsec per pixel.
+        Arcsec per pixel (default: the survey's; LSST's 0.2 without one).
     bands : sequence of str, optional
-        Subset of ``ALL_BANDS``, in cube order.
+        Subset of ``ALL_BANDS``, or of the survey's bands, in cube order (default:
+        g, r, i; all the survey's bands).
+    survey : astrocnn.sim.surveys.Survey, optional
+        Image the field as this survey takes it, as `simulate_deblend` does (one
+        seeing and depth for the field); None: LSST.
 
     Returns
     -------
@@ -484,7 +587,9 @@ def simulate_field(
         [nJy] and ``mag_true_<band>`` (total, of the untruncated profile),
         ``r_half`` [arcsec] (i band), ``type`` ("E", "S" or "Irr"); meta
         ``SIMULATR``, ``SEED``, ``PIXSCALE``, ``BANDS``, ``MAGZP``, ``FIELD`` (the
-        image's file name).
+        image's file name). With a survey, fluxes and the image are in its unit,
+        the image has the cards ``SURVEY`` and ``DEPTHOFF``, and the meta
+        ``SURVEY``, ``REFBAND`` and ``MAGBAND``.
 
     Notes
     -----
@@ -495,9 +600,11 @@ def simulate_field(
     uniformly; all centres are at least 4 pixels inside the field. Light of
     galaxies near the edge that falls outside the field is lost.
     """
-    bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    _check_field_args(seed, shape, n_galaxies, pixel_scale, bands)
-    bidx = [ALL_BANDS.index(b) for b in bands]
+    if bands is None and survey is None:
+        bands = DEFAULT_BANDS
+    imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
+    _check_field_args(seed, shape, n_galaxies, imaging)
+    bands, pixel_scale, bidx = imaging.bands, imaging.pixel_scale, imaging.bidx
     height, width = (int(s) for s in shape)
     rng = np.random.default_rng(seed)
     side = max(height, width)
@@ -505,11 +612,11 @@ def simulate_field(
     oy, ox = (side - height) // 2, (side - width) // 2  # the field inside the render
     c = (side - 1) / 2
     ra0, dec0 = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-0.9, 0.9)))
-    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
+    fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
     box = (EDGE, width - 1 - EDGE, EDGE, height - 1 - EDGE)
     gals, total = [], 0.0
     for _ in range(n_galaxies):
-        g = _galaxy(rng, rng.uniform(*NEIGHBOUR_MAG))
+        g = _galaxy(rng, rng.uniform(*NEIGHBOUR_MAG), imaging)
         paired = bool(gals) and rng.random() < PAIR_FRACTION
         host = gals[rng.integers(len(gals))] if paired else None
         if not (paired and _place(rng, g, host, box, pixel_scale, PAIR_SEP_RHALF, tries=20)):
@@ -519,32 +626,42 @@ def simulate_field(
         total = total + _kimage(ren, shifted, bidx, (c, c))
     model = ren.render([(total, np.ones(len(bidx)))], [], psf_k)
     model = model[:, oy : oy + height, ox : ox + width]
-    image, _ = add_noise(rng, model, *noise_model(pixel_scale, bidx))
+    image, _ = add_noise(rng, model, *imaging.noise(depth_offset))
     image = image.astype(np.float32)
 
-    header = stamp_header(width, pixel_scale, bands, MAGZP, "nJy", sky_sigma(pixel_scale)[bidx])
+    sigma = imaging.sigma(depth_offset)
+    header = stamp_header(width, pixel_scale, bands, imaging.zero_point, imaging.unit, sigma)
     for key, value in dict(CRPIX2=(height + 1) / 2, CRVAL1=ra0, CRVAL2=dec0).items():
         header[key] = value  # (keeps the comment)
     header["OBJECT"] = "field"
     header["NGAL"] = (n_galaxies, "galaxies in the field")
-    header.update(psf_cards(fwhm, bands, ALL_BANDS))
+    header.update(imaging.cards(fwhm, depth_offset))
     out_path = Path(out_path)
     write_fits(out_path, fits.PrimaryHDU(image, header=header))
+    table = _field_truth(gals, WCS(header, naxis=2), imaging, seed, out_path.name)
+    write_table(table, _truth_path(out_path), overwrite=True)
+    return table
 
+
+def _field_truth(gals, wcs, imaging, seed, name):
+    """The truth table of a field (image ``name``) with the celestial ``wcs``."""
+    bands, zp = imaging.bands, imaging.zero_point
     x, y = np.array([g["x"] for g in gals]), np.array([g["y"] for g in gals])
-    ra, dec = WCS(header, naxis=2).wcs_pix2world(x, y, 0)
-    flux = np.array([_flux(g, bidx) for g in gals])
+    ra, dec = wcs.wcs_pix2world(x, y, 0)
+    flux = np.array([_flux(g, imaging.bidx) for g in gals])
     simulator = "astrocnn.tasks.deblend.simulate.field"
-    meta = run_meta(simulator, seed, pixel_scale, bands, MAGZP=MAGZP, FIELD=out_path.name)
+    meta = run_meta(
+        simulator, seed, imaging.pixel_scale, bands, MAGZP=zp, FIELD=name, **imaging.meta()
+    )
     table = Table(meta=meta)
-    table["id"] = np.arange(n_galaxies, dtype=np.int64)
+    table["id"] = np.arange(len(gals), dtype=np.int64)
     table["x"], table["y"] = x * u.pix, y * u.pix
     table["ra"], table["dec"] = ra * u.deg, dec * u.deg
     for j, b in enumerate(bands):
-        table[f"flux_true_{b}"] = flux[:, j] * u.nJy
+        table[f"flux_true_{b}"] = flux[:, j]
+        table[f"flux_true_{b}"].unit = imaging.flux_unit
     for j, b in enumerate(bands):
-        table[f"mag_true_{b}"] = (MAGZP - 2.5 * np.log10(flux[:, j])) * u.mag
+        table[f"mag_true_{b}"] = (zp - 2.5 * np.log10(flux[:, j])) * u.mag
     table["r_half"] = np.array([g["r_half"] for g in gals]) * u.arcsec
     table["type"] = [g["kind"] for g in gals]
-    write_table(table, _truth_path(out_path), overwrite=True)
     return table

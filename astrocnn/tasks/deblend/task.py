@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from astrocnn.errors import CatalogError
+from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.catalog import require_columns, resolve_paths
-from astrocnn.tasks.base import Task
+from astrocnn.tasks.base import SURVEY_OPTIONS, Task, survey_of
 
 SEGMENT_CLASSES = ("background", "central", "other")
 FRACTION_WEIGHT_FLOOR = 0.02  # weight of background pixels in the fraction loss
@@ -67,6 +67,20 @@ def deblend_loss(y_true, y_pred):
     err = ops.square(y_pred[..., k:] - frac_true) * weight
     fraction = ops.sum(err, axis=(1, 2, 3)) / (ops.sum(weight, axis=(1, 2, 3)) + 1e-6)
     return cross_entropy + FRACTION_LOSS_SCALE * fraction
+
+
+def _survey_setup(**options):
+    """`survey_of` the ``SURVEY_OPTIONS`` values; a bad one is a one-line user error.
+
+    Raises
+    ------
+    AstrocnnError
+        A range without a survey, an unknown preset or a bad survey file.
+    """
+    try:
+        return survey_of(**options)
+    except ValueError as exc:
+        raise AstrocnnError(str(exc)) from None
 
 
 def _argmax_last(scores) -> np.ndarray:
@@ -167,6 +181,7 @@ class DeblendTask(Task):
     summary_metrics = ("median_abs_flux_error", "iou_mean")
     architecture_name = "unet"
     truth_file_column = "truth_file"
+    options = SURVEY_OPTIONS
 
     def prediction_mode(self, from_files):
         """Files named on the command line are whole fields; a catalogue names stamps."""
@@ -373,9 +388,27 @@ class DeblendTask(Task):
         return written
 
     # --- simulation -------------------------------------------------------------
-    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+    def simulate(
+        self,
+        n,
+        seed,
+        outdir,
+        *,
+        progress=False,
+        image_format="fits",
+        **survey_options,
+    ):
+        """Simulate ``n`` blends (`simulate_deblend`): LSST g, r, i, the default model's
+        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name."""
         from astrocnn.tasks.deblend.simulate import simulate_deblend
 
+        setup = _survey_setup(**survey_options)
         return simulate_deblend(
-            n, seed, outdir, size=self.input_size[0], bands=self.bands, progress=progress
+            n,
+            seed,
+            outdir,
+            size=self.input_size[0],
+            bands=self.bands if setup is None else None,
+            progress=progress,
+            survey=setup,
         )

@@ -11,6 +11,12 @@ its own band flux is exact and no ``ChromaticObject`` is drawn. Profiles and
 per-band Kolmogorov PSFs are combined in Fourier space
 (`astrocnn.sim.galaxies.FourierRenderer`). Depths, sky and zero point are those of
 `astrocnn.sim.lsst`: images are sky-subtracted fluxes in nJy (``MAGZP`` = 31.4).
+
+With a survey (`astrocnn.sim.surveys.Survey`, ``survey=``) the same galaxies are
+imaged as that survey takes them: their spectra integrated through its bands'
+bandpasses, at its pixel scale, zero point and unit, with each object's seeing and
+depth drawn from its ranges (`astrocnn.sim.lsst.Imaging`). Without a survey the
+simulator draws exactly what it always did.
 """
 
 import functools
@@ -27,12 +33,10 @@ from astrocnn.sim.common import (
     catalogue,
     check_args,
     object_streams,
-    psf_cards,
     run_meta,
-    stamp_checks,
 )
-from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total, seeing_psfs
-from astrocnn.sim.lsst import ALL_BANDS, MAGZP, REF_FWHM, noise_model, sky_sigma
+from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total
+from astrocnn.sim.lsst import ALL_BANDS, LSST, MAGZP, Imaging  # noqa: F401 (public here too)
 
 SED_TYPES = ("E", "Sbc", "Scd", "Im")
 SEEING_RANGE = (0.75, 1.0)  # per-object factor on REF_FWHM (FWHM 0.57-0.92")
@@ -44,8 +48,7 @@ EBV_MEAN, EBV_MAX = 0.03, 0.3
 R_V = 3.1
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 _SED_FILES = {t: f"CWW_{t}_ext.sed" for t in SED_TYPES}
-# nm, covers all LSST bands; fine where the IGM (z < 3) has edges
-_EXT_WAVE = np.concatenate([np.arange(290.0, 500.0, 2.0), np.arange(500.0, 1120.0, 10.0)])
+_LSST_BANDPASSES = tuple(b.bandpass for b in LSST.bands)
 _LYMAN_SERIES = ((121.567, 3.6e-3), (102.572, 1.7e-3), (97.254, 1.2e-3), (94.974, 9.3e-4))
 
 
@@ -118,17 +121,35 @@ def _seds():
 
 
 @functools.cache
-def _bandpasses():
-    return tuple(
-        galsim.Bandpass(f"LSST_{b}.dat", wave_type="nm").thin().withZeropoint("AB")
-        for b in ALL_BANDS
-    )
+def _bandpass(spec):
+    """AB-normalised GalSim bandpass: a GalSim file name (in nm) or a top-hat
+    ``(blue, red)`` [nm]."""
+    if isinstance(spec, str):
+        return galsim.Bandpass(spec, wave_type="nm").thin().withZeropoint("AB")
+    table = galsim.LookupTable(list(spec), [1.0, 1.0], interpolant="linear")
+    return galsim.Bandpass(table, wave_type="nm").withZeropoint("AB")
+
+
+def _bandpasses(specs=_LSST_BANDPASSES):
+    return tuple(_bandpass(spec) for spec in specs)
 
 
 @functools.cache
-def _rest_mag_i(sed_type):
-    """Un-normalised i-band magnitude of a template at z = 0 (for K-corrections)."""
-    return _seds()[sed_type].calculateMagnitude(_bandpasses()[3])
+def _ext_wave(specs):
+    """Wavelengths [nm] of the extinction and IGM curves for bandpasses ``specs``: 2 nm
+    below 500 nm, where the IGM (z < 3) has edges, 10 nm beyond; at least 290-1110 nm
+    (all LSST bands)."""
+    bandpasses = _bandpasses(specs)
+    blue = min(290.0, 2.0 * np.floor(min(b.blue_limit for b in bandpasses) / 2.0))
+    red = max(1120.0, 10.0 * np.ceil(max(b.red_limit for b in bandpasses) / 10.0) + 10.0)
+    return np.concatenate([np.arange(blue, 500.0, 2.0), np.arange(500.0, red, 10.0)])
+
+
+@functools.cache
+def _rest_mag(sed_type, spec=_LSST_BANDPASSES[3]):
+    """Un-normalised magnitude of a template at z = 0 in a band (for K-corrections;
+    default the LSST i band)."""
+    return _seds()[sed_type].calculateMagnitude(_bandpass(spec))
 
 
 def igm_transmission(wavelength, z):
@@ -152,18 +173,20 @@ def igm_transmission(wavelength, z):
     return np.exp(-tau)
 
 
-def _raw_magnitudes(sed_type, z, ebv):
-    """Un-normalised AB magnitudes in ``ALL_BANDS`` of a redshifted template, through
-    the IGM (Madau 1995) and Milky Way dust (CCM89, observed frame)."""
+def _raw_magnitudes(sed_type, z, ebv, specs=_LSST_BANDPASSES):
+    """Un-normalised AB magnitudes through bandpasses ``specs`` (default those of
+    ``ALL_BANDS``) of a redshifted template, through the IGM (Madau 1995) and Milky
+    Way dust (CCM89, observed frame)."""
     sed = _seds()[sed_type].atRedshift(z)
-    trans = np.ones_like(_EXT_WAVE)
+    wave = _ext_wave(specs)
+    trans = np.ones_like(wave)
     if ebv > 0:
-        trans *= 10.0 ** (-0.4 * ebv * R_V * ccm89(_EXT_WAVE))
+        trans *= 10.0 ** (-0.4 * ebv * R_V * ccm89(wave))
     if z > 1.5:  # Ly alpha leaves the u band below
-        trans *= igm_transmission(_EXT_WAVE, z)
+        trans *= igm_transmission(wave, z)
     if ebv > 0 or z > 1.5:
-        sed = sed * galsim.LookupTable(_EXT_WAVE, trans, interpolant="linear")
-    return np.array([sed.calculateMagnitude(bp) for bp in _bandpasses()])
+        sed = sed * galsim.LookupTable(wave, trans, interpolant="linear")
+    return np.array([sed.calculateMagnitude(bp) for bp in _bandpasses(specs)])
 
 
 def band_magnitudes(sed_type, z, ebv=0.0, mag_i=0.0):
@@ -203,8 +226,10 @@ def _log_size(m_abs, z, r0, m0, bright, faint, evol):
     return np.log10(r0) - np.where(dm < 0, bright, faint) * dm - evol * np.log10(1 + z)
 
 
-def _galaxy(rng, max_r_half):
-    """Draw one galaxy: returns a dict of truths and per-component (profile, band fluxes)."""
+def _galaxy(rng, max_r_half, imaging):
+    """Draw one galaxy: returns a dict of truths and per-component (profile, fluxes in
+    ``imaging.all_bands``). "i" is ``imaging``'s key band (the survey's band nearest i)."""
+    specs, key, zp = imaging.bandpasses, imaging.key, imaging.zero_point
     mag_i = float(sample_magnitude(rng, 1)[0])
     z = float(sample_redshift(rng, mag_i)[0])
     sed_type = SED_TYPES[rng.choice(4, p=type_probabilities(z))]
@@ -212,22 +237,22 @@ def _galaxy(rng, max_r_half):
     frac_b = {"E": (0.6, 1.0), "Sbc": (0.1, 0.5), "Scd": (0.0, 0.2), "Im": (0.0, 0.0)}[sed_type]
     frac_b = float(rng.uniform(*frac_b))
     comps = [("E", frac_b), (sed_type, 1.0 - frac_b)]  # bulge, disk; fractions of i flux
-    flux = np.zeros((2, len(ALL_BANDS)))
+    flux = np.zeros((2, len(specs)))
     lum, raws = 0.0, {}
     for c, (sed, f) in enumerate(comps):
         if f <= 0:
             continue
         if sed not in raws:  # (an E galaxy's bulge and disk share one SED)
-            raws[sed] = _raw_magnitudes(sed, z, ebv)
+            raws[sed] = _raw_magnitudes(sed, z, ebv, specs)
         raw = raws[sed]
-        mags = raw - raw[3] + mag_i - 2.5 * np.log10(f)
-        flux[c] = 10.0 ** (-0.4 * (mags - MAGZP))
-        # rest-frame i-band absolute magnitude without Milky Way extinction: raw[3] is
-        # the reddened template's i magnitude at z, _rest_mag_i at z = 0 (same
+        mags = raw - raw[key] + mag_i - 2.5 * np.log10(f)
+        flux[c] = 10.0 ** (-0.4 * (mags - zp))
+        # rest-frame i-band absolute magnitude without Milky Way extinction: raw[key] is
+        # the reddened template's i magnitude at z, _rest_mag at z = 0 (same
         # luminosity). GalSim's atRedshift keeps the photon density per unit
         # wavelength, so its (1 + z) dilution is the bandwidth term of the
         # K-correction (Hogg et al. 2002, eq. 8): m - M = DM + K + A_i
-        m_abs = mags[3] - _distance_modulus(z) - (raw[3] - _rest_mag_i(sed))
+        m_abs = mags[key] - _distance_modulus(z) - (raw[key] - _rest_mag(sed, specs[key]))
         lum += 10.0 ** (-0.4 * m_abs)
     m_abs = -2.5 * np.log10(lum)
     # sizes: Shen et al. (2003)-like size-luminosity relations, with evolution
@@ -260,36 +285,41 @@ def _galaxy(rng, max_r_half):
         z=z, sed_type=sed_type, bulge_fraction=frac_b, ebv=ebv, r_half=float(r_half), x0=x0, y0=y0
     )
     total = flux.sum(axis=0)
-    truth.update({f"mag_{b}": float(MAGZP - 2.5 * np.log10(f)) for b, f in zip(ALL_BANDS, total)})
+    bands = imaging.all_bands
+    truth.update({f"mag_{b}": float(zp - 2.5 * np.log10(f)) for b, f in zip(bands, total)})
     return truth, [(p, f) for p, f in zip(profiles, flux) if f.any()]
 
 
 def _photometry(model, data, var, total):
-    """Fit the amplitude of the noiseless profile: flux and its error [nJy]."""
+    """Fit the amplitude of the noiseless profile: flux and its error [image units]."""
     prof = model / total[:, None, None]
     info = (prof**2 / var).sum(axis=(1, 2))
     return (prof * data / var).sum(axis=(1, 2)) / info, 1.0 / np.sqrt(info)
 
 
-def _simulate_one(rng, ren, bidx, sky, gain, max_r_half):
-    """One object: returns (float32 cube, PSF FWHM per band [6], catalogue row dict)."""
-    truth, comps = _galaxy(rng, max_r_half)
-    fwhm, psf_k = seeing_psfs(rng, ren, REF_FWHM, SEEING_RANGE, bidx)
+def _simulate_one(rng, ren, imaging, max_r_half):
+    """One object: returns (float32 cube, header cards of its conditions, catalogue row)."""
+    bidx = imaging.bidx
+    truth, comps = _galaxy(rng, max_r_half, imaging)
+    fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
     shift = ren.ps * np.array([truth.pop("x0"), truth.pop("y0")])
     smooth = [(ren.kimage(p.shift(*shift)), f[bidx]) for p, f in comps]
     model = ren.render(smooth, [], psf_k)
-    img, var = add_noise(rng, model, sky, gain)
+    img, var = add_noise(rng, model, *imaging.noise(depth_offset))
     total = sum(f[bidx] for _, f in comps)
     flux, err = _photometry(model, img, var, total)
     # below S/N = 1: the 1-sigma limit, error 1.086 mag
     flux = np.maximum(flux, err)
-    for b, f, e in zip(np.array(ALL_BANDS)[bidx], flux, err):
-        truth[f"obs_mag_{b}"] = float(MAGZP - 2.5 * np.log10(f))
+    for b, f, e in zip(imaging.bands, flux, err):
+        truth[f"obs_mag_{b}"] = float(imaging.zero_point - 2.5 * np.log10(f))
         truth[f"obs_magerr_{b}"] = float(2.5 / np.log(10) * e / f)
-    return img.astype(np.float32), fwhm, truth
+    truth.update(imaging.columns(fwhm, depth_offset))
+    return img.astype(np.float32), imaging.cards(fwhm, depth_offset), truth
 
 
-def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BANDS, progress=False):
+def simulate_photoz(
+    n, seed, outdir, *, size=32, pixel_scale=None, bands=None, progress=False, survey=None
+):
     """Simulate multi-band galaxy cutouts with true redshifts and write them to disk.
 
     Parameters
@@ -305,11 +335,15 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
     size : int, optional
         Stamp side in pixels (>= 16).
     pixel_scale : float, optional
-        Arcsec per pixel (LSST: 0.2).
+        Arcsec per pixel (default: the survey's; LSST's 0.2 without one).
     bands : sequence of str, optional
-        Subset of ``ALL_BANDS`` (``"u", "g", "r", "i", "z", "y"``), in cube order.
+        Subset of ``ALL_BANDS`` (``"u", "g", "r", "i", "z", "y"``), or of the
+        survey's bands, in cube order (default: all of them).
     progress : bool, optional
         Show a tqdm progress bar on stderr.
+    survey : astrocnn.sim.surveys.Survey, optional
+        Image the galaxies as this survey takes them (see Notes); None: LSST as
+        below, the set-up of the default model.
 
     Returns
     -------
@@ -324,7 +358,13 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
         (nband, size, size) in nJy with a 2-D TAN WCS and cards ``BANDS``
         (``FILTER`` for one band), ``PIXSCALE``, ``MAGZP``, ``BUNIT``, ``OBJECT``,
         ``EBV``, ``PSF_<BAND>`` (FWHM [arcsec]) and ``SKYSIG_<BAND>`` (background
-        noise sigma [nJy], `astrocnn.sim.lsst.sky_sigma`).
+        noise sigma [nJy], `astrocnn.sim.lsst.sky_sigma`). With a survey:
+        ``mag_<band>`` for all the survey's bands, images in its unit (``BUNIT``) at
+        its zero point, the cards ``SURVEY``, ``DEPTHOFF`` and ``SKYSIG_<BAND>`` at
+        the object's depth, catalogue columns ``psf_fwhm`` (FWHM in the survey's
+        reference band [arcsec]) and ``depth_offset`` [mag] before ``ra``, and meta
+        ``SURVEY``, ``REFBAND`` (the reference band) and ``MAGBAND`` (the band "i"
+        stands for, below).
 
     Notes
     -----
@@ -359,39 +399,57 @@ def simulate_photoz(n, seed, outdir, *, size=32, pixel_scale=0.2, bands=ALL_BAND
       profile's amplitude to the noisy image, weighted by the inverse pixel
       variance; ``obs_magerr_<band>`` is its error. Below S/N = 1 the 1-sigma limit
       is reported (error 1.086 mag).
+    - With a survey, "i" above is the survey's band nearest LSST i in wavelength
+      (`astrocnn.sim.lsst.nearest_band`: i for HSC, DES, KiDS, SDSS; VIS for
+      Euclid): the magnitude range, the redshift-magnitude relation, the bulge
+      fraction and the K-corrected absolute magnitude of the sizes refer to it. The
+      templates are integrated through the survey's bandpasses (GalSim files, or
+      top-hats for ``(blue, red)``; AB). The PSF FWHM and a depth offset are drawn
+      per object (`astrocnn.sim.surveys.Survey.draw_conditions`) and the noise is
+      `~astrocnn.sim.surveys.Survey.noise` at that depth. The magnitude range stays
+      18-25 whatever the survey's depth, and stamps keep ``size`` pixels, so a finer
+      pixel scale covers less sky (and shrinks more galaxies to fit).
     """
-    bands = (bands,) if isinstance(bands, str) else tuple(bands)
-    check_args(n, seed, *stamp_checks(size, pixel_scale, bands, ALL_BANDS))
-    bidx = [ALL_BANDS.index(b) for b in bands]
+    imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
+    check_args(n, seed, *imaging.checks(size))
+    bands, pixel_scale = imaging.bands, imaging.pixel_scale
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
     rng = np.random.default_rng(seed)
     ren = FourierRenderer(size, float(pixel_scale))
-    sky, gain = noise_model(pixel_scale, bidx)
     max_r_half = 0.3 * size * pixel_scale
-    stamps = StampWriter(size, pixel_scale, bands, MAGZP, "nJy", sky_sigma(pixel_scale)[bidx])
+    stamps = StampWriter(
+        size, pixel_scale, bands, imaging.zero_point, imaging.unit, imaging.sigma()
+    )
     rows = []
     for i, orng, ra, dec in object_streams(rng, n, progress, "simulate_photoz"):
-        cube, fwhm, row = _simulate_one(orng, ren, bidx, sky, gain, max_r_half)
+        cube, conditions, row = _simulate_one(orng, ren, imaging, max_r_half)
         rel = f"cutouts/photoz_{i:06d}.fits"
         cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i))
         cards["EBV"] = (round(row["ebv"], 5), "Galactic E(B-V) [mag]")
-        stamps.write(os.path.join(outdir, rel), cube, cards | psf_cards(fwhm, bands, ALL_BANDS))
+        stamps.write(os.path.join(outdir, rel), cube, cards | conditions)
         rows.append(dict(row, id=i, file=rel, ra=ra, dec=dec))
-    mags = [f"mag_{b}" for b in ALL_BANDS]
+    return _catalogue(rows, imaging, seed, outdir)
+
+
+def _catalogue(rows, imaging, seed, outdir):
+    """The truth catalogue of a run (written to ``outdir/catalog.fits``)."""
+    bands = imaging.bands
+    mags = [f"mag_{b}" for b in imaging.all_bands]
     obs = [f"obs_mag_{b}" for b in bands] + [f"obs_magerr_{b}" for b in bands]
     columns = ["id", "file", "z", "sed_type", "bulge_fraction", *mags, *obs]
-    columns += ["r_half", "ebv", "ra", "dec"]
+    columns += ["r_half", "ebv", *imaging.column_units(), "ra", "dec"]
     units = {c: u.mag for c in [*mags, *obs, "ebv"]}
-    units.update(r_half=u.arcsec, ra=u.deg, dec=u.deg)
+    units.update(r_half=u.arcsec, ra=u.deg, dec=u.deg, **imaging.column_units())
     meta = run_meta(
         "astrocnn.tasks.photoz.simulate",
         seed,
-        pixel_scale,
+        imaging.pixel_scale,
         bands,
         ZMIN=Z_RANGE[0],
         ZMAX=Z_RANGE[1],
         MAGLIM=MAG_RANGE[1],
-        MAGZP=MAGZP,
+        MAGZP=imaging.zero_point,
+        **imaging.meta(),
     )
     return catalogue(rows, columns, units, meta, outdir)

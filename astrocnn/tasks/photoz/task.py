@@ -27,9 +27,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from astrocnn.errors import CatalogError
+from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.catalog import require_columns
-from astrocnn.tasks.base import BASELINE_TRAIN, Task, TaskOption, comma_list
+from astrocnn.tasks.base import (
+    BASELINE_TRAIN,
+    SURVEY_OPTIONS,
+    Task,
+    TaskOption,
+    comma_list,
+    survey_of,
+)
 
 POINT_COLUMNS = {
     "z_mean": "mean of p(z)",
@@ -72,6 +79,20 @@ def magnitude_columns(table, bands) -> list | None:
         if all(n in table.colnames for n in names):
             return names
     return None
+
+
+def _survey_setup(**options):
+    """`survey_of` the ``SURVEY_OPTIONS`` values; a bad one is a one-line user error.
+
+    Raises
+    ------
+    AstrocnnError
+        A range without a survey, an unknown preset or a bad survey file.
+    """
+    try:
+        return survey_of(**options)
+    except ValueError as exc:
+        raise AstrocnnError(str(exc)) from None
 
 
 def _finite_magnitudes(table, names):
@@ -119,6 +140,7 @@ class PhotozTask(Task):
             help="Labelled catalogue to fit the kNN magnitude baseline on (default: 5-fold "
             "cross-validation on --catalog).",
         ),
+        *SURVEY_OPTIONS,
     )
     summary_metrics = ("sigma_mad", "outlier_frac_015", "pit_ks", "crps_mean")
     truth_column = "z"
@@ -421,9 +443,27 @@ class PhotozTask(Task):
         return written
 
     # --- simulation -------------------------------------------------------------
-    def simulate(self, n, seed, outdir, *, progress=False, image_format="fits"):
+    def simulate(
+        self,
+        n,
+        seed,
+        outdir,
+        *,
+        progress=False,
+        image_format="fits",
+        **survey_options,
+    ):
+        """Simulate ``n`` galaxies (`simulate_photoz`): LSST u-y, the default model's
+        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name."""
         from astrocnn.tasks.photoz.simulate import simulate_photoz
 
+        setup = _survey_setup(**survey_options)
         return simulate_photoz(
-            n, seed, outdir, size=self.input_size[0], bands=self.bands, progress=progress
+            n,
+            seed,
+            outdir,
+            size=self.input_size[0],
+            bands=self.bands if setup is None else None,
+            progress=progress,
+            survey=setup,
         )
