@@ -630,7 +630,7 @@ def _train(task, own, **given):
         patience=given["patience"] or None,
         augmentation=given["augment"],
         band_dropout=given["band_dropout"],
-        init_from=model_path(init_from) if init_from else None,
+        init_from=model_path(init_from, data.image_kind) if init_from else None,
         target_options=own,
         freeze_backbone=given["freeze_backbone"],
         head_epochs=given["head_epochs"],

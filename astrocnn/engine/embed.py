@@ -60,10 +60,18 @@ def embed(task, source, out, *, model=None, batch_size=256, overwrite=False, pro
 
     from astrocnn.engine.conversion import input_conversion
     from astrocnn.engine.features import embedding_layer
-    from astrocnn.engine.predict import load_task_bundle, predict_source, report_run, run_log
+    from astrocnn.engine.predict import (
+        load_task_bundle,
+        predict_source,
+        report_run,
+        run_log,
+        source_kind,
+    )
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_task_bundle(task, model, log=log, backbone_ok=True)
+    bundle = load_task_bundle(
+        task, model, log=log, backbone_ok=True, image_kind=source_kind(source)
+    )
     if embedding_layer(bundle.model) is None:
         raise AstrocnnError(
             f"{bundle.path.name}: this network has no pooled embedding (an image-to-image "

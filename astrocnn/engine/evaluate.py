@@ -21,6 +21,7 @@ from astrocnn.engine.predict import (
     predict_source,
     report_run,
     run_log,
+    source_kind,
 )
 from astrocnn.engine.progress import progress_bar
 from astrocnn.errors import AstrocnnError, OutputError
@@ -110,7 +111,7 @@ def evaluate(
     dict
         The metrics written to ``metrics.json``.
     """
-    bundle = load_task_bundle(task, model, log=log)
+    bundle = load_task_bundle(task, model, log=log, image_kind=source_kind(source))
     meta = bundle.meta
     converter = input_conversion(meta, conversion)
     reader_log = run_log(converter)

@@ -76,9 +76,17 @@ class ImageWriter:
             self.files[r] = f"{self.folder.name}/{self.names[r]}"
 
 
-def resolve_model(task, model):
-    """The bundle path to use: ``model`` or the task's shipped default."""
-    return Path(model) if model else task.default_model()
+def resolve_model(task, model, image_kind="fits"):
+    """The bundle path to use: ``model`` or the task's shipped default for images of
+    ``image_kind``."""
+    return Path(model) if model else task.default_model(image_kind)
+
+
+def source_kind(source) -> str:
+    """'raster' when ``source``'s first file is a JPEG/PNG image, else 'fits'."""
+    from astrocnn.io.cutouts import image_kind
+
+    return image_kind(source.paths[0][0]) if source.paths else "fits"
 
 
 def model_bands(task, model=None) -> list:
@@ -102,7 +110,9 @@ def cutout_source(task, files=(), catalog=None, model=None, file_columns=()):
     return from_files(files)
 
 
-def load_task_bundle(task, model=None, *, zero_point=None, log=print, backbone_ok=False):
+def load_task_bundle(
+    task, model=None, *, zero_point=None, log=print, backbone_ok=False, image_kind="fits"
+):
     """Load the bundle ``model`` names (default: the task's shipped model) for ``task``.
 
     Refuses a bundle of another task, and a pretrained backbone (``astrocnn
@@ -115,7 +125,7 @@ def load_task_bundle(task, model=None, *, zero_point=None, log=print, backbone_o
     import astrocnn.models.layers  # noqa: F401  (registers the shared custom layers)
     from astrocnn.engine.conversion import convert_fluxes
 
-    path = resolve_model(task, model)
+    path = resolve_model(task, model, image_kind)
     if not backbone_ok:
         _refuse_backbone(path, task)
     bundle = load_bundle(path, task=task.name, custom_objects=task.keras_objects())
@@ -242,7 +252,7 @@ def predict(
     from astrocnn.io.products import prepare_products_dir, products_dir
 
     check_writable(out, overwrite=overwrite)
-    bundle = load_task_bundle(task, model, log=log)
+    bundle = load_task_bundle(task, model, log=log, image_kind=source_kind(source))
     task.output_columns(bundle.meta, **(decode_options or {}))  # options that fit the model
     converter = input_conversion(bundle.meta, conversion)
     reader_log = run_log(converter)

@@ -447,6 +447,11 @@ class Task:
         raise NotImplementedError
 
     # --- default model ------------------------------------------------------
-    def default_model(self) -> Path:
-        """Path of the default model shipped inside the package."""
-        return Path(str(resources.files("astrocnn") / "default_models" / f"{self.name}.keras"))
+    def default_model(self, image_kind: str = "fits") -> Path:
+        """Path of the default model shipped inside the package for images of
+        ``image_kind``: a task may ship one for JPEG/PNG colour composites too
+        (``<task>_jpeg.keras``); otherwise its FITS model answers for both."""
+        folder = resources.files("astrocnn") / "default_models"
+        if image_kind == "raster" and (folder / f"{self.name}_jpeg.keras").is_file():
+            return Path(str(folder / f"{self.name}_jpeg.keras"))
+        return Path(str(folder / f"{self.name}.keras"))

@@ -44,6 +44,7 @@ def get_task(name: str):
     return getattr(importlib.import_module(module), cls)()
 
 
-def model_path(text: str) -> str:
-    """A bundle path as given, or a task name for that task's shipped default model."""
-    return str(get_task(text).default_model()) if text in TASKS else text
+def model_path(text: str, image_kind: str = "fits") -> str:
+    """A bundle path as given, or a task name for that task's shipped default model
+    (for images of ``image_kind``: see :meth:`Task.default_model`)."""
+    return str(get_task(text).default_model(image_kind)) if text in TASKS else text
