@@ -12,7 +12,10 @@ SExtractor's (:mod:`astrocnn.tasks.deblend.baseline`):
 * the intersection over union (IoU) of predicted and true segmentation
   masks;
 * completeness and purity of detections matched one-to-one to true
-  positions within a radius.
+  positions within a radius;
+* split by scene: the median signed error of isolated galaxies (no
+  neighbour: any deficit is flux the method gives away to nothing) and the
+  median absolute error of blended ones, per band.
 
 Failed predictions (NaN or infinite fluxes, e.g. the baseline found no
 central source) are left out of the statistics and counted in ``n_failed``.
@@ -38,6 +41,7 @@ __all__ = [
     "flux_error_summary",
     "iou",
     "iou_summary",
+    "isolation_split",
     "match_detections",
     "relative_flux_error",
 ]
@@ -316,6 +320,49 @@ def match_detections(det_xy: ArrayLike, true_xy: ArrayLike, radius: float) -> di
     }
 
 
+def isolation_split(
+    rel_err: ArrayLike, isolated: ArrayLike, bands: Sequence[str]
+) -> dict[str, float | int]:
+    """Flux errors of isolated galaxies and of blends, per band.
+
+    Parameters
+    ----------
+    rel_err : array_like, shape (n, nband)
+        Relative errors (:func:`relative_flux_error`); non-finite values are
+        failed predictions and left out.
+    isolated : array_like of bool, shape (n,)
+        Whether each central galaxy is alone in its stamp.
+    bands : sequence of str
+        Band names, one per column.
+
+    Returns
+    -------
+    dict
+        ``n_isolated`` and ``n_blends`` (objects); per band
+        ``isolated_flux_bias_<band>``, the median signed error of the
+        isolated galaxies, and ``blend_median_abs_dflux_<band>``, the median
+        absolute error of the others (NaN when a group has no finite error).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match.
+    """
+    err = real_array(rel_err, "rel_err")
+    iso = np.asarray(isolated)
+    if err.ndim != 2 or err.shape[1] != len(bands) or iso.shape != (err.shape[0],):
+        raise ValueError(
+            f"rel_err must have shape (n, {len(bands)}) and isolated (n,), "
+            f"got {err.shape} and {iso.shape}"
+        )
+    iso = iso.astype(bool)
+    out: dict[str, float | int] = {"n_isolated": int(iso.sum()), "n_blends": int((~iso).sum())}
+    for k, band in enumerate(bands):
+        out[f"isolated_flux_bias_{band}"] = flux_error_summary(err[iso, k])["median"]
+        out[f"blend_median_abs_dflux_{band}"] = flux_error_summary(err[~iso, k])["median_abs"]
+    return out
+
+
 def _per_object(value: ArrayLike | None, name: str, n: int) -> np.ndarray | None:
     if value is None:
         return None
@@ -335,6 +382,7 @@ def deblend_report(
     iou: ArrayLike | None = None,
     separation_bins: ArrayLike | Sequence | None = None,
     delta_mag_bins: ArrayLike | Sequence | None = None,
+    isolated: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """Summary metrics of deblended photometry, as a JSON-friendly dict.
 
@@ -357,6 +405,9 @@ def deblend_report(
         IoU of the predicted central segmentation (:func:`iou`).
     separation_bins, delta_mag_bins : array_like, optional
         Bin edges or ``(lo, hi)`` pairs replacing the defaults.
+    isolated : array_like of bool, shape (n,), optional
+        Whether each central galaxy is alone in its stamp: adds
+        :func:`isolation_split`'s numbers.
 
     Returns
     -------
@@ -367,8 +418,10 @@ def deblend_report(
         (non-finite predictions); ``flux_<band>`` (a
         :func:`flux_error_summary` per band); and when given
         ``by_separation`` / ``by_delta_mag`` (:func:`binned_flux_errors`
-        over all bands) and ``iou_mean``, ``iou_median``.  Values are
-        Python floats/ints/lists (NaN where undefined, e.g. every
+        over all bands), ``iou_mean``, ``iou_median`` and the
+        :func:`isolation_split` keys (``n_isolated``, ``n_blends``,
+        ``isolated_flux_bias_<band>``, ``blend_median_abs_dflux_<band>``).
+        Values are Python floats/ints/lists (NaN where undefined, e.g. every
         prediction failed); infinite bin edges appear as None.
 
     Raises
@@ -399,6 +452,9 @@ def deblend_report(
     sep_v = _per_object(separation, "separation", n)
     dmag_v = _per_object(delta_mag, "delta_mag", n)
     iou_v = _per_object(iou, "iou", n)
+    iso_v = None if isolated is None else np.asarray(isolated)
+    if iso_v is not None and iso_v.shape != (n,):
+        raise ValueError(f"isolated must have shape ({n},), got {iso_v.shape}")
 
     overall = flux_error_summary(err)
     report: dict[str, Any] = {
@@ -422,4 +478,6 @@ def deblend_report(
         s = iou_summary(iou_v)
         report["iou_mean"] = s["iou_mean"]
         report["iou_median"] = s["iou_median"]
+    if iso_v is not None:
+        report.update(isolation_split(err, iso_v, band_names))
     return report

@@ -8,11 +8,14 @@ its own and a segmentation map are written as the truth; see `simulate_deblend` 
 models. `simulate_field` draws one larger field with the same galaxy and noise models
 for end-to-end tests of detection + deblending.
 
-Galaxies are bulge + disk or single Sersic GalSim profiles with simple colours; each is
-evaluated in Fourier space and convolved with per-band Kolmogorov PSFs by
-`astrocnn.sim.galaxies.FourierRenderer`. The noise model (LSST 10-year depth, sky and
-photon noise) is `astrocnn.sim.lsst`'s, as for the photo-z simulator. Images are
-sky-subtracted fluxes in nJy (AB zero point ``MAGZP`` = 31.4).
+Galaxies are bulge + disk or single Sersic GalSim profiles with simple colours (the
+"classic" population, that of the default model) or, with ``population="rich"``, those of
+the shared population `astrocnn.sim.population` (compact galaxies, bars, arms, clumps,
+a realistic size-magnitude relation); each is evaluated in Fourier space and convolved
+with per-band Kolmogorov PSFs by `astrocnn.sim.galaxies.FourierRenderer`. The noise
+model (LSST 10-year depth, sky and photon noise) is `astrocnn.sim.lsst`'s, as for the
+photo-z simulator. Images are sky-subtracted fluxes in nJy (AB zero point ``MAGZP`` =
+31.4).
 
 With a survey (`astrocnn.sim.surveys.Survey`, ``survey=``) the same scenes are imaged
 as that survey takes them: its bands, pixel scale, zero point and unit, each scene's
@@ -23,6 +26,7 @@ survey the simulator draws exactly what it always did.
 """
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +40,7 @@ from astropy.wcs import WCS
 from astrocnn.io.catalog import write_table
 from astrocnn.io.fits.cards import format_card, header_cards
 from astrocnn.io.fits.writer import write_image_hdus
+from astrocnn.sim import population
 from astrocnn.sim.common import (
     add_noise,
     catalogue,
@@ -67,6 +72,16 @@ SIZE_SLOPE = 0.1  # dex per magnitude
 R_HALF_SCATTER = 0.15  # dex
 R_HALF_RANGE = (0.2, 1.5)  # arcsec
 TYPE_SIZE = {"E": 0.7, "S": 1.0, "Irr": 0.8}
+TYPE_BULGE = {"E": 1.0, "Irr": 0.0}  # B/T of the single-profile classic types
+POPULATIONS = ("classic", "rich")
+RICH_ISOLATED_FRACTION = 0.15  # default fraction of one-galaxy scenes of the rich population
+# Rich population: magnitudes in the classic ranges, but with a density rising as
+# 10**(0.2 m). Galaxy counts rise as 10**(0.3-0.35 m) at i = 20-25, which would leave a
+# central brighter than i = 21 in only 7 % of scenes; 0.2 (13 %) keeps faint, compact
+# galaxies the majority (median central r_half ~0.34" against 0.47" for uniform
+# magnitudes; 0.27" measured on HST COSMOS galaxies) while bright ones stay common
+# enough to learn from.
+RICH_MAG_SLOPE = 0.2
 SEG_NSIGMA = 1.0  # segmentation threshold: sky sigma of the band-summed image
 PAIR_FRACTION = 0.3  # field: galaxies placed as close companions of an earlier one
 PAIR_SEP_RHALF = (0.5, 2.5)
@@ -135,7 +150,49 @@ def _galaxy(rng, mag_i, imaging):
         q = rng.uniform(0.5, 1.0) if elliptical else rng.uniform(0.3, 1.0)
         profile = galsim.Sersic(n=n, half_light_radius=r_half).shear(q=q, beta=beta)
         comps = [(profile, flux_i * colour("red" if elliptical else "sf"))]
-    return dict(kind=kind, mag_i=float(mag_i), r_half=r_half, comps=comps)
+        frac_b = TYPE_BULGE[kind]
+    flux = sum(f for _, f in comps)
+    return dict(kind=kind, mag_i=float(mag_i), r_half=r_half, comps=comps, flux=flux, bulge=frac_b)
+
+
+def _counts_mags(rng, bounds, size):
+    """Magnitudes in ``bounds`` with density ~ ``10**(RICH_MAG_SLOPE m)`` (inverse CDF)."""
+    lo, hi = bounds
+    span = 10.0 ** (RICH_MAG_SLOPE * (hi - lo)) - 1.0
+    return lo + np.log10(1.0 + span * rng.uniform(size=size)) / RICH_MAG_SLOPE
+
+
+def _survey_mags(gal, imaging):
+    """The population galaxy ``gal`` (drawn in ``ALL_BANDS``) with its component
+    magnitudes in ``imaging.all_bands``: each component's colours carried as the
+    classic ones (`_in_bands`), its key-band magnitude that of its i band."""
+    if imaging.survey is None:
+        return gal
+    i = ALL_BANDS.index("i")
+    comps = []
+    for c in gal.components:
+        mags = c.mags[i] + _in_bands(c.mags - c.mags[i], imaging)
+        comps.append(replace(c, mags=mags))
+    return replace(gal, bands=imaging.all_bands, components=comps)
+
+
+def _rich_galaxy(rng, mag_i, imaging):
+    """Draw one galaxy of the shared population (`astrocnn.sim.population`): a dict as
+    `_galaxy`'s, with the `~astrocnn.sim.population.Galaxy` as ``galaxy`` and the zero
+    point it is drawn at as ``zp`` instead of ``comps``."""
+    gal = population.draw_galaxy(rng, float(mag_i), bands=ALL_BANDS)
+    gal = _survey_mags(gal, imaging)
+    zp = imaging.zero_point
+    return dict(
+        kind=gal.kind,
+        mag_i=float(mag_i),
+        r_half=float(gal.r_half),
+        galaxy=gal,
+        zp=zp,
+        flux=gal.flux(zp),
+        bulge=float(gal.bulge_fraction),
+        knots=float(gal.knot_fraction),
+    )
 
 
 def _place(rng, gal, host, box, pixel_scale, s_range, tries=100):
@@ -166,19 +223,35 @@ def _to_edge(rng, gal, host, box, pixel_scale):
 
 
 def _kimage(ren, gal, bidx, centre):
-    """Fourier image (nband, nf, nf//2+1) of a galaxy at its pixel position ``(x, y)``;
-    ``centre`` is the pixel of the renderer's origin."""
+    """Fourier images (smooth, points) (nband, nf, nf//2+1) of a galaxy at its pixel
+    position ``(x, y)``, as `astrocnn.sim.population.kimage`'s (points None for a
+    classic galaxy); ``centre`` is the pixel of the renderer's origin."""
     dx, dy = (gal["x"] - centre[0]) * ren.ps, (gal["y"] - centre[1]) * ren.ps
+    if "galaxy" in gal:
+        return population.kimage(ren, gal["galaxy"], gal["zp"], bidx=bidx, centre=(dx, dy))
     total = 0.0
     for profile, flux in gal["comps"]:
         total = total + flux[bidx, None, None] * ren.kimage(profile.shift(dx, dy))
-    return total
+    return total, None
+
+
+def _added(a, b):
+    """Sum of two (smooth, points) pairs of Fourier images, None meaning none."""
+    return tuple(y if x is None else x if y is None else x + y for x, y in zip(a, b))
+
+
+def _render(ren, smooth, points, nband, psf_k):
+    """Stamps (nband, size, size) of summed `_kimage` outputs: with no points, the call
+    the classic simulator always made (its output stays bit-identical)."""
+    ones = np.ones(nband)
+    pts = [] if points is None else [(points, ones)]
+    return ren.render([] if smooth is None else [(smooth, ones)], pts, psf_k)
 
 
 def _draw(ren, gal, bidx, psf_k):
     """Noiseless PSF-convolved stamp (nband, size, size) of one galaxy."""
     c = (ren.size - 1) / 2
-    return ren.render([(_kimage(ren, gal, bidx, (c, c)), np.ones(len(bidx)))], [], psf_k)
+    return _render(ren, *_kimage(ren, gal, bidx, (c, c)), len(bidx), psf_k)
 
 
 def _segment(det, threshold):
@@ -189,7 +262,7 @@ def _segment(det, threshold):
 
 
 def _flux(gal, bidx):
-    return sum(f for _, f in gal["comps"])[bidx]
+    return gal["flux"][bidx]
 
 
 class _Seen(NamedTuple):
@@ -205,16 +278,43 @@ def _threshold(sigma):
     return SEG_NSIGMA * float(np.sqrt(np.sum(sigma**2)))
 
 
-def _scene(rng, ren, imaging):
+class _Draws(NamedTuple):
+    """Which galaxies a run draws."""
+
+    population: str = "classic"  # one of POPULATIONS
+    isolated_fraction: float = 0.0  # of scenes with the central alone
+
+
+_CLASSIC = _Draws()  # what the simulator always drew
+
+
+def _n_galaxies(rng, isolated_fraction):
+    """Galaxies in a scene: 1 (isolated) with probability ``isolated_fraction``, else
+    from ``N_GALAXIES``."""
+    # no draw without isolated scenes: classic runs keep their random streams
+    if isolated_fraction > 0 and rng.random() < isolated_fraction:
+        return 1
+    return int(rng.choice(N_GALAXIES, p=N_GALAXIES_P))
+
+
+def _scene_galaxies(rng, n_gal, imaging, draws):
+    """The central galaxy then ``n_gal - 1`` neighbours, unplaced."""
+    if draws.population == "classic":
+        mags = [rng.uniform(*CENTRAL_MAG), *rng.uniform(*NEIGHBOUR_MAG, n_gal - 1)]
+        return [_galaxy(rng, m, imaging) for m in mags]
+    mags = [*_counts_mags(rng, CENTRAL_MAG, 1), *_counts_mags(rng, NEIGHBOUR_MAG, n_gal - 1)]
+    return [_rich_galaxy(rng, m, imaging) for m in mags]
+
+
+def _scene(rng, ren, imaging, draws=_CLASSIC):
     """One blend: (observed cube, per-galaxy noiseless cubes, segmentation, galaxies,
     `_Seen` conditions)."""
     size, ps, bidx = ren.size, ren.ps, imaging.bidx
     c = (size - 1) / 2
-    n_gal = int(rng.choice(N_GALAXIES, p=N_GALAXIES_P))
+    n_gal = _n_galaxies(rng, draws.isolated_fraction)
     fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
     seen = _Seen(fwhm, depth_offset, _threshold(imaging.sigma(depth_offset)))
-    mags = [rng.uniform(*CENTRAL_MAG), *rng.uniform(*NEIGHBOUR_MAG, n_gal - 1)]
-    gals = [_galaxy(rng, m, imaging) for m in mags]
+    gals = _scene_galaxies(rng, n_gal, imaging, draws)
     x, y = c + rng.uniform(-0.5, 0.5, 2)
     gals[0].update(x=float(x), y=float(y), s=0.0)
     box = (EDGE, size - 1 - EDGE, EDGE, size - 1 - EDGE)
@@ -251,6 +351,12 @@ def _clear_core(rng, ren, gals, images, threshold, bidx, psf_k):
     return gals, images, _segment(images.sum(axis=1), threshold)
 
 
+_TYPE_NOTE = {  # TYPE_k's comment, by whether the galaxy is of the rich population
+    False: "E, S (bulge + disk) or Irr",
+    True: ", ".join(population.KINDS[:-1]) + " or " + population.KINDS[-1],
+}
+
+
 def _truth_cards(gals, threshold, imaging):
     unit, band = imaging.unit, imaging.key_band
     cards = [
@@ -263,7 +369,7 @@ def _truth_cards(gals, threshold, imaging):
             (f"Y_{k}", round(g["y"], 4), f"galaxy {k}: y [pixel, 0-based]"),
             (f"MAGI_{k}", round(g["mag_i"], 4), f"galaxy {k}: {band}-band AB magnitude"),
             (f"RHALF_{k}", round(g["r_half"], 4), f"galaxy {k}: half-light radius [arcsec]"),
-            (f"TYPE_{k}", g["kind"], f"galaxy {k}: E, S (bulge + disk) or Irr"),
+            (f"TYPE_{k}", g["kind"], f"galaxy {k}: {_TYPE_NOTE['galaxy' in g]}"),
             (f"SEP_{k}", round(g["s"], 4), f"galaxy {k}: separation / r_half sum"),
         ]
     return [format_card(*card) for card in cards]
@@ -280,6 +386,8 @@ def simulate_deblend(
     galaxies=True,
     progress=False,
     survey=None,
+    population="classic",
+    isolated_fraction=None,
 ):
     """Simulate blended-galaxy stamps with noiseless truths and write them to disk.
 
@@ -307,6 +415,13 @@ def simulate_deblend(
     survey : astrocnn.sim.surveys.Survey, optional
         Image the scenes as this survey takes them (see Notes); None: LSST as below,
         the set-up of the default model.
+    population : {"classic", "rich"}, optional
+        Galaxies to draw: "classic" (the default model's training set, as below) or
+        "rich", the shared population of `astrocnn.sim.population` (see Notes).
+    isolated_fraction : float, optional
+        Fraction (0-1) of scenes with the central galaxy alone; default 0 for the
+        classic population (its scenes unchanged), ``RICH_ISOLATED_FRACTION`` (0.15)
+        for the rich one.
 
     Returns
     -------
@@ -330,6 +445,15 @@ def simulate_deblend(
         - ``blendedness``: ``1 - sum(C^2) / sum(C (C + O))`` over the stamp, with
           ``C`` and ``O`` the noiseless central and other galaxies summed over the
           bands (Bosch et al. 2018);
+        - with the rich population or isolated scenes only (a classic run without
+          them has the columns it always had): ``kind`` (the central's type, ``E``,
+          ``S`` or ``Irr`` for the classic population, one of
+          `astrocnn.sim.population.KINDS` for the rich one), ``bulge_fraction``
+          (its B/T in i), ``knot_fraction`` (of its i-band light in star-forming
+          knots; 0 for classic galaxies) and ``isolated`` (no other galaxy in the
+          stamp: ``n_galaxies == 1``); and the meta ``GALPOP`` (the population),
+          ``ISOFRAC`` (the isolated fraction) and, for the rich population,
+          ``MAGSLOPE`` (`RICH_MAG_SLOPE`);
         - ``x_true``, ``y_true`` [pixel]: the central's centre (0-based, numpy
           axes ``[y, x]``); ``ra``, ``dec`` [deg]: its sky position.
 
@@ -356,7 +480,9 @@ def simulate_deblend(
 
     Notes
     -----
-    - Scenes: 2, 3 or 4 galaxies (probabilities 0.5, 0.3, 0.2). The central is at
+    - Scenes: 2, 3 or 4 galaxies (probabilities 0.5, 0.3, 0.2); with
+      ``isolated_fraction`` f > 0, a scene is first made of the central alone with
+      probability f (one more random draw per scene). The central is at
       the stamp centre plus a uniform offset of up to 0.5 pixel in x and y. Each
       neighbour is at a separation ``s * (r_half_central + r_half_neighbour)``,
       ``s`` uniform in 0.3-3 and a uniform direction, redrawn until its centre is
@@ -421,11 +547,24 @@ def simulate_deblend(
       survey's ranges (`astrocnn.sim.surveys.Survey.draw_conditions`), the noise
       is `~astrocnn.sim.surveys.Survey.noise` at that depth, and ``SEGTHR`` follows
       that noise. The magnitude ranges stay those above whatever the survey's depth.
+    - ``population="rich"``: every galaxy, central and neighbours, is
+      `astrocnn.sim.population.draw_galaxy`'s (ellipticals, bulge + inclined thick
+      disk with a continuous B/T and sometimes a bar, spiral arms and star-forming
+      knots, clumpy irregulars and compact galaxies; sizes from its size-magnitude
+      relation, 0.1-3"), its colours drawn per component in u-y and carried to a
+      survey's bands as above, rendered with `astrocnn.sim.population.kimage` on
+      the same grid with the same PSFs, noise, placement and segmentation. The
+      magnitude ranges are those above, but the density rises as
+      ``10**(RICH_MAG_SLOPE m)`` (0.2: half the centrals are fainter than i = 23.2,
+      13% brighter than 21), so that faint, compact galaxies dominate as on the sky:
+      the median central half-light radius is ~0.34" (0.5" classic). A neighbour's
+      separation is in units of the sum of the half-light radii as above.
     """
     if bands is None and survey is None:
         bands = DEFAULT_BANDS
     imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
     check_args(n, seed, *imaging.checks(size))
+    draws = _draws(population, isolated_fraction)
     bands, pixel_scale, zp = imaging.bands, imaging.pixel_scale, imaging.zero_point
     outdir = os.fspath(outdir)
     for sub in ("stamps", "truth"):
@@ -441,7 +580,7 @@ def simulate_deblend(
     wcs = WCS(template, naxis=2)
     rows = []
     for i, orng, ra0, dec0 in objects:
-        observed, images, seg, gals, seen = _scene(orng, ren, imaging)
+        observed, images, seg, gals, seen = _scene(orng, ren, imaging, draws)
         central, others = images[0], images[1:].sum(axis=0)
         rel, truth_rel = f"stamps/deblend_{i:06d}.fits", f"truth/deblend_{i:06d}.fits"
         sky_pos = dict(CRVAL1=ra0, CRVAL2=dec0, OBJECT=str(i))
@@ -462,12 +601,13 @@ def simulate_deblend(
         write_image_hdus(os.path.join(outdir, truth_rel), hdus)
         row = dict(id=i, file=rel, truth_file=truth_rel)
         row.update(_scene_row(gals, central, others, imaging))
+        row.update(_central_columns(gals))
         row.update(imaging.columns(seen.fwhm, seen.depth_offset))
         wcs.wcs.crval = [ra0, dec0]
         wcs.wcs.set()
         row["ra"], row["dec"] = wcs.wcs_pix2world([[gals[0]["x"], gals[0]["y"]]], 0)[0]
         rows.append(row)
-    return _catalogue(rows, imaging, seed, outdir)
+    return _catalogue(rows, imaging, seed, outdir, draws)
 
 
 def _scene_row(gals, central, others, imaging):
@@ -497,14 +637,46 @@ def _scene_row(gals, central, others, imaging):
     return row
 
 
-def _catalogue(rows, imaging, seed, outdir):
+def _draws(population, isolated_fraction):
+    """The checked `_Draws` of a run (the isolated fraction defaults by population)."""
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    if isolated_fraction is None:
+        isolated_fraction = RICH_ISOLATED_FRACTION if population == "rich" else 0.0
+    f = isolated_fraction
+    if isinstance(f, bool) or not isinstance(f, int | float | np.number) or not 0 <= f <= 1:
+        raise ValueError(f"isolated_fraction must be a number in [0, 1], got {f!r}")
+    return _Draws(population, float(f))
+
+
+def _described(draws):
+    """Whether a run's catalogue describes its centrals (`_central_columns`): not for
+    classic runs without isolated scenes, whose catalogue stays what it always was."""
+    return draws != _CLASSIC
+
+
+def _central_columns(gals):
+    """Catalogue columns describing a scene's central galaxy and whether it is alone."""
+    g0 = gals[0]
+    return dict(
+        kind=g0["kind"],
+        bulge_fraction=float(g0["bulge"]),
+        knot_fraction=float(g0.get("knots", 0.0)),
+        isolated=len(gals) == 1,
+    )
+
+
+def _catalogue(rows, imaging, seed, outdir, draws=_CLASSIC):
     """The truth catalogue of a run (written to ``outdir/catalog.fits``)."""
     bands = imaging.bands
+    described = _described(draws)
     fluxes = [f"flux_true_{b}" for b in bands]
     mags = [f"mag_true_{b}" for b in bands]
     stamp_fluxes = [f"flux_stamp_{b}" for b in bands]
     columns = ["id", "file", "truth_file", *fluxes, *mags, *stamp_fluxes, "n_galaxies"]
     columns += ["separation", "separation_rhalf", "delta_mag", "r_half", "blendedness"]
+    if described:
+        columns += list(_central_columns([dict(kind="", bulge=0.0)]))
     columns += [*imaging.column_units(), "x_true", "y_true", "ra", "dec"]
     units = {c: imaging.flux_unit for c in [*fluxes, *stamp_fluxes]}
     units.update({c: u.mag for c in [*mags, "delta_mag"]})
@@ -519,6 +691,10 @@ def _catalogue(rows, imaging, seed, outdir):
         SEGNSIG=SEG_NSIGMA,
         **imaging.meta(),
     )
+    if described:
+        meta.update(GALPOP=draws.population, ISOFRAC=draws.isolated_fraction)
+        if draws.population == "rich":
+            meta["MAGSLOPE"] = RICH_MAG_SLOPE
     return catalogue(rows, columns, units, meta, outdir)
 
 
@@ -549,6 +725,7 @@ def simulate_field(
     pixel_scale=None,
     bands=None,
     survey=None,
+    population="classic",
 ):
     """Simulate one multi-galaxy field with some blends, for detection + deblending.
 
@@ -578,6 +755,9 @@ def simulate_field(
     survey : astrocnn.sim.surveys.Survey, optional
         Image the field as this survey takes it, as `simulate_deblend` does (one
         seeing and depth for the field); None: LSST.
+    population : {"classic", "rich"}, optional
+        Galaxies to draw, as `simulate_deblend`'s (rich: i = 18.5-25 with a density
+        ``10**(RICH_MAG_SLOPE m)``, ``type`` one of `astrocnn.sim.population.KINDS`).
 
     Returns
     -------
@@ -604,6 +784,7 @@ def simulate_field(
         bands = DEFAULT_BANDS
     imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
     _check_field_args(seed, shape, n_galaxies, imaging)
+    population = _draws(population, 0.0).population
     bands, pixel_scale, bidx = imaging.bands, imaging.pixel_scale, imaging.bidx
     height, width = (int(s) for s in shape)
     rng = np.random.default_rng(seed)
@@ -614,17 +795,17 @@ def simulate_field(
     ra0, dec0 = rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-0.9, 0.9)))
     fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
     box = (EDGE, width - 1 - EDGE, EDGE, height - 1 - EDGE)
-    gals, total = [], 0.0
+    gals, smooth, points = [], None, None
     for _ in range(n_galaxies):
-        g = _galaxy(rng, rng.uniform(*NEIGHBOUR_MAG), imaging)
+        g = _field_galaxy(rng, imaging, population)
         paired = bool(gals) and rng.random() < PAIR_FRACTION
         host = gals[rng.integers(len(gals))] if paired else None
         if not (paired and _place(rng, g, host, box, pixel_scale, PAIR_SEP_RHALF, tries=20)):
             g.update(x=float(rng.uniform(box[0], box[1])), y=float(rng.uniform(box[2], box[3])))
         gals.append(g)
         shifted = dict(g, x=g["x"] + ox, y=g["y"] + oy)
-        total = total + _kimage(ren, shifted, bidx, (c, c))
-    model = ren.render([(total, np.ones(len(bidx)))], [], psf_k)
+        smooth, points = _added((smooth, points), _kimage(ren, shifted, bidx, (c, c)))
+    model = _render(ren, smooth, points, len(bidx), psf_k)
     model = model[:, oy : oy + height, ox : ox + width]
     image, _ = add_noise(rng, model, *imaging.noise(depth_offset))
     image = image.astype(np.float32)
@@ -641,6 +822,13 @@ def simulate_field(
     table = _field_truth(gals, WCS(header, naxis=2), imaging, seed, out_path.name)
     write_table(table, _truth_path(out_path), overwrite=True)
     return table
+
+
+def _field_galaxy(rng, imaging, population):
+    """One field galaxy of the ``population``, i in ``NEIGHBOUR_MAG``, unplaced."""
+    if population == "classic":
+        return _galaxy(rng, rng.uniform(*NEIGHBOUR_MAG), imaging)
+    return _rich_galaxy(rng, _counts_mags(rng, NEIGHBOUR_MAG, None), imaging)
 
 
 def _field_truth(gals, wcs, imaging, seed, name):

@@ -39,12 +39,34 @@ import numpy as np
 
 from astrocnn.errors import AstrocnnError, CatalogError
 from astrocnn.io.catalog import require_columns, resolve_paths
-from astrocnn.tasks.base import SURVEY_OPTIONS, Task, survey_of
+from astrocnn.tasks.base import SURVEY_OPTIONS, Task, TaskOption, survey_of
 
 SEGMENT_CLASSES = ("background", "central", "other")
 FRACTION_WEIGHT_FLOOR = 0.02  # weight of background pixels in the fraction loss
 FRACTION_LOSS_SCALE = 5.0
 SEGMENTATION_IN_MEMORY = 1 << 23  # field pixels (64 MB of ids + claim distances) held in memory
+
+SIMULATE_OPTIONS = (
+    TaskOption(
+        "population",
+        ("simulate",),
+        "Galaxies to draw: classic (bulge + disk and Sersic galaxies, the default model's "
+        "training set) or rich (the shared population: compact, bulge + disk with bars, "
+        "arms and knots, clumpy irregulars, with a realistic size-magnitude relation).",
+        type=("classic", "rich"),
+        default="classic",
+    ),
+    TaskOption(
+        "isolated_fraction",
+        ("simulate",),
+        "Fraction of scenes with the central galaxy alone, no neighbour (default 0 with "
+        "--population classic, 0.15 with rich).",
+        type=float,
+        minimum=0,
+        maximum=1,
+        metavar="FRACTION",
+    ),
+)
 
 
 def deblend_loss(y_true, y_pred):
@@ -105,6 +127,33 @@ def _read_truth(path):
         others = np.moveaxis(np.asarray(hdul["OTHERS"].data, np.float32), 0, -1)
         segmentation = np.asarray(hdul["SEGMENTATION"].data, np.int16)
     return central, others, segmentation
+
+
+def _flags(column):
+    """A boolean column, also when a text catalogue (CSV) holds it as "True" / "False"
+    (which ``astype(bool)`` would read as all True)."""
+    values = np.asarray(column)
+    if values.dtype.kind in "SU":
+        text = np.char.lower(np.char.strip(values.astype(str)))
+        return np.isin(text, ("true", "t", "1", "yes"))
+    return values.astype(bool)
+
+
+def _split_against_baseline(report, bands):
+    """The baseline's isolated / blend numbers beside the network's (``..._sep_<band>``,
+    the baseline being sep) and, per band, the blends' ratio of median absolute errors
+    baseline / network; nothing when the report has no such split."""
+    base = report["baseline"]
+    out = {}
+    for band in bands:
+        for name in (f"isolated_flux_bias_{band}", f"blend_median_abs_dflux_{band}"):
+            if name in base:
+                out[name.replace(f"_{band}", f"_sep_{band}")] = base[name]
+        network = report.get(f"blend_median_abs_dflux_{band}", np.nan)
+        classical = base.get(f"blend_median_abs_dflux_{band}", np.nan)
+        if network > 0 and np.isfinite(classical):
+            out[f"blend_sep_over_network_{band}"] = float(classical / network)
+    return out
 
 
 class FieldSegmentation:
@@ -181,7 +230,7 @@ class DeblendTask(Task):
     summary_metrics = ("median_abs_flux_error", "iou_mean")
     architecture_name = "unet"
     truth_file_column = "truth_file"
-    options = SURVEY_OPTIONS
+    options = (*SURVEY_OPTIONS, *SIMULATE_OPTIONS)
 
     def prediction_mode(self, from_files):
         """Files named on the command line are whole fields; a catalogue names stamps."""
@@ -300,6 +349,20 @@ class DeblendTask(Task):
     def _column(table, name):
         return np.asarray(table[name], dtype=float) if name in table.colnames else None
 
+    @staticmethod
+    def _isolated(table):
+        """Whether each central is alone in its stamp (the simulator's ``isolated``, or
+        ``n_galaxies == 1``); None when the catalogue does not say."""
+        known = [c for c in ("isolated", "n_galaxies") if c in table.colnames]
+        if not known:
+            return None
+        alone = np.zeros(len(table), bool)
+        if "isolated" in known:
+            alone |= _flags(table["isolated"])
+        if "n_galaxies" in known:
+            alone |= np.asarray(table["n_galaxies"]) == 1
+        return alone
+
     def _report(self, table, meta, flux, iou):
         from astrocnn.tasks.deblend import metrics as deblend_metrics
 
@@ -310,6 +373,7 @@ class DeblendTask(Task):
             separation=self._column(table, "separation_rhalf"),
             delta_mag=self._column(table, "delta_mag"),
             iou=iou,
+            isolated=self._isolated(table),
         )
 
     def evaluate(self, truth, decoded, meta, *, table=None, baseline=None):
@@ -328,6 +392,7 @@ class DeblendTask(Task):
             classical = report["baseline"]["median_abs_flux_error"]
             if network > 0:
                 report["baseline_over_network_flux_error"] = float(classical / network)
+            report.update(_split_against_baseline(report, meta["bands"]))
         return report
 
     def baseline(self, table, meta, train_table=None, load_images=None):
@@ -396,10 +461,14 @@ class DeblendTask(Task):
         *,
         progress=False,
         image_format="fits",
+        population="classic",
+        isolated_fraction=None,
         **survey_options,
     ):
         """Simulate ``n`` blends (`simulate_deblend`): LSST g, r, i, the default model's
-        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name."""
+        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name; galaxies of the
+        ``population`` (``--population``), a fraction ``isolated_fraction`` of the scenes
+        without neighbours."""
         from astrocnn.tasks.deblend.simulate import simulate_deblend
 
         setup = _survey_setup(**survey_options)
@@ -411,4 +480,6 @@ class DeblendTask(Task):
             bands=self.bands if setup is None else None,
             progress=progress,
             survey=setup,
+            population=population,
+            isolated_fraction=isolated_fraction,
         )
