@@ -12,7 +12,7 @@ then trains with the real command line, with the same seed and epochs:
 ``none``
     ``astrocnn train TASK --catalog SOURCE`` (the target is still converted to the
     model's data contract when it is evaluated: pixel scale and flux scale);
-``mmd`` / ``dann``
+``mmd`` / ``dann`` (``mmd:W``: with ``--adapt-weight W``)
     the same plus ``--adapt-to TARGET --adapt mmd|dann``,
 
 and scores every model on both test sets with ``astrocnn evaluate`` (accuracy for
@@ -63,11 +63,13 @@ def simulated(task, survey, role, n, work, log):
 
 def trained(task, arm, source, target, cats, args, log):
     """The model of one arm (trained once); returns (path, seconds)."""
-    out = args.workdir / task / f"{source}_to_{target}" / f"{arm}.keras"
+    out = args.workdir / task / f"{source}_to_{target}" / f"{arm.replace(':', '_w')}.keras"
     if out.exists():
         return out, None
     out.parent.mkdir(parents=True, exist_ok=True)
-    extra = [] if arm == "none" else ["--adapt-to", cats[target, "target"], "--adapt", arm]
+    method, _, weight = arm.partition(":")  # e.g. mmd:0.3 (default weight 1)
+    extra = [] if arm == "none" else ["--adapt-to", cats[target, "target"], "--adapt", method]
+    extra += ["--adapt-weight", weight] if weight else []
     seconds = astrocnn("train", task, "--catalog", cats[source, "train"], "--out", out,
                        "--epochs", args.epochs, "--seed", 0, "--quiet", *extra,
                        *args.train_options.split(), log=log)  # fmt: skip
