@@ -20,16 +20,22 @@ images are assembled there (component colours, per-band PSF, pixel response) wit
 inverse FFT per band (`astrocnn.sim.galaxies.FourierRenderer`). Point-like structure
 (spiral arms, star-forming knots, tidal tails) is splatted onto the same grid and
 smoothed in Fourier space. Images are sky-subtracted.
+
+With ``population="rich"`` each class's galaxies come from the shared population
+(`astrocnn.sim.population`: Sérsic ellipticals, S0s, bulge + inclined disks with bars,
+arms and knots), at the sample's sizes and in this simulator's colours; the default,
+``"classic"``, keeps the models of the shipped default models.
 """
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import astropy.units as u
 import galsim
 import numpy as np
 from astropy.visualization import make_lupton_rgb
+from scipy.special import betainc, betaincinv
 
 from astrocnn.sim.common import (
     StampWriter,
@@ -46,6 +52,7 @@ from astrocnn.sim.common import (
     write_atomic,
 )
 from astrocnn.sim.galaxies import FourierRenderer
+from astrocnn.sim.population import BT_BETA, N_ARMS, N_ARMS_P, draw_galaxy, recolour
 from astrocnn.sim.surveys import (
     SIMULATED_WAVELENGTH,
     SURVEY_NAMES,
@@ -62,6 +69,7 @@ MOFFAT_BETA = 3.5
 SERSIC_N = (3.0, 4.0, 5.0)  # elliptical indices: a fixed set so GalSim reuses its tables
 BULGE_N = (2.0, 3.0, 4.0)
 SURVEY_CHOICES = ("decals", *SURVEY_NAMES)
+POPULATIONS = ("classic", "rich")  # galaxy models: the default models' or the shared population
 
 
 @dataclass(frozen=True)
@@ -349,15 +357,18 @@ def _tail(rng, ren, x0, y0, phi0, length, sense, mag):
 
 
 def _galaxy(rng, ren, kind, mag, r_half, q, beta, x0, y0):
+    """A merger's member: (smooth, points, axis ratio)."""
     if kind == "elliptical":
-        return _elliptical(rng, ren, mag, r_half, q, beta, x0, y0)
+        return (*_elliptical(rng, ren, mag, r_half, q, beta, x0, y0), q)
     # merging disks: more prominent bulges, so that both nuclei show
-    return _spiral(rng, ren, mag, r_half, q, beta, x0, y0, rng.random() < 0.5, (0.15, 0.4))
+    bulge = (0.15, 0.4)
+    return (*_spiral(rng, ren, mag, r_half, q, beta, x0, y0, rng.random() < 0.5, bulge), q)
 
 
-def _merger(rng, ren, sample, mag, fwhm_r, x0, y0, beta, half_field):
+def _merger(rng, ren, sample, mag, fwhm_r, x0, y0, beta, half_field, member=_galaxy):
     """Two overlapping galaxies (flux ratio 1:1-1:4) with curved tidal tails; ``fwhm_r``
-    is the seeing [arcsec] that the nuclei's separation must beat."""
+    is the seeing [arcsec] that the nuclei's separation must beat; ``member`` draws each
+    galaxy (`_galaxy`, or `_rich_member`)."""
     f_t = rng.uniform(0.12, 0.25)
     ratio = rng.uniform(0.25, 1.0)
     m1 = mag - 2.5 * np.log10((1 - f_t) / (1 + ratio))
@@ -373,8 +384,8 @@ def _merger(rng, ren, sample, mag, fwhm_r, x0, y0, beta, half_field):
     x2, y2 = x1 + sep * ux, y1 + sep * uy
     q1 = rng.uniform(0.6, 1.0) if kinds[0] == "elliptical" else rng.uniform(0.35, 1.0)
     q2 = rng.uniform(0.6, 1.0) if kinds[1] == "elliptical" else rng.uniform(0.35, 1.0)
-    s1, p1 = _galaxy(rng, ren, kinds[0], m1, r1, q1, beta, x1, y1)
-    s2, p2 = _galaxy(rng, ren, kinds[1], m2, r2, q2, rng.uniform(0, np.pi), x2, y2)
+    s1, p1, q1 = member(rng, ren, kinds[0], m1, r1, q1, beta, x1, y1)
+    s2, p2, _ = member(rng, ren, kinds[1], m2, r2, q2, rng.uniform(0, np.pi), x2, y2)
     smooth, points = s1 + s2, p1 + p2
     # tails leave each galaxy roughly away from the other, both curving the same way
     sense = rng.choice([-1.0, 1.0])
@@ -416,13 +427,179 @@ def _components(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0):
     return smooth, points, r_half, q
 
 
-def _simulate_one(rng, ren, sample, label, view):
+# ---------------------------------------------------------------------------------------
+# the rich population (``population="rich"``): each class's galaxies drawn from
+# `astrocnn.sim.population`, at the sample's sizes and in this simulator's colours
+
+S0_FRACTION = 0.3  # of the elliptical class: smooth bulge-dominated disks (an assumption)
+S0_BULGE = (0.8, 1.0)  # B/T of those
+S0_OVERLAP_BULGE = (0.6, 0.8)  # B/T of the overlap population's S0s (intermediate colours)
+SPIRAL_BULGE = (0.0, 0.7)  # B/T of spirals and merging disks (at least 0.15: two nuclei)
+EARLY_SPIRAL_BULGE = (0.4, 0.7)  # B/T of the overlap population's early-type spirals
+SPIRAL_INCLINATION = (0.0, 70.0)  # deg; the overlap population's inclined spirals: 65-80
+INCLINED_SPIRAL = (65.0, 80.0)
+EDGE_ON_BULGE = (0.0, 0.5)  # the disk is the main body, whose axis ratio is catalogued
+# light in a spiral's arms, as `_spiral`'s: the population's 10-30 % of the disk light
+# leaves most of them smooth at 1" seeing, where Galaxy Zoo's spirals show their arms
+SPIRAL_ARMS = (0.25, 0.45)
+# colour population of `_COLOURS` of each component role, per kind of galaxy; roles that
+# share one name share one draw (a spiral's arms have its disk's colour, as in `_spiral`)
+_PALETTES = {
+    "elliptical": {"bulge": "red"},
+    "s0": {"bulge": "red", "bar": "bulge", "disk": "bulge", "knots": "knot"},
+    "overlap": {"bulge": "edge", "bar": "edge", "disk": "edge", "knots": "knot"},
+    "spiral": {"bulge": "bulge", "bar": "bulge", "disk": "disk", "arms": "disk", "knots": "knot"},
+    "early": {"bulge": "bulge", "bar": "bulge", "disk": "bulge", "arms": "bulge", "knots": "knot"},
+    "edge_on": {"bulge": "bulge", "bar": "edge", "disk": "edge", "arms": "edge", "knots": "knot"},
+}
+
+
+def _bulge_fraction(rng, lo, hi):
+    """B/T from the population's Beta law (`BT_BETA`) truncated to [lo, hi] (inverse
+    CDF: one uniform, no redraws)."""
+    a, b = BT_BETA
+    return float(betaincinv(a, b, rng.uniform(betainc(a, b, lo), betainc(a, b, hi))))
+
+
+def _inclination(rng, lo, hi):
+    """Inclination [deg] isotropic within lo-hi (uniform in cos i)."""
+    cos_hi, cos_lo = np.cos(np.radians([hi, lo]))
+    return float(np.degrees(np.arccos(rng.uniform(cos_hi, cos_lo))))
+
+
+def _draw(rng, mag, r_half, kind, **structure):
+    """A population galaxy of r magnitude ``mag`` in g, r, i, z."""
+    return draw_galaxy(rng, mag, ALL_BANDS, kind, ref_band="r", r_half=r_half, **structure)
+
+
+def _recoloured(rng, galaxy, palette):
+    """The galaxy in this simulator's colours (`_COLOURS` per role, `_PALETTES`): the
+    population's are those of faint galaxies at z ~ 0.5-1, too red for r < 20."""
+    drawn = {name: _colour(rng, name) for name in dict.fromkeys(_PALETTES[palette].values())}
+    return recolour(galaxy, {role: drawn[name] for role, name in _PALETTES[palette].items()})
+
+
+def _scaled(galaxy, s):
+    """The galaxy ``s`` times larger (fluxes and shapes kept)."""
+    comps = []
+    for c in galaxy.components:
+        if c.profile is not None:
+            comps.append(replace(c, profile=c.profile.dilate(s)))
+        else:
+            xyw = np.array([c.points[0] * s, c.points[1] * s, c.points[2]])
+            comps.append(replace(c, points=xyw, sigma=c.sigma * s))
+    return replace(galaxy, r_half=galaxy.r_half * s, components=comps)
+
+
+def _with_arms(galaxy, frac):
+    """The galaxy with ``frac`` of its light in its arms, taken from its disk (at most
+    80 % of the disk's); the arms follow the disk's light, so ``r_half`` barely
+    changes (by ~2 %, not recomputed). Fluxes are set by `recolour` afterwards."""
+    arms = next(c for c in galaxy.components if c.role == "arms")
+    disk = next((c for c in galaxy.components if c.role == "disk"), None)
+    moved = 0.0 if disk is None else min(frac - arms.frac, 0.8 * disk.frac)
+    if moved <= 0:
+        return galaxy
+    new = {id(arms): arms.frac + moved, id(disk): disk.frac - moved}
+    comps = [replace(c, frac=new.get(id(c), c.frac)) for c in galaxy.components]
+    return replace(galaxy, components=comps)
+
+
+def _population_parts(ren, galaxy, x0, y0, turn):
+    """(smooth, points) of a population galaxy as the renderer takes them, with g, r, i, z
+    nanomaggies per component (so that `_SurveyImaging.flux` carries each component's
+    colours), turned by ``turn`` [rad] and centred on (x0, y0) [arcsec]."""
+    cos, sin = np.cos(turn), np.sin(turn)
+    smooth, points = [], []
+    for c in galaxy.components:
+        flux = _flux(c.mags)
+        if c.profile is not None:
+            prof = c.profile.rotate(turn * galsim.radians).shift(x0, y0)
+            smooth.append((ren.kimage(prof), flux))
+        else:
+            x, y, w = c.points
+            k = ren.splat(cos * x - sin * y + x0, sin * x + cos * y + y0, w, c.sigma)
+            points.append((k, flux))
+    return smooth, points
+
+
+def _rich_elliptical(rng, mag, r_half, overlap):
+    """Early types as Galaxy Zoo volunteers saw them: ellipticals and smooth S0s (B/T
+    0.8-1); the overlap population: S0s of B/T 0.6-0.8 and intermediate colours."""
+    if overlap or rng.random() < S0_FRACTION:
+        bt = _bulge_fraction(rng, *(S0_OVERLAP_BULGE if overlap else S0_BULGE))
+        gal = _draw(rng, mag, r_half, "disk", bulge_fraction=bt, n_arms=0, has_bar=False)
+        return gal, "overlap" if overlap else "s0"
+    return _draw(rng, mag, r_half, "elliptical"), "elliptical"
+
+
+def _rich_spiral(rng, mag, r_half, overlap):
+    """A disk with 2-4 arms, B/T < 0.7, inclination < 70 deg; bars and knots as the
+    population draws them. Overlap: early-type (B/T 0.4-0.7, red disk) or inclined
+    (65-80 deg) spirals."""
+    bt = _bulge_fraction(rng, *(EARLY_SPIRAL_BULGE if overlap == "early" else SPIRAL_BULGE))
+    tilt = INCLINED_SPIRAL if overlap == "inclined" else SPIRAL_INCLINATION
+    n_arms = int(rng.choice(N_ARMS, p=N_ARMS_P))
+    gal = _draw(
+        rng, mag, r_half, "disk", bulge_fraction=bt, inclination=_inclination(rng, *tilt),
+        n_arms=n_arms,
+    )  # fmt: skip
+    if overlap == "early":
+        return gal, "early"
+    return _with_arms(gal, rng.uniform(*SPIRAL_ARMS)), "spiral"
+
+
+def _rich_edge_on(rng, mag, r_half, overlap):
+    """A disk-dominated galaxy at inclination 80-90 deg (overlap: 72-90), as long as a
+    classic edge-on disk of face-on half-light radius ``r_half``."""
+    incl = rng.uniform(72.0 if overlap else 80.0, 90.0)
+    bt = _bulge_fraction(rng, *EDGE_ON_BULGE)
+    gal = _draw(rng, mag, r_half, "disk", bulge_fraction=bt, inclination=incl)
+    # r_half is circularised, sqrt(a b): a disk of axis ratio q is 1 / sqrt(q) longer
+    return _scaled(gal, np.sqrt(gal.axis_ratio)), "edge_on"
+
+
+def _rich_member(rng, ren, kind, mag, r_half, q, beta, x0, y0):
+    """A merger's member from the population: (smooth, points, axis ratio); ``q`` is
+    `_galaxy`'s and unused (the population draws its own)."""
+    if kind == "elliptical":
+        gal, palette = _draw(rng, mag, r_half, "elliptical"), "elliptical"
+    else:  # B/T >= 0.15 so that both nuclei show; arms and bars as the population draws
+        bt = _bulge_fraction(rng, 0.15, SPIRAL_BULGE[1])
+        gal, palette = _draw(rng, mag, r_half, "disk", bulge_fraction=bt), "spiral"
+    gal = _recoloured(rng, gal, palette)
+    return (*_population_parts(ren, gal, x0, y0, beta - gal.beta), gal.axis_ratio)
+
+
+_RICH = {"elliptical": _rich_elliptical, "spiral": _rich_spiral, "edge_on": _rich_edge_on}
+
+
+def _rich_components(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0):
+    """`_components` from the population: the same classes, sample sizes and overlap
+    populations, turned to position angle ``beta``."""
+    overlap = _overlap_kind(rng, label) if sample.overlap and rng.random() < sample.overlap else ""
+    if label == "merger":
+        half_field = ren.size * ren.ps / 2
+        return _merger(
+            rng, ren, sample, mag, fwhm_ref, x0, y0, beta, half_field, member=_rich_member
+        )
+    factor, lo, hi = {"elliptical": (0.9, None, None), "spiral": (1.3, 1.5, None)}.get(
+        label, (1.15, None, 3.2)
+    )
+    gal, palette = _RICH[label](rng, mag, _r_half(rng, sample, mag, factor, lo, hi), overlap)
+    gal = _recoloured(rng, gal, palette)
+    smooth, points = _population_parts(ren, gal, x0, y0, beta - gal.beta)
+    return smooth, points, gal.r_half, gal.axis_ratio
+
+
+def _simulate_one(rng, ren, sample, label, view, population="classic"):
     """One object: returns (float32 cube, header cards, catalogue row dict)."""
     fwhm, fwhm_ref, offset = view.conditions(rng)
     mag = rng.uniform(*sample.mag_range)
     beta = rng.uniform(0, np.pi)  # major axis from +x, counter-clockwise
     x0, y0 = np.clip(rng.normal(0.0, 0.25, 2), -0.75, 0.75)
-    smooth, points, r_half, q = _components(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0)
+    draw = _rich_components if population == "rich" else _components
+    smooth, points, r_half, q = draw(rng, ren, sample, label, mag, fwhm_ref, beta, x0, y0)
     psf_k = np.array([ren.psf(galsim.Moffat(beta=MOFFAT_BETA, fwhm=f)) for f in fwhm])
     smooth = [(k, view.flux(f)) for k, f in smooth]
     img = ren.render(smooth, [(k, view.flux(f)) for k, f in points], psf_k)
@@ -645,6 +822,7 @@ def simulate_morphology(
     survey="decals",
     classes=CLASSES,
     label_noise=0.0,
+    population="classic",
 ):
     """Simulate labelled Galaxy Zoo 1 style galaxy cutouts and write them to disk.
 
@@ -702,6 +880,11 @@ def simulate_morphology(
         Fraction of labels replaced by another class drawn at random (volunteer
         mistakes; default 0). The catalogue's ``label`` holds the noisy label and
         ``true_label`` the class simulated; the images do not change.
+    population : {"classic", "rich"}, optional
+        ``"classic"`` (default): the galaxy models below, those of the shipped default
+        models (same seed, same files). ``"rich"``: each class's galaxies drawn from
+        the shared population (`astrocnn.sim.population`; see Notes), the catalogue's
+        meta then has ``POPULATN = 'rich'``.
 
     Returns
     -------
@@ -756,6 +939,34 @@ def simulate_morphology(
     offset per object from `~astrocnn.sim.surveys.Survey.draw_conditions`, noise
     from `~astrocnn.sim.surveys.Survey.noise` (the same matched-filter relation at
     each band's median seeing and the object's depth). Images are sky-subtracted.
+
+    ``population="rich"`` keeps the classes, the sample (magnitudes, sizes and
+    their clips, overlap populations), the mergers' construction and tails, the
+    colours (those above, per component: the population's own colours are those
+    of faint z ~ 0.5-1 galaxies) and the imaging, and draws each galaxy's
+    structure from `astrocnn.sim.population` (`~astrocnn.sim.population.draw_galaxy`
+    at the sample's ``r_half``, r band, the population's redshift of that
+    magnitude, z ~ 0.1-0.25), turned to the object's position angle:
+
+    - elliptical: 70 % population ellipticals (Sérsic n in {2, 3, 4}, axis ratio
+      0.4-1), 30 % smooth S0s (``S0_FRACTION``; bulge + inclined disk, B/T 0.8-1,
+      no arms or bar), as Galaxy Zoo's early-type votes include S0s; overlap
+      population: S0s of B/T 0.6-0.8 in intermediate colours.
+    - spiral: a population disk with 2-4 arms, B/T < 0.7 (the population's Beta
+      law, truncated), inclination < 70 deg (isotropic), 25-45 % of the light in
+      the arms (as above: the population's 10-30 % of the disk light leaves most
+      spirals smooth at 1" seeing); bars and star-forming knots (a quarter of
+      the spirals each) as the population draws them. Overlap: B/T 0.4-0.7 with a
+      red disk and the population's faint arms, or inclination 65-80 deg.
+    - edge_on: a population disk at inclination 80-90 deg (overlap: 72-90), B/T
+      < 0.5, scaled so that its major axis is as long as a classic edge-on disk of
+      the sample's (face-on) size.
+    - merger: as above, each member a population elliptical or disk (B/T 0.15-0.7,
+      arms and bars as the population draws them).
+
+    ``r_half`` is then the population's: circularised, of the whole galaxy (the
+    main member of a merger), before the PSF; ``axis_ratio`` that of the main body
+    (the disk when B/T < 0.5, else the bulge).
     """
     classes = (classes,) if isinstance(classes, str) else tuple(classes)
     shared = _shared_survey(survey)
@@ -769,6 +980,10 @@ def simulate_morphology(
         seed,
         *stamp_checks(size, pixel_scale, bands, all_bands),
         *_checks(shared, bands, image_format, classes, label_noise),
+        (
+            population in POPULATIONS,
+            f"population must be one of {', '.join(POPULATIONS)}, got {population!r}",
+        ),
     )
     sample = SAMPLES["decals"] if shared is None else sample_for(shared)
     if shared is None:
@@ -788,7 +1003,7 @@ def simulate_morphology(
     stamps.hdu.header.update(view.header())
     rows = []
     for i, orng, ra, dec in objects:
-        cube, cards, row = _simulate_one(orng, ren, sample, str(labels[i]), view)
+        cube, cards, row = _simulate_one(orng, ren, sample, str(labels[i]), view, population)
         rel = f"{sub}/morph_{i:06d}.{ext}"
         where = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=str(said[i]))
         _write_image(os.path.join(outdir, rel), cube, stamps, view, where | cards)
@@ -796,7 +1011,9 @@ def simulate_morphology(
         if label_noise:
             rows[-1]["true_label"] = str(labels[i])
     run = dict(seed=seed, pixel_scale=pixel_scale, bands=bands, image_format=image_format)
-    return _write_catalogue(rows, view, classes, label_noise, run, outdir)
+    # (no card for classic: its catalogue stays what it was)
+    extra = {} if population == "classic" else {"POPULATN": population}
+    return _write_catalogue(rows, view, classes, label_noise, run, outdir, extra)
 
 
 def _write_image(path, cube, stamps, view, cards):
@@ -810,8 +1027,9 @@ def _write_image(path, cube, stamps, view, cards):
     write_atomic(path, lambda t: _imsave(t, rgb, **kw))
 
 
-def _write_catalogue(rows, view, classes, label_noise, run, outdir):
-    """The truth catalogue of a run (``run``: seed, pixel_scale, bands, image_format)."""
+def _write_catalogue(rows, view, classes, label_noise, run, outdir, extra):
+    """The truth catalogue of a run (``run``: seed, pixel_scale, bands, image_format;
+    ``extra``: more meta cards)."""
     fits_files = run["image_format"] == "fits"
     columns = [
         "id",
@@ -838,6 +1056,7 @@ def _write_catalogue(rows, view, classes, label_noise, run, outdir):
         FORMAT=run["image_format"],
         **view.meta(),
         LABNOISE=float(label_noise),
+        **extra,
     )
     return catalogue(rows, columns, units, meta, outdir)
 

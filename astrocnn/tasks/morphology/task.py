@@ -167,6 +167,16 @@ class MorphologyTask(ClassifierTask):
             maximum=0.99,
             metavar="FRACTION",
         ),
+        TaskOption(
+            "population",
+            ("simulate",),
+            "Galaxy models: classic (those the default models were trained on) or rich "
+            "(each class drawn from the shared population: compact bulges, bulge + disk "
+            "with varying B/T, bars, spiral arms, star-forming knots; same classes, "
+            "sizes and colours).",
+            type=("classic", "rich"),
+            default="classic",
+        ),
     )
     summary_metrics = ("accuracy", "balanced_accuracy", "rmse")
 
@@ -299,6 +309,7 @@ class MorphologyTask(ClassifierTask):
         pixel_scale=None,
         classes=None,
         label_noise=0.0,
+        population="classic",
     ):
         """Simulate a labelled set (`simulate_morphology`) in the set-up the options name.
 
@@ -325,4 +336,5 @@ class MorphologyTask(ClassifierTask):
             survey=_survey_setup(survey, survey_file, seeing_range, depth_range),
             classes=tuple(classes) if classes else SIM_CLASSES,
             label_noise=label_noise or 0.0,
+            population=population,
         )

@@ -17,10 +17,16 @@ imaged as that survey takes them: their spectra integrated through its bands'
 bandpasses, at its pixel scale, zero point and unit, with each object's seeing and
 depth drawn from its ranges (`astrocnn.sim.lsst.Imaging`). Without a survey the
 simulator draws exactly what it always did.
+
+With ``population="rich"`` the galaxies' structure comes from the shared population
+(`astrocnn.sim.population`: ellipticals, S0s, disks with bars, arms and knots, clumpy
+irregulars, compact galaxies), each component coloured by a template at the object's
+redshift; the default, ``"classic"``, keeps the bulge + disk models above.
 """
 
 import functools
 import os
+from dataclasses import replace
 
 import astropy.units as u
 import galsim
@@ -37,6 +43,7 @@ from astrocnn.sim.common import (
 )
 from astrocnn.sim.galaxies import BULGE_N, FourierRenderer, r_half_total
 from astrocnn.sim.lsst import ALL_BANDS, LSST, MAGZP, Imaging  # noqa: F401 (public here too)
+from astrocnn.sim.population import Galaxy, draw_galaxy, draw_size, recolour, render
 
 SED_TYPES = ("E", "Sbc", "Scd", "Im")
 SEEING_RANGE = (0.75, 1.0)  # per-object factor on REF_FWHM (FWHM 0.57-0.92")
@@ -49,6 +56,7 @@ R_V = 3.1
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 _SED_FILES = {t: f"CWW_{t}_ext.sed" for t in SED_TYPES}
 _LSST_BANDPASSES = tuple(b.bandpass for b in LSST.bands)
+POPULATIONS = ("classic", "rich")  # galaxy structure: the default model's or the shared one
 _LYMAN_SERIES = ((121.567, 3.6e-3), (102.572, 1.7e-3), (97.254, 1.2e-3), (94.974, 9.3e-4))
 
 
@@ -226,14 +234,20 @@ def _log_size(m_abs, z, r0, m0, bright, faint, evol):
     return np.log10(r0) - np.where(dm < 0, bright, faint) * dm - evol * np.log10(1 + z)
 
 
-def _galaxy(rng, max_r_half, imaging):
-    """Draw one galaxy: returns a dict of truths and per-component (profile, fluxes in
-    ``imaging.all_bands``). "i" is ``imaging``'s key band (the survey's band nearest i)."""
-    specs, key, zp = imaging.bandpasses, imaging.key, imaging.zero_point
+def _draw_type(rng):
+    """An object's i magnitude, redshift, SED type and Galactic E(B-V)."""
     mag_i = float(sample_magnitude(rng, 1)[0])
     z = float(sample_redshift(rng, mag_i)[0])
     sed_type = SED_TYPES[rng.choice(4, p=type_probabilities(z))]
     ebv = float(min(rng.exponential(EBV_MEAN), EBV_MAX))
+    return mag_i, z, sed_type, ebv
+
+
+def _galaxy(rng, max_r_half, imaging):
+    """Draw one galaxy: returns a dict of truths and per-component (profile, fluxes in
+    ``imaging.all_bands``). "i" is ``imaging``'s key band (the survey's band nearest i)."""
+    specs, key, zp = imaging.bandpasses, imaging.key, imaging.zero_point
+    mag_i, z, sed_type, ebv = _draw_type(rng)
     frac_b = {"E": (0.6, 1.0), "Sbc": (0.1, 0.5), "Scd": (0.0, 0.2), "Im": (0.0, 0.0)}[sed_type]
     frac_b = float(rng.uniform(*frac_b))
     comps = [("E", frac_b), (sed_type, 1.0 - frac_b)]  # bulge, disk; fractions of i flux
@@ -290,6 +304,93 @@ def _galaxy(rng, max_r_half, imaging):
     return truth, [(p, f) for p, f in zip(profiles, flux) if f.any()]
 
 
+# ---------------------------------------------------------------------------------------
+# the rich population (``population="rich"``)
+
+S0_FRACTION = 0.5  # of E-type galaxies: bulge + disk of B/T 0.6-1 (the classic E's range)
+COMPACT_FRACTION = 0.25  # of Im-type galaxies (the population's compact : irregular weights)
+RICH_BULGE = {"E": (0.6, 1.0), "Sbc": (0.1, 0.5), "Scd": (0.0, 0.2)}  # B/T, as classic
+# the SED of each component role, but for E and Im galaxies (one SED each): bulges and bars
+# are old stars (E), knots young ones (Im), disks and arms have the galaxy's own SED
+_ROLE_SED = {"bulge": "E", "bar": "E", "knots": "Im"}
+
+
+def _rich_kind(rng, sed_type):
+    """The population kind of a galaxy of an SED type, and its drawn structure."""
+    if sed_type == "Im":
+        return ("compact" if rng.random() < COMPACT_FRACTION else "irregular"), {}
+    if sed_type == "E" and rng.random() >= S0_FRACTION:
+        return "elliptical", {}
+    structure = {"bulge_fraction": float(rng.uniform(*RICH_BULGE[sed_type]))}
+    if sed_type == "E":
+        structure["n_arms"] = 0  # S0s
+    return "disk", structure
+
+
+def _role_sed(role, sed_type):
+    return sed_type if sed_type in ("E", "Im") else _ROLE_SED.get(role, sed_type)
+
+
+def _absolute_magnitude(mag_i, z, parts, raws, spec, key):
+    """Rest-frame i-band absolute magnitude of components (SED, fraction of the i flux),
+    each K-corrected with its template (as in `_galaxy`)."""
+    lum = 0.0
+    for sed, f in parts:
+        if f > 0:
+            k_corr = raws(sed)[key] - _rest_mag(sed, spec)
+            lum += 10.0 ** (-0.4 * (mag_i - 2.5 * np.log10(f) - _distance_modulus(z) - k_corr))
+    return -2.5 * np.log10(lum)
+
+
+def _rich_size(rng, kind, sed_type, m_abs, z, mag_i):
+    """Half-light radius [arcsec] of the whole galaxy: `_galaxy`'s K-corrected
+    size-luminosity relations (early types for E, disks otherwise), which carry the
+    size-redshift relation; compact galaxies the population's (`draw_size`)."""
+    if kind == "compact":
+        return draw_size(rng, mag_i, "compact")
+    if sed_type == "E":
+        log_r = _log_size(m_abs, z, 2.0, -20.5, 0.26, 0.10, 1.2) + rng.normal(0, 0.15)
+    else:
+        log_r = _log_size(m_abs, z, 3.5, -20.5, 0.21, 0.085, 0.75) + rng.normal(0, 0.2)
+    return float(angular_size(np.clip(10.0**log_r, 0.1, 40.0), z))
+
+
+def _rich_galaxy(rng, max_r_half, imaging):
+    """`_galaxy` from the population: a dict of truths and a `Galaxy` whose components
+    have the magnitudes of their SEDs in ``imaging.all_bands``."""
+    specs, key, zp = imaging.bandpasses, imaging.key, imaging.zero_point
+    mag_i, z, sed_type, ebv = _draw_type(rng)
+    kind, structure = _rich_kind(rng, sed_type)
+    # each template integrated once, and only those a component uses
+    raws = functools.cache(lambda sed: _raw_magnitudes(sed, z, ebv, specs))
+    frac_b = structure.get("bulge_fraction", float(kind == "elliptical"))
+    parts = [(_role_sed("bulge", sed_type), frac_b), (sed_type, 1.0 - frac_b)]
+    m_abs = _absolute_magnitude(mag_i, z, parts, raws, specs[key], key)
+    r_half = min(_rich_size(rng, kind, sed_type, m_abs, z, mag_i), max_r_half)
+    gal = draw_galaxy(rng, mag_i, "i", kind, z, r_half=r_half, **structure)
+    # colours of the templates at z, per component: the bands become the imaging's
+    sed = {c.role: _role_sed(c.role, sed_type) for c in gal.components}
+    offsets = {role: raws(s) - raws(s)[key] for role, s in sed.items()}
+    gal = recolour(replace(gal, bands=imaging.all_bands), offsets)
+    x0, y0 = rng.uniform(-0.5, 0.5, 2)  # pixels: sub-pixel centring of the cutout
+    truth = dict(z=z, sed_type=sed_type, kind=kind, bulge_fraction=float(gal.bulge_fraction))
+    truth.update(ebv=ebv, r_half=float(gal.r_half), x0=x0, y0=y0)
+    mags = zp - 2.5 * np.log10(gal.flux(zp))
+    truth.update({f"mag_{b}": float(m) for b, m in zip(imaging.all_bands, mags)})
+    return truth, gal
+
+
+def _noiseless(ren, source, psf_k, shift, imaging):
+    """PSF-convolved model of the imaged bands and its total flux per band, of a
+    `Galaxy` or of `_galaxy`'s (profile, fluxes) components."""
+    bidx = imaging.bidx
+    if isinstance(source, Galaxy):
+        model = render(ren, source, psf_k, zp=imaging.zero_point, bidx=bidx, centre=shift)
+        return model, source.flux(imaging.zero_point)[bidx]
+    smooth = [(ren.kimage(p.shift(*shift)), f[bidx]) for p, f in source]
+    return ren.render(smooth, [], psf_k), sum(f[bidx] for _, f in source)
+
+
 def _photometry(model, data, var, total):
     """Fit the amplitude of the noiseless profile: flux and its error [image units]."""
     prof = model / total[:, None, None]
@@ -297,16 +398,14 @@ def _photometry(model, data, var, total):
     return (prof * data / var).sum(axis=(1, 2)) / info, 1.0 / np.sqrt(info)
 
 
-def _simulate_one(rng, ren, imaging, max_r_half):
+def _simulate_one(rng, ren, imaging, max_r_half, population="classic"):
     """One object: returns (float32 cube, header cards of its conditions, catalogue row)."""
-    bidx = imaging.bidx
-    truth, comps = _galaxy(rng, max_r_half, imaging)
+    draw = _rich_galaxy if population == "rich" else _galaxy
+    truth, source = draw(rng, max_r_half, imaging)
     fwhm, psf_k, depth_offset = imaging.conditions(rng, ren)
     shift = ren.ps * np.array([truth.pop("x0"), truth.pop("y0")])
-    smooth = [(ren.kimage(p.shift(*shift)), f[bidx]) for p, f in comps]
-    model = ren.render(smooth, [], psf_k)
+    model, total = _noiseless(ren, source, psf_k, shift, imaging)
     img, var = add_noise(rng, model, *imaging.noise(depth_offset))
-    total = sum(f[bidx] for _, f in comps)
     flux, err = _photometry(model, img, var, total)
     # below S/N = 1: the 1-sigma limit, error 1.086 mag
     flux = np.maximum(flux, err)
@@ -318,7 +417,16 @@ def _simulate_one(rng, ren, imaging, max_r_half):
 
 
 def simulate_photoz(
-    n, seed, outdir, *, size=32, pixel_scale=None, bands=None, progress=False, survey=None
+    n,
+    seed,
+    outdir,
+    *,
+    size=32,
+    pixel_scale=None,
+    bands=None,
+    progress=False,
+    survey=None,
+    population="classic",
 ):
     """Simulate multi-band galaxy cutouts with true redshifts and write them to disk.
 
@@ -344,6 +452,11 @@ def simulate_photoz(
     survey : astrocnn.sim.surveys.Survey, optional
         Image the galaxies as this survey takes them (see Notes); None: LSST as
         below, the set-up of the default model.
+    population : {"classic", "rich"}, optional
+        Galaxy structure: ``"classic"`` (default), the bulge + disk models below, on
+        which the default model was trained (same seed, same files); ``"rich"``: the
+        shared population (`astrocnn.sim.population`; see Notes), with a catalogue
+        column ``kind`` after ``sed_type`` and meta ``POPULATN = 'rich'``.
 
     Returns
     -------
@@ -409,9 +522,39 @@ def simulate_photoz(
       `~astrocnn.sim.surveys.Survey.noise` at that depth. The magnitude range stays
       18-25 whatever the survey's depth, and stamps keep ``size`` pixels, so a finer
       pixel scale covers less sky (and shrinks more galaxies to fit).
+    - ``population="rich"``: magnitudes, redshifts, SED types and reddening as
+      above; each galaxy's structure from `~astrocnn.sim.population.draw_galaxy`
+      at its redshift. E types: a population elliptical (Sersic n in {2, 3, 4})
+      or, half of them, an S0 (bulge + inclined disk, B/T 0.6-1, no arms); Sbc
+      and Scd: a population disk with B/T 0.1-0.5 and 0-0.2 (as above), bars,
+      arms and star-forming knots as the population draws them at z; Im: an
+      irregular (20-50 % of the light in knots) or, a quarter of them, a compact
+      galaxy. Colours: each component has the magnitudes of a template at the
+      object's z (`astrocnn.sim.population.recolour`): bulges and bars the E
+      template, knots the Im one, disks and arms the galaxy's (E and Im galaxies:
+      theirs throughout), so the total is the sum of those spectra and
+      ``mag_<band>`` is exactly the rendered light. Sizes: the K-corrected
+      size-luminosity relations above, as the half-light radius of the whole
+      galaxy (the absolute magnitude of its bulge and disk templates), because
+      they carry the size-redshift relation that the population's
+      apparent-magnitude relation (`~astrocnn.sim.population.draw_size`) lacks;
+      their median, 0.30" at i = 18-25 (0.35" at i = 23-24), is already as
+      compact as the population's (E types ~0.1 dex smaller than its
+      ellipticals: the relation's bulges, without the envelope above); compact
+      galaxies take the population's (0.1-0.2"). ``bulge_fraction`` is then the
+      structural B/T in the key band (1 for ellipticals, 0 for irregulars);
+      ``kind`` the population kind.
     """
     imaging = Imaging(bands, pixel_scale, SEEING_RANGE, survey)
-    check_args(n, seed, *imaging.checks(size))
+    check_args(
+        n,
+        seed,
+        *imaging.checks(size),
+        (
+            population in POPULATIONS,
+            f"population must be one of {', '.join(POPULATIONS)}, got {population!r}",
+        ),
+    )
     bands, pixel_scale = imaging.bands, imaging.pixel_scale
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
@@ -423,21 +566,23 @@ def simulate_photoz(
     )
     rows = []
     for i, orng, ra, dec in object_streams(rng, n, progress, "simulate_photoz"):
-        cube, conditions, row = _simulate_one(orng, ren, imaging, max_r_half)
+        cube, conditions, row = _simulate_one(orng, ren, imaging, max_r_half, population)
         rel = f"cutouts/photoz_{i:06d}.fits"
         cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i))
         cards["EBV"] = (round(row["ebv"], 5), "Galactic E(B-V) [mag]")
         stamps.write(os.path.join(outdir, rel), cube, cards | conditions)
         rows.append(dict(row, id=i, file=rel, ra=ra, dec=dec))
-    return _catalogue(rows, imaging, seed, outdir)
+    return _catalogue(rows, imaging, seed, outdir, population)
 
 
-def _catalogue(rows, imaging, seed, outdir):
+def _catalogue(rows, imaging, seed, outdir, population="classic"):
     """The truth catalogue of a run (written to ``outdir/catalog.fits``)."""
     bands = imaging.bands
+    rich = population == "rich"  # (classic: the columns and cards it always had)
     mags = [f"mag_{b}" for b in imaging.all_bands]
     obs = [f"obs_mag_{b}" for b in bands] + [f"obs_magerr_{b}" for b in bands]
-    columns = ["id", "file", "z", "sed_type", "bulge_fraction", *mags, *obs]
+    columns = ["id", "file", "z", "sed_type", *(["kind"] if rich else []), "bulge_fraction"]
+    columns += [*mags, *obs]
     columns += ["r_half", "ebv", *imaging.column_units(), "ra", "dec"]
     units = {c: u.mag for c in [*mags, *obs, "ebv"]}
     units.update(r_half=u.arcsec, ra=u.deg, dec=u.deg, **imaging.column_units())
@@ -451,5 +596,6 @@ def _catalogue(rows, imaging, seed, outdir):
         MAGLIM=MAG_RANGE[1],
         MAGZP=imaging.zero_point,
         **imaging.meta(),
+        **({"POPULATN": population} if rich else {}),
     )
     return catalogue(rows, columns, units, meta, outdir)

@@ -141,6 +141,16 @@ class PhotozTask(Task):
             "cross-validation on --catalog).",
         ),
         *SURVEY_OPTIONS,
+        TaskOption(
+            "population",
+            ("simulate",),
+            "Galaxy structure: classic (bulge + disk, as the default model was trained on) "
+            "or rich (the shared population: ellipticals, S0s, disks with bars, arms and "
+            "star-forming knots, clumpy irregulars, compact galaxies; colours still from "
+            "the SED templates).",
+            type=("classic", "rich"),
+            default="classic",
+        ),
     )
     summary_metrics = ("sigma_mad", "outlier_frac_015", "pit_ks", "crps_mean")
     truth_column = "z"
@@ -451,10 +461,12 @@ class PhotozTask(Task):
         *,
         progress=False,
         image_format="fits",
+        population="classic",
         **survey_options,
     ):
         """Simulate ``n`` galaxies (`simulate_photoz`): LSST u-y, the default model's
-        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name."""
+        set-up, or all bands of the survey the ``SURVEY_OPTIONS`` name; ``population``
+        picks the galaxy structure (classic or rich)."""
         from astrocnn.tasks.photoz.simulate import simulate_photoz
 
         setup = _survey_setup(**survey_options)
@@ -466,4 +478,5 @@ class PhotozTask(Task):
             bands=self.bands if setup is None else None,
             progress=progress,
             survey=setup,
+            population=population,
         )
