@@ -206,6 +206,15 @@ def format_model_card(meta: dict, path: str | os.PathLike) -> str:
             f"{pretraining.get('chance_loss', float('nan')):.4g}); a backbone for "
             f"'astrocnn train {meta.get('task')} --init-from', not a model to predict with"
         )
+    adaptation = meta.get("adaptation")
+    if adaptation:
+        gap = adaptation.get("gap_after_training") or {}
+        lines.append(
+            f"adapted to:   {adaptation.get('target')} ({adaptation.get('n_target')} unlabelled "
+            f"images; {adaptation.get('method')}, weight {adaptation.get('weight')}); domain "
+            f"gap after training: MMD^2 {gap.get('mmd', float('nan')):.4f}, domain-classifier "
+            f"accuracy {gap.get('domain_accuracy', float('nan')):.3f} (0.5: indistinguishable)"
+        )
     if meta.get("output_columns"):
         lines.append(f"outputs:      {', '.join(meta['output_columns'])}")
     if meta.get("n_components"):

@@ -11,7 +11,7 @@ from astrocnn.engine.adapt import domain_gap, read_target
 from astrocnn.engine.features import embedder
 from astrocnn.engine.train import train
 from astrocnn.errors import AstrocnnError
-from astrocnn.io.bundle import load_bundle
+from astrocnn.io.bundle import format_model_card, load_bundle
 from astrocnn.tasks.registry import get_task
 
 
@@ -92,6 +92,8 @@ def test_adaptation_trains_and_records_the_gap(tmp_path, method):
     )
     record = adapted["adaptation"]
     assert record["method"] == method and record["n_target"] == 96
+    card = format_model_card(adapted, tmp_path / "adapted.keras")
+    assert f"adapted to:   {catalog}" in card and f"{method}, weight 2.0" in card
     assert len(record["target_sample"]) <= 128
     assert len(adapted["feature_stats"]["sample"]) == len(plain["feature_stats"]["sample"])
     if method == "mmd":  # the aligned features are closer to the target's than without

@@ -21,18 +21,28 @@ the survey's bands, pixel scale, zero point and unit, each object's seeing and d
 drawn from its ranges. The galaxies' colours, drawn in g, r, i, z, are carried to the
 survey's bands by interpolating magnitudes in log wavelength (`colour_weights`).
 Without a survey the simulator draws exactly what it always did.
+
+Two galaxy populations (``population=``): ``"classic"``, the smooth Sérsic galaxies the
+default model was trained on (a seed gives the files it always gave), and ``"rich"``,
+galaxies from the shared population (`astrocnn.sim.population`): faint, compact and
+often clumpy lensed sources, ray-traced from a finely sampled source plane, and
+deflectors and non-lenses with bulges, disks, bars, spiral arms and knots (see
+`simulate_lens`, Notes).
 """
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
 
 import astropy.units as u
+import galsim
 import numpy as np
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 from lenstronomy.Util.param_util import phi_q2_ellipticity, shear_polar2cartesian
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from astrocnn.sim.common import (
     StampWriter,
@@ -47,6 +57,16 @@ from astrocnn.sim.common import (
     psf_cards,
     run_meta,
     stamp_checks,
+)
+from astrocnn.sim.galaxies import FourierRenderer
+from astrocnn.sim.population import (
+    KINDS,
+    N_ARMS,
+    N_ARMS_P,
+    R_RANGE,
+    SIZE_SLOPE,
+    draw_galaxy,
+    kind_probabilities,
 )
 from astrocnn.sim.surveys import colour_weights
 
@@ -64,6 +84,30 @@ SRC_MAG_RANGE = (21.0, 25.5)  # initial unlensed source i magnitude
 SRC_MAG_MIN = 19.0  # brightest allowed source after S/N re-draws
 _MAX_SOURCE_DRAWS = 20
 _MAX_BRIGHTEN = 8
+POPULATIONS = ("classic", "rich")
+
+# --- the rich population (population="rich"), drawn with astrocnn.sim.population --------
+# Deflectors (and the non-lenses' ellipticals, drawn alike so that the host does not
+# give the label away): massive early types; an assumed 20 % are bulge-dominated disks
+# (S0/Sa: galaxy-scale lens samples such as SLACS are mostly ellipticals with some S0s).
+HOST_DISK_P = 0.2
+HOST_BT = (0.6, 0.9)  # B/T of those disks (no arms: the population gives arms below 0.6)
+# Spiral non-lenses: population disks with arms (B/T < 0.6, where the population puts
+# arms) and star-forming knots, as the classic spirals always had: the look-alikes of
+# arcs. Disks are re-drawn until they have both (~1 in 5 draws; at most 50).
+SPIRAL_BT_MAX = 0.6
+_MAX_SPIRAL_DRAWS = 50
+# companions: blue, unlensed neighbours; 70 % turned tangential to the host (arc-like),
+# the disks among them seen close to edge-on
+COMPANION_KINDS, COMPANION_P = ("compact", "irregular", "disk"), (0.3, 0.35, 0.35)
+COMPANION_INCLINATION = (60.0, 85.0)  # deg
+# lensed sources: star-forming galaxies behind the deflector (no ellipticals: lensed
+# arcs in survey images are blue); the redshift sets the population's kind mix and its
+# fractions of clumpy disks and bars (galaxy-scale lens sources lie at z ~ 0.6-3)
+SRC_REDSHIFT = (0.8, 3.0)
+SRC_GRID = 192  # pixels a side of the source-plane grid the source is drawn on
+SRC_SUPERSAMPLE = 4  # rays per pixel side that sample it (compact sources: see _source_plane)
+SRC_EXTENT = 8.0  # its half-width [source half-light radii]: >~ 95 % of the light
 
 
 class _Renderer:
@@ -73,20 +117,30 @@ class _Renderer:
     with to a survey's bands (`band_flux`); None renders g, r, i, z themselves.
     """
 
-    def __init__(self, size, pixel_scale, zero_point=MAGZP, weights=None):
-        c = (np.arange(size * SUPERSAMPLE) - (size * SUPERSAMPLE - 1) / 2) * (
-            pixel_scale / SUPERSAMPLE
+    def __init__(self, size, pixel_scale, zero_point=MAGZP, weights=None, supersample=SUPERSAMPLE):
+        c = (np.arange(size * supersample) - (size * supersample - 1) / 2) * (
+            pixel_scale / supersample
         )
         xx, yy = np.meshgrid(c, c)
         self.x, self.y = xx.ravel(), yy.ravel()
-        self.size, self.pixel_scale = size, pixel_scale
-        self._shape = (size, SUPERSAMPLE, size, SUPERSAMPLE)
+        self.size, self.pixel_scale, self.supersample = size, pixel_scale, supersample
+        self._shape = (size, supersample, size, supersample)
         self._area = pixel_scale**2
         self.lens = LensModel(["SIE", "SHEAR"])
         self._sersic = LightModel(["SERSIC_ELLIPSE"])
         self._gauss = LightModel(["GAUSSIAN"])
         self.zp = zero_point  # AB zero point of the image unit
         self.weights = weights
+
+    @functools.cached_property
+    def fourier(self):
+        """`FourierRenderer` of the stamp's pixels (the rich population's galaxies)."""
+        return FourierRenderer(self.size, self.pixel_scale)
+
+    @functools.cached_property
+    def fine(self):
+        """The same pixels sampled by ``SRC_SUPERSAMPLE`` rays a side (rich sources)."""
+        return _Renderer(self.size, self.pixel_scale, self.zp, self.weights, SRC_SUPERSAMPLE)
 
     def band_flux(self, flux):
         """Fluxes in the rendered bands of a component with ``flux`` in g, r, i, z.
@@ -208,10 +262,15 @@ def _companions(rng, ren, p):
     return comps
 
 
+def _source_position(rng, p, theta_e):
+    """Source centre: uniform within 0.6 theta_E of the lens centre (near the caustics)."""
+    r, a = 0.6 * theta_e * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+    return p["cx"] + r * np.cos(a), p["cy"] + r * np.sin(a)
+
+
 def _lensed_source(rng, ren, bx, by, p, theta_e):
     """Unit-i-flux lensed Sérsic source (+0-3 Gaussian clumps) near the caustics."""
-    r, a = 0.6 * theta_e * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
-    sx, sy = p["cx"] + r * np.cos(a), p["cy"] + r * np.sin(a)
+    sx, sy = _source_position(rng, p, theta_e)
     r_s = _logu(rng, 0.1, 0.6)
     img = ren.sersic(
         bx, by, r_s, rng.uniform(0.5, 2.0), rng.uniform(0.4, 1.0), rng.uniform(0, np.pi), sx, sy
@@ -225,6 +284,197 @@ def _lensed_source(rng, ren, bx, by, p, theta_e):
             (ren.gauss(bx, by, rng.uniform(0.04, 0.1), cx, cy), f * _flux(MAGZP, knot_col))
         )
     return comps
+
+
+def _classic_source(rng, ren, rays, p, theta_e, sig, bidx):
+    """A classic lensed source: its first magnitude and ``arc(mag)`` (see `_Model`)."""
+    bx, by = rays(ren)
+    unit = _convolve(_lensed_source(rng, ren, bx, by, p, theta_e), sig, bidx, ren)
+    mag = rng.uniform(*SRC_MAG_RANGE)
+    return mag, lambda m: (unit * _flux(m, zp=ren.zp), {})
+
+
+# ---------------------------------------------------------------------------------------
+# the rich population
+
+
+def _unit_image(fren, comp, centre=(0.0, 0.0), angle=0.0, smooth_k=None):
+    """Unit-flux pixel image of one population component, turned by ``angle`` [rad]
+    about the galaxy's centre, which is put at ``centre`` [arcsec]; no PSF, or
+    convolved with ``smooth_k`` (Fourier image on ``fren``'s grid)."""
+    dx, dy = centre
+    one = np.ones(1)
+    if comp.profile is not None:
+        profile = comp.profile.rotate(angle * galsim.radians) if angle else comp.profile
+        smooth, points = [(fren.kimage(profile.shift(dx, dy)), one)], []
+    else:
+        x, y, w = comp.points
+        ca, sa = np.cos(angle), np.sin(angle)
+        k = fren.splat(x * ca - y * sa + dx, x * sa + y * ca + dy, w, comp.sigma)
+        smooth, points = [], [(k, one)]
+    smooth_k = np.ones(fren.k2.shape) if smooth_k is None else smooth_k
+    return fren.render(smooth, points, smooth_k[None])[0]
+
+
+def _galaxy_comps(ren, gal, centre, angle=0.0):
+    """(unit-flux pixel image, g r i z flux) of each component of a population galaxy:
+    components keep their own colours (a red bulge, bluer disk, arms and knots)."""
+    return [
+        (_unit_image(ren.fourier, c, centre, angle), _flux(c.mags, zp=ren.zp))
+        for c in gal.components
+    ]
+
+
+def _host_params(gal, cx, cy):
+    """The classic host parameters (mass alignment, centre) and the galaxy's truths."""
+    p = dict(mag=gal.mag, q=gal.axis_ratio, phi=gal.beta, cx=cx, cy=cy)
+    return p | dict(kind=gal.kind, r_half=gal.r_half, n_arms=gal.n_arms)
+
+
+def _rich_host(rng, ren):
+    """Deflector (or non-lens elliptical): a population elliptical or bulge-dominated
+    disk at the classic lens magnitudes, i 18-21."""
+    mag, (cx, cy) = rng.uniform(18.0, 21.0), rng.normal(0, 0.05, 2)
+    if rng.random() < HOST_DISK_P:
+        bt = rng.uniform(*HOST_BT)
+        gal = draw_galaxy(rng, mag, ALL_BANDS, "disk", bulge_fraction=bt, n_arms=0)
+    else:
+        gal = draw_galaxy(rng, mag, ALL_BANDS, "elliptical")
+    return _galaxy_comps(ren, gal, (cx, cy)), _host_params(gal, cx, cy)
+
+
+def _rich_spiral(rng, ren):
+    """Spiral non-lens: a population disk with 2-4 arms and knots (see `SPIRAL_BT_MAX`)."""
+    mag, (cx, cy) = rng.uniform(18.0, 21.0), rng.normal(0, 0.05, 2)
+    n_arms = int(rng.choice(N_ARMS, p=N_ARMS_P))
+    for _ in range(_MAX_SPIRAL_DRAWS):
+        gal = draw_galaxy(rng, mag, ALL_BANDS, "disk", n_arms=n_arms)
+        if gal.bulge_fraction < SPIRAL_BT_MAX and gal.knot_fraction > 0:
+            break
+    return _galaxy_comps(ren, gal, (cx, cy)), _host_params(gal, cx, cy)
+
+
+def _rich_companions(rng, ren, p):
+    """1-3 blue, unlensed population neighbours at 1-3.5" from the host, i 20.5-23.5,
+    70 % turned with their major axis tangential (see `COMPANION_KINDS`)."""
+    comps = []
+    for _ in range(rng.integers(1, 4)):
+        d, a = rng.uniform(1.0, 3.5), rng.uniform(0, 2 * np.pi)
+        tangential = rng.random() < 0.7
+        kind = str(rng.choice(COMPANION_KINDS, p=COMPANION_P))
+        incl = rng.uniform(*COMPANION_INCLINATION) if tangential and kind == "disk" else None
+        gal = draw_galaxy(rng, rng.uniform(20.5, 23.5), ALL_BANDS, kind, inclination=incl)
+        angle = a + np.pi / 2 - gal.beta if tangential else 0.0
+        centre = (p["cx"] + d * np.cos(a), p["cy"] + d * np.sin(a))
+        comps += _galaxy_comps(ren, gal, centre, angle)
+    return comps
+
+
+def _source_kind(rng, redshift):
+    """A lensed source's kind: the population's mix at its redshift, less ellipticals."""
+    p = kind_probabilities(redshift) * np.array([k != "elliptical" for k in KINDS])
+    return KINDS[rng.choice(len(KINDS), p=p / p.sum())]
+
+
+def _source_plane(gal, sample):
+    """Surface brightness maps [per arcsec^2] of each component of a unit-i-flux source
+    on a fine grid centred on it (pixel ``h`` [arcsec]), with the g r i z fluxes.
+
+    The image grid samples the source at points ``sample`` [arcsec] apart, each
+    standing for the mean over its cell: the maps are smoothed by a Gaussian of the
+    cell's rms (``sample / sqrt(12)``). Point samples 0.1" apart (the classic
+    sources') lost up to 20 % of a compact, cuspy source's flux (0.1", n = 4);
+    smoothed and sampled 0.05" apart (``SRC_SUPERSAMPLE``), lensed arcs are within
+    1 % of the flux and 3 % (L1, after a 0.9" PSF) of the image sampled 12 times a
+    pixel. The blur is that of an unmagnified cell, far below the PSF. Each map is
+    clipped at 0 (Fourier ringing) and normalised over the grid, so the source keeps
+    its total flux and colours whatever is truncated.
+    """
+    h = 2 * SRC_EXTENT * gal.r_half / SRC_GRID
+    fren = FourierRenderer(SRC_GRID, h)
+    cell = np.exp(-0.5 * fren.k2 * sample**2 / 12)
+    maps = []
+    for c in gal.components:
+        img = np.clip(_unit_image(fren, c, smooth_k=cell), 0.0, None)
+        maps.append((img / (img.sum() * h**2), _flux(c.mags, zp=gal.mag)))
+    return maps, h
+
+
+def _sample(sb, u, v, h):
+    """Bilinear interpolation of a source-plane map at offsets (u, v) [arcsec]."""
+    c = (sb.shape[0] - 1) / 2  # grid index of the source centre
+    coords = np.array([v / h + c, u / h + c])
+    return map_coordinates(sb, coords, order=1, mode="constant", cval=0.0, prefilter=False)
+
+
+def _rich_source(rng, ren, rays, p, theta_e, sig, bidx):
+    """A population lensed source: its first magnitude and ``arc(mag)`` (see `_Model`).
+
+    The galaxy is drawn at its first magnitude (its size from the size-magnitude
+    relation there) and at a redshift in `SRC_REDSHIFT`. When the S/N selection makes
+    it brighter, it grows along the size-magnitude relation (``SIZE_SLOPE`` dex per
+    magnitude, to at most ``R_RANGE``'s end): the selected sources keep the relation
+    at the magnitude they end with.
+    """
+    mag0 = rng.uniform(*SRC_MAG_RANGE)
+    sx, sy = _source_position(rng, p, theta_e)
+    z = rng.uniform(*SRC_REDSHIFT)
+    gal = draw_galaxy(rng, mag0, ALL_BANDS, _source_kind(rng, z), redshift=z)
+    fine = ren.fine
+    maps, h = _source_plane(gal, fine.pixel_scale / fine.supersample)
+    bx, by = rays(fine)
+
+    def arc(mag):
+        f = min(10.0 ** (SIZE_SLOPE * (mag0 - mag)), R_RANGE[1] / gal.r_half)
+        u_, v_ = (bx - sx) / f, (by - sy) / f
+        comps = [(fine._bin(_sample(sb, u_, v_, h)) / f**2, flux) for sb, flux in maps]
+        unit = _convolve(comps, sig, bidx, ren)
+        columns = dict(src_r_half=f * gal.r_half, src_knot_fraction=gal.knot_fraction)
+        return unit * _flux(mag, zp=ren.zp), columns | dict(src_kind=gal.kind)
+
+    return mag0, arc
+
+
+def _rich_columns(p):
+    """The rich population's catalogue columns of a non-lens (a lens's source fills
+    the ``src_`` ones)."""
+    host = dict(host_kind=p["kind"], host_r_half=p["r_half"], host_n_arms=p["n_arms"])
+    return host | dict(src_kind="", src_r_half=np.nan, src_knot_fraction=np.nan)
+
+
+class _Model(NamedTuple):
+    """A galaxy population: how the simulator draws each part of an object.
+
+    ``host(rng, ren)`` and ``spiral(rng, ren)`` give (components, params) with params
+    ``mag``, ``q``, ``phi``, ``cx``, ``cy``; ``companions(rng, ren, params)`` gives
+    components; ``source(rng, ren, rays, params, theta_e, sig, bidx)`` (``rays(r)``:
+    the source-plane positions of the samples of a `_Renderer` ``r``) gives the
+    source's first i magnitude and ``arc(mag)`` -> (PSF-convolved arc, catalogue
+    columns); ``columns(params)`` the population's own catalogue columns of an object,
+    ``names`` and ``units`` those columns.
+    """
+
+    host: Callable
+    spiral: Callable
+    companions: Callable
+    source: Callable
+    columns: Callable
+    names: tuple
+    units: dict
+
+
+MODELS = {
+    "classic": _Model(_elliptical, _spiral, _companions, _classic_source, lambda p: {}, (), {}),
+    "rich": _Model(
+        _rich_host,
+        _rich_spiral,
+        _rich_companions,
+        _rich_source,
+        _rich_columns,
+        ("host_kind", "host_r_half", "host_n_arms", "src_kind", "src_r_half", "src_knot_fraction"),
+        {"host_r_half": u.arcsec, "src_r_half": u.arcsec},
+    ),
+}
 
 
 def _convolve(comps, sigmas, bidx, ren):
@@ -313,21 +563,22 @@ class _SurveySetup:
         return _Seen(fwhm, noise, background_sigma(*noise)[:, 0, 0], columns)
 
 
-def _simulate_one(rng, ren, kind, setup, min_arc_snr):
+def _simulate_one(rng, ren, kind, setup, min_arc_snr, model):
     """Simulate one object; returns (float32 cube, its `_Seen` conditions, catalogue row).
 
     The conditions are drawn first; a lens's arc must reach ``min_arc_snr`` at the
-    selection depth of the set-up (``setup.selection``: the (sky, gain) there).
+    selection depth of the set-up (``setup.selection``: the (sky, gain) there). The
+    galaxies come from ``model`` (a `_Model`).
     """
     seen = setup.draw(rng)
     sig = seen.fwhm / (2 * np.sqrt(2 * np.log(2)) * ren.pixel_scale)
-    row = dict(theta_e=0.0, src_mag_i=np.nan, arc_snr=0.0)
     if kind == "spiral":
-        host, p = _spiral(rng, ren)
+        host, p = model.spiral(rng, ren)
     else:
-        host, p = _elliptical(rng, ren)
+        host, p = model.host(rng, ren)
         if kind == "companion":
-            host += _companions(rng, ren, p)
+            host += model.companions(rng, ren, p)
+    row = dict(theta_e=0.0, src_mag_i=np.nan, arc_snr=0.0) | model.columns(p)
     host = _convolve(host, sig, setup.bidx, ren)
     arc = np.zeros_like(host)
     if kind == "lens":
@@ -339,26 +590,29 @@ def _simulate_one(rng, ren, kind, setup, min_arc_snr):
             dict(theta_E=theta_e, e1=e1, e2=e2, center_x=p["cx"], center_y=p["cy"]),
             dict(gamma1=g1, gamma2=g2, ra_0=p["cx"], dec_0=p["cy"]),
         ]
-        bx, by = ren.lens.ray_shooting(ren.x, ren.y, kw)
-        arc, row = _bright_enough_arc(
-            rng, ren, bx, by, p, theta_e, host, sig, setup.bidx, *setup.selection, min_arc_snr
-        )
+        # source-plane positions of a renderer's samples, traced once per renderer
+        rays = functools.cache(lambda r: r.lens.ray_shooting(r.x, r.y, kw))
+        source = functools.partial(model.source, rng, ren, rays, p, theta_e, sig, setup.bidx)
+        arc, found = _bright_enough_arc(rng, source, host, *setup.selection, min_arc_snr)
+        row |= found | dict(theta_e=theta_e)
     image, _ = add_noise(rng, host + arc, *seen.noise)
     row["lens_mag_i"] = p["mag"]
     return image.astype(np.float32), seen, row | seen.columns
 
 
-def _bright_enough_arc(rng, ren, bx, by, p, theta_e, host, sig, bidx, sky, gain, min_snr):
-    """Draw sources (brightening, then re-drawing geometry) until arc S/N >= min_snr."""
+def _bright_enough_arc(rng, source, host, sky, gain, min_snr):
+    """Draw sources (brightening, then re-drawing geometry) until arc S/N >= min_snr.
+
+    ``source()`` draws a source: its first i magnitude and ``arc(mag)`` -> (arc image,
+    catalogue columns). Returns the arc and its columns (``src_mag_i``, ``arc_snr``).
+    """
     for _ in range(_MAX_SOURCE_DRAWS):
-        src = _lensed_source(rng, ren, bx, by, p, theta_e)
-        unit = _convolve(src, sig, bidx, ren)
-        mag = rng.uniform(*SRC_MAG_RANGE)
+        mag, arc_of = source()
         for _ in range(_MAX_BRIGHTEN):
-            arc = unit * _flux(mag, zp=ren.zp)
+            arc, columns = arc_of(mag)
             snr = _arc_snr(arc, (sky + np.clip(host + arc, 0, None)) / gain)
             if snr >= min_snr:
-                return arc, dict(theta_e=theta_e, src_mag_i=mag, arc_snr=snr)
+                return arc, dict(src_mag_i=mag, arc_snr=snr) | columns
             if mag <= SRC_MAG_MIN:
                 break
             target = mag - 2.5 * np.log10(min_snr / snr) if snr > 0 else mag - 1.0
@@ -393,21 +647,21 @@ def _setup(survey, bands, pixel_scale, zero_point, depth_offset):
     return _SurveySetup(survey, bands, depth_offset), colour_weights(survey.bands, ALL_BANDS)
 
 
-def _cards(i, ra, dec, kind, setup, seen):
-    """The header cards of one object: position, label, and its PSF and noise."""
+def _cards(i, ra, dec, kind, setup, seen, extra):
+    """The header cards of one object: position, label, its PSF and noise, ``extra``."""
     cards = dict(CRVAL1=ra, CRVAL2=dec, OBJECT=str(i), LABEL=int(kind == "lens"), KIND=str(kind))
     cards |= psf_cards(seen.fwhm, setup.bands, setup.all_bands)
-    cards |= noise_cards(seen.sigma, setup.bands, setup.bands, setup.unit)
+    cards |= noise_cards(seen.sigma, setup.bands, setup.bands, setup.unit) | extra
     return cards if setup.survey is None else cards | setup.survey.cards()
 
 
-def _catalogue(rows, setup, outdir, seed, pixel_scale, **meta):
+def _catalogue(rows, setup, model, outdir, seed, pixel_scale, **meta):
     """Write and return the catalogue of ``rows`` (meta ``**meta`` after the set-up's)."""
     columns = ["id", "file", "label", "kind", "theta_e", "src_mag_i", "lens_mag_i", "arc_snr"]
-    units = {"theta_e": u.arcsec, **setup.units, "ra": u.deg, "dec": u.deg}
+    units = {"theta_e": u.arcsec, **setup.units, **model.units, "ra": u.deg, "dec": u.deg}
     table = catalogue(
         rows,
-        [*columns, *setup.columns, "ra", "dec"],
+        [*columns, *model.names, *setup.columns, "ra", "dec"],
         units | {"src_mag_i": u.mag, "lens_mag_i": u.mag},
         run_meta(
             "astrocnn.tasks.lens.simulate",
@@ -436,6 +690,7 @@ def simulate_lens(
     zero_point=None,
     depth_offset=0.0,
     survey=None,
+    population="classic",
     progress=False,
 ):
     """Simulate labelled strong-lens / non-lens cutouts and write them to disk.
@@ -487,6 +742,10 @@ def simulate_lens(
     survey : astrocnn.sim.surveys.Survey, optional
         Render the cutouts as this survey takes them (see Notes); None (default):
         the simulator's own set-up, with the random draws of earlier versions.
+    population : {"classic", "rich"}, optional
+        The galaxies: ``"classic"`` (default), the smooth Sérsic galaxies of earlier
+        versions (the same seed gives the same files); ``"rich"``, galaxies from the
+        shared population `astrocnn.sim.population` (see Notes).
     progress : bool, optional
         Show a tqdm progress bar on stderr.
 
@@ -503,7 +762,14 @@ def simulate_lens(
         (the reference band's FWHM [arcsec]) and ``depth_offset`` (the object's
         depth below the survey's nominal depths, ``depth_offset`` included [mag]),
         and the meta also has ``SURVEY`` and ``REFBAND`` (the reference band).
-        ``src_mag_i`` and ``lens_mag_i`` are always i-band magnitudes.
+        ``src_mag_i`` and ``lens_mag_i`` are always i-band magnitudes. The rich
+        population adds, after ``arc_snr``, ``host_kind``, ``host_r_half`` [arcsec]
+        and ``host_n_arms`` (the population kind, "elliptical" or "disk", half-light
+        radius and number of spiral arms of the deflector or of the non-lens's central
+        galaxy) and ``src_kind``, ``src_r_half`` [arcsec] and ``src_knot_fraction``
+        (the i-band fraction of its light in star-forming knots) of a lens's source
+        ("" and NaN for non-lenses), and the meta and cutout cards ``POPULAT`` =
+        "rich".
 
     Notes
     -----
@@ -538,6 +804,25 @@ def simulate_lens(
     survey, with magnitudes in each survey band interpolated in log wavelength
     from g, r, i, z (`colour_weights`: flat in AB beyond g and z, so a
     near-infrared band has the z magnitude).
+
+    The rich population (`astrocnn.sim.population`; i magnitudes, positions, the
+    lens model and the S/N selection as above). Each component of a galaxy (bulge,
+    disk, bar, arms, knots) has its own colours and is drawn on the pixels with GalSim
+    (`astrocnn.sim.galaxies.FourierRenderer`), then convolved with the Gaussian PSF.
+    Deflectors and the non-lens ellipticals: population ellipticals, 20 %
+    bulge-dominated disks (B/T 0.6-0.9, no arms), sizes from the size-magnitude
+    relation (`draw_size`). Spirals: population disks with 2-4 spiral arms, B/T < 0.6,
+    star-forming knots (on the arms) and, as the population draws them, bars.
+    Companions: compact, irregular (clumpy) or disk galaxies, 70 % turned tangential
+    to the host (the disks among them 60-85 deg inclined). Lensed sources:
+    star-forming population galaxies (disks, clumpy irregulars, compact galaxies, in
+    the population's mix at a redshift uniform in 0.8-3: about two thirds with
+    knots, a third irregular) drawn at their first i magnitude (21-25.5, sizes from
+    the size-magnitude relation there: r_half 0.1-0.8" (5-95 %), median ~0.35"); a
+    source made brighter by the S/N selection grows along that relation. The source is drawn
+    without PSF on a fine source-plane grid (192 pixels over +-8 r_half), each
+    component normalised to its flux there, and interpolated (bilinearly) at the
+    ray-traced positions of an image grid of 4 x 4 rays per pixel.
     """
     survey, pixel_scale, zero_point, all_bands, bands = _resolve(
         survey, pixel_scale, zero_point, bands
@@ -556,6 +841,10 @@ def simulate_lens(
         ),
         (is_number(zero_point), f"zero_point must be a finite number, got {zero_point!r}"),
         (is_number(depth_offset), f"depth_offset must be a finite number, got {depth_offset!r}"),
+        (
+            isinstance(population, str) and population in POPULATIONS,
+            f"population must be one of {', '.join(POPULATIONS)}, got {population!r}",
+        ),
     )
     outdir = os.fspath(outdir)
     os.makedirs(os.path.join(outdir, "cutouts"), exist_ok=True)
@@ -567,20 +856,26 @@ def simulate_lens(
     setup, weights = _setup(survey, bands, pixel_scale, zero_point, depth_offset)
     ren = _Renderer(size, pixel_scale, zero_point, weights)
     stamps = StampWriter(size, pixel_scale, bands, zero_point, setup.unit, setup.sigma)
+    model = MODELS[population]
+    # (the classic population's files and catalogue stay as they were: no card)
+    extra = {} if population == "classic" else {"POPULAT": population}
     rows = []
     for i, orng, ra, dec in objects:
-        cube, seen, row = _simulate_one(orng, ren, kinds[i], setup, min_arc_snr)
+        cube, seen, row = _simulate_one(orng, ren, kinds[i], setup, min_arc_snr, model)
         rel = f"cutouts/lens_{i:06d}.fits"
-        stamps.write(os.path.join(outdir, rel), cube, _cards(i, ra, dec, kinds[i], setup, seen))
+        cards = _cards(i, ra, dec, kinds[i], setup, seen, extra)
+        stamps.write(os.path.join(outdir, rel), cube, cards)
         label = int(kinds[i] == "lens")
         rows.append(dict(row, id=i, file=rel, label=label, kind=str(kinds[i]), ra=ra, dec=dec))
     return _catalogue(
         rows,
         setup,
+        model,
         outdir,
         seed,
         pixel_scale,
         MAGZP=float(zero_point),
         DEPTHOFF=float(depth_offset),
         MINARCSN=float(min_arc_snr),
+        **extra,
     )

@@ -64,6 +64,16 @@ SIMULATE_OPTIONS = (
         type=float,
         metavar="MAG",
     ),
+    TaskOption(
+        "population",
+        ("simulate",),
+        "Galaxies of the simulated cutouts: classic (smooth Sersic galaxies, those the "
+        "default model was trained on) or rich (the shared galaxy population: compact, "
+        'clumpy lensed sources down to 0.1", deflectors and non-lenses with bulges, disks, '
+        "bars, spiral arms and knots, a size-magnitude relation).",
+        type=("classic", "rich"),
+        default="classic",
+    ),
 )
 
 
@@ -196,6 +206,7 @@ class LensTask(ClassifierTask):
         size=None,
         zero_point=None,
         depth_offset=None,
+        population="classic",
         **survey_options,
     ):
         """Simulate a training set (`astrocnn.tasks.lens.simulate.simulate_lens`);
@@ -203,6 +214,8 @@ class LensTask(ClassifierTask):
         size of the task). With a survey (``survey`` or ``survey_file``, see
         `astrocnn.tasks.base.survey_of`) the cutouts have all of its bands, its pixel
         scale and zero point, unless ``pixel_scale`` / ``zero_point`` are given.
+        ``population`` picks the galaxies: ``"classic"`` (those of the default model)
+        or ``"rich"`` (the shared population, `astrocnn.sim.population`).
 
         Raises
         ------
@@ -221,6 +234,7 @@ class LensTask(ClassifierTask):
             # the task's bands are the default model's; a survey brings its own
             bands=self.bands if preset is None else None,
             survey=preset,
+            population=population,
             progress=progress,
             **{k: v for k, v in setup.items() if v is not None},
         )
