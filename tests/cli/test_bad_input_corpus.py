@@ -536,6 +536,40 @@ def info_on_garbage(tmp):
     return ["info", str(tmp / "x.keras")], Expect(says=("x.keras",))
 
 
+def unknown_survey(tmp):
+    args = ["simulate", "lens", "--n", "2", "--out", str(tmp / "sim"), "--survey", "ztf"]
+    return args, Expect(code=2, says=("ztf", "--survey"))
+
+
+def survey_file_missing_a_field(tmp):
+    (tmp / "cam.yaml").write_text(
+        "name: cam\npixel_scale: 0.2\nreference_band: r\nseeing_range: [0.6, 1.0]\n"
+        "bands:\n  r: {wavelength: 620, depth: 25, sky: 21, fwhm: 0.8}\n"
+    )
+    args = ["simulate", "lens", "--n", "2", "--out", str(tmp / "sim"), "--survey-file",
+            str(tmp / "cam.yaml")]  # fmt: skip
+    return args, Expect(says=("cam.yaml", "missing 'zero_point'"))
+
+
+def _adapt_to(tmp, target):
+    return ["train", "lens", "--catalog", str(SAMPLES / "lens" / "catalog.fits"), "--out",
+            str(tmp / "m.keras"), "--epochs", "1", "--adapt-to", str(target)]  # fmt: skip
+
+
+def adapt_to_other_bands(tmp):
+    table = Table({"id": [0, 1], "file": [str(p) for p in GOOD_LENS[:2]]})
+    table.meta["BANDS"] = "u,g,r,y"
+    table.write(tmp / "target.fits")
+    return _adapt_to(tmp, tmp / "target.fits"), Expect(
+        says=("target.fits", "no conversion is possible")
+    )
+
+
+def adapt_to_jpegs_for_fits(tmp):
+    catalog = jpeg_catalog(tmp, [], name="target.csv")
+    return _adapt_to(tmp, catalog), Expect(says=("target.csv", "JPEG/PNG"))
+
+
 def _default(task):
     from astrocnn.tasks.registry import get_task
 
@@ -598,6 +632,10 @@ CASES = {
     "malformed --pdf-grid": bad_pdf_grid,
     "training catalogue without truth": train_without_truth,
     "unlabelled JPEG catalogue given to train": train_jpegs_without_truth,
+    "unknown --survey": unknown_survey,
+    "survey file missing a field": survey_file_missing_a_field,
+    "--adapt-to images in other bands": adapt_to_other_bands,
+    "--adapt-to JPEGs for a FITS training set": adapt_to_jpegs_for_fits,
     "evaluation catalogue without truth": evaluate_without_truth,
     "pack: garbage catalogue": pack_garbage_catalogue,
     "train: garbage packed file": packed_file_garbage,
