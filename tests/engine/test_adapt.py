@@ -114,3 +114,24 @@ def test_cli_refuses_adaptation_for_an_image_to_image_task(tmp_path):
     )  # fmt: skip
     assert result.exit_code != 0
     assert result.output.startswith("astrocnn: error:") and "pooled features" in result.output
+
+
+@pytest.mark.slow
+def test_photoz_adapts_from_the_command_line_and_evaluate_reports_the_gap(tmp_path):
+    for name, seed in (("labelled", 1), ("target", 2)):
+        run("simulate", "photoz", "--n", 40, "--seed", seed, "--out", tmp_path / name, "--quiet")
+    model = tmp_path / "pz.keras"
+    run(
+        "train", "photoz", "--catalog", tmp_path / "labelled" / "catalog.fits", "--out", model,
+        "--epochs", 1, "--widths", "4,8", "--adapt-to", tmp_path / "target" / "catalog.fits",
+        "--adapt", "dann", "--quiet",
+    )  # fmt: skip
+    result = run(
+        "evaluate", "photoz", "--model", model, "--catalog",
+        tmp_path / "target" / "catalog.fits", "--report", tmp_path / "report",
+    )  # fmt: skip
+    assert "domain gap to the training images" in result.output
+    import json
+
+    gap = json.loads((tmp_path / "report" / "metrics.json").read_text())["domain_gap"]
+    assert gap["adapted_to"].endswith("catalog.fits") and 0 <= gap["domain_accuracy"] <= 1
