@@ -90,6 +90,7 @@ def main():
     parser.add_argument("--tasks", default="lens,morphology")
     parser.add_argument("--surveys", default="lsst,sdss")
     parser.add_argument("--arms", default="none,mmd,dann")
+    parser.add_argument("--one-way", action="store_true", help="Only the first to the second.")
     parser.add_argument("--n-train", type=int, default=3000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=12)
@@ -111,7 +112,7 @@ def main():
                 task, survey, "target", args.n_train, args.workdir, log
             )
             cats[survey, "test"] = simulated(task, survey, "test", args.n_test, args.workdir, log)
-        for source, target in ((a, b), (b, a)):
+        for source, target in ((a, b),) if args.one_way else ((a, b), (b, a)):
             for arm in args.arms.split(","):
                 model, seconds = trained(task, arm, source, target, cats, args, log)
                 row = {"task": task, "source": source, "target": target, "arm": arm}
