@@ -16,8 +16,8 @@
 # from WORKDIR/report/metrics.json.
 set -euo pipefail
 WORK=${1:-work_runs/default_morphology_jpeg}
-N=${N:-8000}
-EPOCHS=${EPOCHS:-20}
+N=${N:-5000}
+EPOCHS=${EPOCHS:-15}
 mkdir -p "$WORK"
 SIM=(--survey sdss --size 423 --format jpeg --population rich --label-noise 0.1 --quiet)
 [ -f "$WORK/train/catalog.fits" ] || time astrocnn simulate morphology --n "$N" --seed 7000 --out "$WORK/train" "${SIM[@]}"
