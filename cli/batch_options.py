@@ -13,7 +13,9 @@ _DECORATORS = [
         metavar="local|slurm|pbs|ADDRESS",
         help="Run on Dask workers: a local cluster sized to the machine (the default with any "
         "batch option), SLURM or PBS jobs (dask-jobqueue), or a running scheduler's address "
-        "(tcp://host:8786). Without a batch option, predict runs in this process.",
+        "(tcp://host:8786, or tls://host:8786 with the certificates of --cluster-config or "
+        "Dask's configuration). Schedulers astrocnn starts use TLS with certificates made for "
+        "the run. Without a batch option, predict runs in this process.",
     ),
     click.option(
         "--workers",
@@ -41,8 +43,9 @@ _DECORATORS = [
         type=click.Path(dir_okay=False),
         default=None,
         help="YAML file of SLURM/PBS job settings (queue, account, walltime, cores, memory, "
-        "processes, gpus_per_job, job_directives, setup, min_jobs, max_jobs); the options "
-        "below override it.",
+        "processes, gpus_per_job, job_directives, setup, min_jobs, max_jobs, death_timeout); "
+        "the options below override it. For a scheduler given by address: tls_ca_file, "
+        "tls_cert, tls_key (default: Dask's distributed.comm.tls configuration).",
     ),
     click.option("--queue", default=None, help="SLURM partition / PBS queue."),
     click.option("--account", default=None, help="Account (project) charged for the jobs."),
@@ -70,6 +73,12 @@ _DECORATORS = [
         "--max-jobs", type=click.IntRange(min=1), default=None, help="Adaptive: most jobs."
     ),
     click.option(
+        "--dashboard",
+        is_flag=True,
+        help="Start the Dask dashboard on a free port and print its address (needs bokeh); "
+        "off by default.",
+    ),
+    click.option(
         "--dry-run",
         is_flag=True,
         help="With --scheduler slurm|pbs: print the job script that would be submitted, and exit.",
@@ -81,7 +90,7 @@ BATCH_OPTIONS = params_of(*_DECORATORS)
 _NAMES = (
     "scheduler", "workers", "partition_size", "resume", "cluster_config", "queue", "account",
     "walltime", "job_cores", "job_memory", "gpus_per_job", "job_directives", "job_setup",
-    "min_jobs", "max_jobs", "dry_run",
+    "min_jobs", "max_jobs", "dashboard", "dry_run",
 )  # fmt: skip
 _JOB = {
     "queue": "queue",
@@ -102,7 +111,12 @@ def batch_values(given: dict) -> dict:
 
 def wants_batch(batch: dict) -> bool:
     """Whether any batch option was given (else predict runs in this process)."""
-    return any(batch[k] for k in ("scheduler", "workers", "partition_size", "resume", "dry_run"))
+    from astrocnn.errors import AstrocnnError
+
+    wanted = any(batch[k] for k in ("scheduler", "workers", "partition_size", "resume", "dry_run"))
+    if batch["dashboard"] and not wanted:
+        raise AstrocnnError("--dashboard is for batch runs: give --scheduler or --workers")
+    return wanted
 
 
 def cluster_options(batch: dict):
@@ -119,4 +133,6 @@ def cluster_options(batch: dict):
         )
     if batch["job_setup"]:
         job["setup"] = list(job.get("setup") or []) + list(batch["job_setup"])
-    return ClusterOptions(batch["scheduler"] or "local", batch["workers"], job)
+    return ClusterOptions(
+        batch["scheduler"] or "local", batch["workers"], job, dashboard=batch["dashboard"]
+    )

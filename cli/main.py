@@ -608,6 +608,8 @@ def _train(task, own, **given):
     widths = parse_widths(given["widths"])
     quiet = given["quiet"]
     log = _log_to(quiet)
+    if given["resume"] and _already_trained(given, log):
+        return
     # a task option named like a training setting (e.g. extra_inputs) sets it;
     # the others are the task's target options
     settings = {k: own.pop(k) for k in list(own) if k in engine.TrainConfig.__dataclass_fields__}
@@ -661,6 +663,23 @@ def _train(task, own, **given):
         log(f"done: this worker's share of the training (worker 0 writes {out})")
         return
     log(f"wrote {out}" + (f" (validation: {summary})" if summary else ""))
+
+
+def _already_trained(given, log) -> bool:
+    """``--resume`` of a run that finished (a resubmitted job script): say so, do nothing."""
+    from astrocnn.engine.resume import finished_training
+
+    run = {
+        "data": given["packed"] or given["catalog"],
+        "seed": given["seed"],
+        "epochs": given["epochs"],
+        "batch_size": given["batch_size"],
+    }
+    meta = finished_training(given["out"], run)
+    if meta is None:
+        return False
+    log(f"already complete: {given['out']} ({meta['provenance']['epochs']} epochs)")
+    return True
 
 
 _task_group(
@@ -942,15 +961,29 @@ def similar(embeddings, to_id, k, out, gallery):
 
 
 @main.command()
-@click.argument("model")
+@click.argument("model", required=False)
+@click.option(
+    "--system",
+    is_flag=True,
+    help="Print TensorFlow and Keras versions, devices, oneDNN, thread pools, the "
+    "mixed-precision policy and XLA instead (no MODEL needed).",
+)
 @friendly_errors
-def info(model):
+def info(model, system):
     """Print the model card of MODEL (a .keras bundle, or a task name for its default)."""
     from pathlib import Path
 
     from astrocnn.io.bundle import format_model_card, read_meta
     from astrocnn.tasks.registry import model_path
 
+    if system:
+        from astrocnn.engine.system import format_system_report, system_report
+
+        click.echo(format_system_report(system_report()))
+        if model is None:
+            return
+    if model is None:
+        raise AstrocnnError("info: give a MODEL (a .keras bundle or a task name), or --system")
     path = Path(model_path(model))
     click.echo(format_model_card(read_meta(path), path))
     card = path.with_suffix(".md")

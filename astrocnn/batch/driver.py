@@ -17,16 +17,26 @@ The driver:
 A partition that fails as a whole (not a bad row: those are recorded in the
 part) is reported and left for ``--resume``; nothing is merged until every
 partition is done, and no row is ever written twice.
+
+The merged output records the run (a ``BATCHRUN`` card: a digest of the
+manifest), so ``--resume`` of a run that already finished -- as a resubmitted
+job script always asks -- reports "already complete" without starting any
+worker. SIGTERM (a wall-time kill of the driver's own job) is handled like
+Ctrl-C: the workers' jobs are cancelled on the way out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from astrocnn.batch.clusters import ClusterOptions, open_client
-from astrocnn.batch.parts import PartStore, partitions
+from astrocnn.batch.parts import PartStore, partitions, run_digest
 from astrocnn.batch.work import run_partition, work_for
 from astrocnn.engine.modes import Outcome
 from astrocnn.engine.progress import progress_bar
@@ -53,6 +63,9 @@ class BatchSummary:
         Partitions in the run, and those already done by an earlier run.
     workers : dict
         Per worker process id, how many bundles it loaded.
+    complete : bool
+        The run had already finished (``--resume`` of a complete run): nothing
+        was done.
     """
 
     out: Path
@@ -63,6 +76,7 @@ class BatchSummary:
     n_partitions: int
     n_resumed: int
     workers: dict
+    complete: bool = False
 
 
 def run_batch(
@@ -135,48 +149,87 @@ def run_batch(
         "partition_size": size,
         **work.identity(),
     }
-    client, started, tf_threads = open_client(cluster or ClusterOptions(), log=log)
-    try:
-        products = work.prepare_output(out, task, resume, overwrite)
-        if not merged.parent.is_dir() or not os.access(merged.parent, os.W_OK):
-            raise OutputError(f"{merged}: folder {merged.parent} is not writable")
-        merged_before = store.start(manifest, resume=resume, overwrite=overwrite)
+    store.run_id = run_digest(manifest)
+    if resume and store.complete():  # a resubmitted job script: no worker needed
+        return _complete(store, work.n_items, len(ranges))
+    cluster = dataclasses.replace(cluster or ClusterOptions())
+    cluster.shared_dir = cluster.shared_dir or str(_existing_folder(merged.parent))
+    with _sigterm_interrupts():
+        client, started, tf_threads = open_client(cluster, log=log)
         try:
-            done = store.done(len(ranges), sha)
-            if done:
-                log(f"resuming: {len(done)} of {len(ranges)} partition(s) already done")
-            results = []
-            if merged_before:  # stopped after the merge, before the cleanup
-                log(f"{merged}: already merged by the interrupted run; cleaning up")
-            else:
-                results = _run_partitions(
-                    client, task, work, ranges, done, store, model_path, sha, products,
-                    tf_threads, quiet,
-                )  # fmt: skip
-                failed = [r for r in results if "failure" in r]
-                if failed:
-                    raise AstrocnnError(
-                        f"{len(failed)} partition(s) failed (first: {failed[0]['failure']}); "
-                        f"the finished ones are kept in {store.folder}: rerun with --resume"
-                    )
-                store.merge(len(ranges))
-            n_ok = store.count_ok(len(ranges))
-            store.finish()
+            products = work.prepare_output(out, task, resume, overwrite)
+            if not merged.parent.is_dir() or not os.access(merged.parent, os.W_OK):
+                raise OutputError(f"{merged}: folder {merged.parent} is not writable")
+            merged_before = store.start(manifest, resume=resume, overwrite=overwrite)
+            try:
+                done = store.done(len(ranges), sha)
+                if done:
+                    log(f"resuming: {len(done)} of {len(ranges)} partition(s) already done")
+                results = []
+                if merged_before:  # stopped after the merge, before the cleanup
+                    log(f"{merged}: already merged by the interrupted run; cleaning up")
+                else:
+                    results = _run_partitions(
+                        client, task, work, ranges, done, store, model_path, sha, products,
+                        tf_threads, quiet,
+                    )  # fmt: skip
+                    failed = [r for r in results if "failure" in r]
+                    if failed:
+                        raise AstrocnnError(
+                            f"{len(failed)} partition(s) failed (first: {failed[0]['failure']}); "
+                            f"the finished ones are kept in {store.folder}: rerun with --resume"
+                        )
+                    store.merge(len(ranges))
+                n_ok = store.count_ok(len(ranges))
+                store.finish()
+            finally:
+                store.lock.release()
         finally:
-            store.lock.release()
-    finally:
-        client.close()
-        if started is not None:
-            started.close()
-    errors = [e for r in results if "rows" in r for e in r["errors"]][:5]
-    workers: dict = {}
-    for r in results:
-        if "pid" in r:
-            workers[r["pid"]] = max(workers.get(r["pid"], 0), r["bundle_loads"])
-    n_rows = work.n_items
+            client.close()
+            if started is not None:
+                started.close()
+        errors = [e for r in results if "rows" in r for e in r["errors"]][:5]
+        workers: dict = {}
+        for r in results:
+            if "pid" in r:
+                workers[r["pid"]] = max(workers.get(r["pid"], 0), r["bundle_loads"])
+        n_rows = work.n_items
+        return BatchSummary(
+            merged, n_rows, n_ok, errors, n_rows - n_ok, len(ranges), len(done), workers
+        )
+
+
+def _complete(store, n_rows, n_partitions) -> BatchSummary:
+    """The summary of a run that had already finished."""
+    n_ok = store.count_ok_merged()
     return BatchSummary(
-        merged, n_rows, n_ok, errors, n_rows - n_ok, len(ranges), len(done), workers
+        store.merged, n_rows, n_ok, [], n_rows - n_ok, n_partitions, n_partitions, {}, True
     )
+
+
+def _existing_folder(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor (the jobs' certificates go there)."""
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a wall-time kill of the driver) raises KeyboardInterrupt, so the run's
+    jobs are cancelled and its lock released on the way out, as for Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_partitions(
@@ -277,9 +330,10 @@ def predict_batch(
 
     model_path = resolve_model(task, request.model)
     bands = model_bands(task, model_path)
+    work = work_for(task, request, bands)
     summary = run_batch(
         task,
-        work_for(task, request, bands),
+        work,
         request.out,
         model_path=model_path,
         partition_size=partition_size,
@@ -289,6 +343,9 @@ def predict_batch(
         quiet=request.quiet,
         log=log,
     )
+    if summary.complete:
+        message = f"already complete: {summary.n_rows} {work.description} ({summary.out})"
+        return Outcome(summary.n_rows, summary.n_ok, [], message, "item", summary.n_errors)
     _warn_out_of_distribution(summary.out, model_path, log)
     message = (
         f"wrote {summary.out}: {summary.n_ok} of {summary.n_rows} predicted in "

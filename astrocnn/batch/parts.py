@@ -13,6 +13,10 @@ A batch run writing the table ``OUT`` keeps its state in the folder
   releases it when the driver dies, so a second concurrent run is refused
   while an interrupted one can be resumed.
 
+The merged output carries a ``BATCHRUN`` card (table meta: FITS, ECSV and
+HDF5 keep it; CSV cannot), a digest of the manifest: once the state folder is
+gone it is what tells a finished run from another one.
+
 When every partition is done the parts are merged, in catalogue order, into
 ``OUT`` (temporary name + rename).  FITS and CSV outputs are streamed part by
 part, so memory does not grow with the catalogue; ECSV and HDF5 outputs are
@@ -39,6 +43,15 @@ MANIFEST = "manifest.json"
 MERGED = "merged.sha256"  # checksum of the merged output, written just before its rename
 MANIFEST_VERSION = 1
 PART_CARDS = ("PARTIDX", "ROW0", "NROWS", "NOK")  # part bookkeeping, not copied to the output
+RUN_CARD = "BATCHRUN"  # the merged output's record of the run that wrote it
+
+
+def run_digest(manifest: dict) -> str:
+    """A short digest of a run's manifest (its ``BATCHRUN`` card)."""
+    import hashlib
+
+    text = json.dumps({"version": MANIFEST_VERSION, **manifest}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parts_dir(merged: str | os.PathLike) -> Path:
@@ -92,10 +105,37 @@ class PartStore:
         The final output table the parts merge into.
     """
 
-    def __init__(self, merged):
+    def __init__(self, merged, run_id: str = ""):
         self.merged = Path(merged).absolute()
         self.folder = parts_dir(self.merged)
         self.lock = RunLock(self.folder)
+        self.run_id = run_id  # written in the merged output (see run_digest)
+
+    def complete(self) -> bool:
+        """Whether this run already finished: the output exists, records this run,
+        and no state folder is left.
+
+        Raises
+        ------
+        OutputError
+            The output exists in a format that keeps no record of its run (CSV).
+        """
+        if not self.merged.exists() or self.folder.exists() or not self.run_id:
+            return False
+        if table_format(self.merged) == "ascii.csv":
+            raise OutputError(
+                f"{self.merged}: already exists, and a CSV file keeps no record of the run "
+                f"that wrote it: use --overwrite to redo it (FITS, ECSV and HDF5 outputs are "
+                f"recognised as complete)"
+            )
+        return _recorded_run(self.merged) == self.run_id
+
+    def count_ok_merged(self) -> int:
+        """Rows of the merged output whose ``status`` is ok."""
+        from astropy.table import Table
+
+        status = Table.read(self.merged)["status"]
+        return int(np.sum(np.char.strip(np.asarray(status).astype(str)) == "ok"))
 
     # -- manifest -------------------------------------------------------------------------
 
@@ -236,15 +276,21 @@ class PartStore:
         if missing:
             raise AstrocnnError(f"{self.folder}: parts missing: {', '.join(missing[:5])}")
         fmt = table_format(self.merged)
+
+        def read(path):  # each part, with the card recording this run
+            table = _read_part(path)
+            table.meta[RUN_CARD] = self.run_id
+            return table
+
         with atomic_path(self.merged) as tmp:
             if fmt == "fits":
-                concatenate_tables(parts, tmp, _read_part)
+                concatenate_tables(parts, tmp, read)
             elif fmt == "ascii.csv":
                 _merge_csv(parts, tmp)
             else:
                 from astropy.table import vstack
 
-                table = vstack([_read_part(p) for p in parts], metadata_conflicts="silent")
+                table = vstack([read(p) for p in parts], metadata_conflicts="silent")
                 write_table(table, tmp, overwrite=True)
             # if the driver dies after the rename, --resume recognises the output as ours
             (self.folder / MERGED).write_text(_sha256(tmp))
@@ -274,6 +320,20 @@ def _read_part(path):
     for key in PART_CARDS:
         table.meta.pop(key, None)
     return table
+
+
+def _recorded_run(path) -> str:
+    """The ``BATCHRUN`` card of a merged output ("" when it has none)."""
+    from astropy.table import Table
+
+    try:
+        if table_format(path) == "fits":
+            from astropy.io import fits
+
+            return str(fits.getheader(path, 1).get(RUN_CARD, ""))
+        return str(Table.read(path).meta.get(RUN_CARD, ""))
+    except Exception:  # noqa: BLE001 - an unreadable output is not a finished run
+        return ""
 
 
 def _merge_csv(parts, out):

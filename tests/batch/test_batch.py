@@ -298,3 +298,111 @@ def test_bad_cluster_config_is_one_line(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 1
     assert "unknown cluster setting(s) walltme" in result.output
+
+
+def test_local_scheduler_lets_in_only_the_runs_certificate():
+    from dask_tls import assert_refuses_outsiders
+
+    from astrocnn.batch.clusters import ClusterOptions, open_client
+
+    client, cluster, _ = open_client(ClusterOptions("local", workers=1), log=lambda m: None)
+    try:
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert all(a.startswith("tls://") for a in client.scheduler_info()["workers"])
+        assert_refuses_outsiders(cluster.scheduler_address)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_resume_of_a_finished_run_is_already_complete(lens_catalog, lens_reference, tmp_path):
+    out = tmp_path / "out.fits"
+    args = ["predict", "lens", "--catalog", lens_catalog, "--out", out, "--workers", 1]
+    run(*args, "--partition-size", 20, "-q")
+    again = run(*args, "--partition-size", 20, "--resume")
+    assert "already complete: 40 rows" in again.output
+    assert "local Dask cluster" not in again.output  # no worker was started
+    assert_same_table(lens_reference, out)
+    # another run's options: not this run's output
+    other = run(*args, "--partition-size", 10, "--resume", ok=False)
+    assert other.exit_code == 1 and "already exists (use --overwrite" in other.output
+
+
+def test_finished_csv_output_cannot_be_recognised(tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("id,status\n1,ok\n")
+    with pytest.raises(OutputError, match="CSV file keeps no record"):
+        PartStore(out, run_id="0123456789abcdef").complete()
+
+
+def test_sbatch_missing_from_path_is_one_line(lens_catalog, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = run(
+        "predict", "lens", "--catalog", lens_catalog, "--out", tmp_path / "p.fits",
+        "--scheduler", "slurm", ok=False,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "astrocnn: error: --scheduler slurm: sbatch is not on PATH (run on a login node of "
+        "the cluster, or load its module)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tls_scheduler_takes_the_users_certificates(lens_catalog, lens_reference, tmp_path):
+    from distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    files = {
+        "tls_ca_file": security.tls_ca_file,
+        "tls_cert": security.tls_client_cert,
+        "tls_key": security.tls_client_key,
+    }
+    config = tmp_path / "cluster.yaml"
+    for key, pem in files.items():
+        (tmp_path / f"{key}.pem").write_text(pem)
+    config.write_text("".join(f"{key}: {tmp_path / key}.pem\n" for key in files))
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, dashboard_address=None, security=security
+        ) as cluster,
+        Client(cluster),
+    ):
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        out = tmp_path / "out.fits"
+        args = ["predict", "lens", "--catalog", lens_catalog, "--out", out, "--scheduler", address]
+        refused = run(*args, ok=False)
+        assert refused.exit_code == 1 and not out.exists()
+        assert refused.output.startswith(f"astrocnn: error: cannot reach the Dask scheduler at "
+                                         f"{address}: TLS needs certificates")  # fmt: skip
+        run(*args, "--cluster-config", config, "-q")
+    assert_same_table(lens_reference, out)
+
+
+def test_dashboard_is_off_unless_asked(lens_catalog, tmp_path):
+    import importlib.util
+
+    alone = run("predict", "lens", "--catalog", lens_catalog, "--out", tmp_path / "a.fits",
+                "--dashboard", ok=False)  # fmt: skip
+    assert "--dashboard is for batch runs" in alone.output
+    if importlib.util.find_spec("bokeh") is not None:
+        pytest.skip("bokeh is installed: the dashboard would start")
+    result = run("predict", "lens", "--catalog", lens_catalog, "--out", tmp_path / "b.fits",
+                 "--workers", 1, "--dashboard", ok=False)  # fmt: skip
+    assert result.output.strip() == (
+        "astrocnn: error: --dashboard needs the bokeh package: pip install 'bokeh>=3.1'"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_still_interrupts_once_dask_jobqueue_is_imported():
+    # dask-jobqueue 0.9 sets SIGINT to sys.exit() on import: Ctrl-C would exit 0, silently
+    code = (
+        "import signal; from astrocnn.batch.clusters import job_script; "
+        "job_script('slurm', {}); print(signal.getsignal(signal.SIGINT) is "
+        "signal.default_int_handler)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
