@@ -1,24 +1,30 @@
-"""Predict throughput for a catalogue task (lens, morphology, photoz), three ways, in one run.
+"""Predict throughput for a catalogue task (lens, morphology, photoz, deblend), in one run.
 
-1. **end to end**: ``astrocnn predict lens --catalog`` as a user runs it
-   (parallel FITS reading, in-graph preprocessing, compiled model, decoding,
-   writing the output table);
-2. **model only**: the same compiled model (preprocessing included) on
-   in-memory arrays: the ceiling end to end can reach;
-3. **naive loop**: ``astropy.io.fits.open`` per file and ``model.predict`` per
+1. **bare network**: the shipped Keras model alone on in-memory float32
+   batches of 256 already stretched (no preprocessing in the graph): the
+   ceiling every other column is measured against;
+2. **model only**: the same network with its preprocessing compiled in
+   (``CompiledModel``), on the raw in-memory arrays;
+3. **end to end**: ``astrocnn predict TASK --catalog`` as a user runs it
+   (parallel FITS reading, the out-of-distribution measurements of the
+   model's data contract, preprocessing, network, decoding, writing the
+   output table and, for deblend, one FITS file of image products per row);
+4. **naive loop**: ``astropy.io.fits.open`` per file and ``model.predict`` per
    file, as a first script would do (timed on a subset, it is slow).
 
-Prints images/s for each and the ratios end-to-end / model-only and
+Prints images/s for each and the ratios end-to-end / bare network (the
+issue's goal: >= 0.85 at 20,000 rows), model-only / bare network and
 end-to-end / naive, plus the peak RSS of the process.  The fixed start-up of
-a run (loading the bundle, tracing the graph, writing the table) is measured
-as the time of the same command on a one-row catalogue and also reported
-subtracted: that is the throughput a catalogue of millions of rows sees.
-Last, the CPU time per image of both runs, and what it allows: the CPU
-ceiling and the displacement estimate of the ratio (``cpu_budget.py``).
+a run (loading the bundle, tracing the graph, compiling the stretch, writing
+the table) is measured as the time of the same command on a one-row
+catalogue and also reported subtracted: that is the throughput a catalogue
+of millions of rows sees.  Last, the CPU time per image of the bare network
+and of the end-to-end run, and what it allows: the CPU ceiling and the
+displacement estimate of the ratio (``cpu_budget.py``).
 
 Usage::
 
-    python benchmarks/bench_predict.py [--task lens] [--n 10000] [--workdir DIR] [--model M]
+    python benchmarks/bench_predict.py [--task lens] [--n 20000] [--workdir DIR] [--model M]
 
 The cutouts are simulated once into ``--workdir`` (reused when present) by the
 task's own simulator.
@@ -50,8 +56,10 @@ def _ensure_cutouts(task, workdir: Path, n: int) -> Path:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="lens", choices=["lens", "morphology", "photoz"])
-    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument(
+        "--task", default="lens", choices=["lens", "morphology", "photoz", "deblend"]
+    )
+    parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--workdir", default=None, help="default: work_runs/bench_<task>")
     parser.add_argument("--model", default=None, help="bundle (default: the task's shipped model)")
     parser.add_argument("--naive-n", type=int, default=500, help="files timed in the naive loop")
@@ -81,13 +89,15 @@ def main():
 
     images = load_all(source.paths, cutout_spec(bundle.meta)).images
     scalars, _ = scalar_inputs(bundle.meta, source.table, n, source.name, source.labels)
-    compiled = CompiledModel(
-        bundle.model, args.batch_size, scaler_from_dict(bundle.meta["preprocessing"])
-    )
-    compiled(images[: args.batch_size], None if scalars is None else scalars[: args.batch_size])
+    scaler = scaler_from_dict(bundle.meta["preprocessing"])
+    compiled = CompiledModel(bundle.model, args.batch_size, scaler)
+    bare = CompiledModel(bundle.model, args.batch_size)  # no preprocessing in the graph
+    stretched = scaler.transform(images)  # in numpy, not timed
+    for net, x in ((compiled, images), (bare, stretched)):
+        net(x, scalars)  # every batch shape traced and compiled before the timings
 
-    # 1. end to end, as the CLI runs it, and 2. model only on in-memory arrays
-    # (the same compiled graph, preprocessing included); alternated, best of N
+    # 1. bare network, 2. model only (preprocessing compiled in), 3. end to end as
+    # the CLI runs it; alternated, best of N each
     def end_to_end():
         predict(
             task,
@@ -99,13 +109,13 @@ def main():
             batch_size=args.batch_size,
         )
 
-    runs_e2e, runs_model = [], []
+    runs = {"e2e": [], "model": [], "bare": []}
     for _ in range(args.repeats):
-        runs_e2e.append(timed(end_to_end))
-        runs_model.append(timed(lambda: compiled(images, scalars)))
-    e2e = min(runs_e2e, key=lambda t: t.wall)
-    model = min(runs_model, key=lambda t: t.wall)
-    t_e2e, t_model = e2e.wall, model.wall
+        runs["e2e"].append(timed(end_to_end))
+        runs["model"].append(timed(lambda: compiled(images, scalars)))
+        runs["bare"].append(timed(lambda: bare(stretched, scalars)))
+    e2e, model, bare_t = (min(runs[k], key=lambda t: t.wall) for k in ("e2e", "model", "bare"))
+    t_e2e, t_model, t_bare = e2e.wall, model.wall, bare_t.wall
 
     # the fixed cost of one run (load the bundle, trace the graph, open the pool, write
     # the table): ``astrocnn predict`` on a one-row slice of the same catalogue
@@ -119,10 +129,9 @@ def main():
     )
     t_fixed = fixed.wall
 
-    # 3. naive loop: astropy per file, model.predict per file
+    # 4. naive loop: astropy per file, model.predict per file
     from astropy.io import fits
 
-    scaler = scaler_from_dict(bundle.meta["preprocessing"])
     m = min(args.naive_n, n)
     t0 = time.perf_counter()
     for r, paths in enumerate(source.paths[:m]):
@@ -139,24 +148,28 @@ def main():
 
     flops = flops_per_item(bundle.model)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rate = {k: n / t for k, t in (("e2e", t_e2e), ("model", t_model), ("naive", t_naive))}
+    times = {"e2e": t_e2e, "model": t_model, "bare": t_bare, "naive": t_naive}
+    rate = {k: n / t for k, t in times.items()}
     print(
         f"\n{task.name} predict benchmark: {n} FITS cutouts {images.shape[1:]}, "
         f"batch {args.batch_size}, model {bundle.path.name}"
     )
-    print(f"  end to end (astrocnn predict) : {rate['e2e']:8.0f} img/s")
     print(
-        f"  model only (in-memory arrays) : {rate['model']:8.0f} img/s"
-        f"   {flops / 1e6:.1f} MFLOP/img, {rate['model'] * flops / 1e9:.1f} GFLOP/s"
+        f"  bare network (the ceiling)    : {rate['bare']:8.0f} img/s"
+        f"   {flops / 1e6:.1f} MFLOP/img, {rate['bare'] * flops / 1e9:.1f} GFLOP/s"
     )
+    print(f"  model + preprocessing         : {rate['model']:8.0f} img/s   (in-memory arrays)")
+    print(f"  end to end (astrocnn predict) : {rate['e2e']:8.0f} img/s")
     print(f"  naive loop (astropy+predict)  : {rate['naive']:8.0f} img/s   (timed on {m} files)")
     steady = n / max(t_e2e - t_fixed, 1e-9)
     print(f"  start-up of one run           : {t_fixed:8.2f} s   (predict on a 1-row catalogue)")
     print(f"  end to end without start-up   : {steady:8.0f} img/s")
+    print(f"  ratio end-to-end / bare       : {rate['e2e'] / rate['bare']:.2f}   (goal >= 0.85)")
+    print(f"  ratio without start-up / bare : {steady / rate['bare']:.2f}")
+    print(f"  ratio model-only / bare       : {rate['model'] / rate['bare']:.2f}")
     print(f"  ratio end-to-end / model-only : {rate['e2e'] / rate['model']:.2f}")
-    print(f"  ratio without start-up        : {steady / rate['model']:.2f}")
     print(f"  ratio end-to-end / naive      : {rate['e2e'] / rate['naive']:.1f}x")
-    report_cpu(model, e2e, n, "image", fixed=fixed)
+    report_cpu(bare_t, e2e, n, "image", fixed=fixed, reference="bare network")
     print(f"  peak RSS                      : {peak_rss:.0f} MiB")
 
 

@@ -72,20 +72,24 @@ def displacement_estimate(model: Timing, e2e: Timing, n_cores: int | None = None
     return model.wall / (model.wall + outside / n_cores)
 
 
-def report_cpu(model: Timing, e2e: Timing, n_items: int, unit: str, width=30, fixed=None) -> None:
+def report_cpu(
+    model: Timing, e2e: Timing, n_items: int, unit: str, width=30, fixed=None,
+    reference="model only",
+) -> None:  # fmt: skip
     """Print the CPU time of both runs per item and the CPU ceiling of the ratio
-    (also without the start-up run ``fixed``, when given)."""
+    (also without the start-up run ``fixed``, when given); ``reference`` names
+    the network-alone run ``model``."""
     n_cores = cores()
     per = 1e3 / max(n_items, 1)
     outside = max(e2e.cpu - model.cpu, 0.0) * per
     print(
-        f"  {'CPU per ' + unit:<{width}}: end to end {e2e.cpu * per:.3f} ms, model only "
+        f"  {'CPU per ' + unit:<{width}}: end to end {e2e.cpu * per:.3f} ms, {reference} "
         f"{model.cpu * per:.3f} ms ({model.cpu / model.wall:.2f} of {n_cores} cores busy); "
         f"outside the network {outside:.3f} ms"
     )
     print(
         f"  {'CPU ceiling of the ratio':<{width}}: {cpu_ceiling(model, e2e, n_cores):.2f}"
-        f"   (model-only wall / end-to-end CPU spread over {n_cores} cores)"
+        f"   ({reference} wall / end-to-end CPU spread over {n_cores} cores)"
     )
     print(
         f"  {'displacement estimate':<{width}}: "

@@ -230,16 +230,22 @@ def _diagnose(block: LoadedBlock, rows: range, conversion, paths):
     if good.size == 0:
         return
     measures = block.measures
-    unmeasured = good[np.isnan(measures.noise[good]).all(axis=1)]
-    if unmeasured.size:
-        measures.background[unmeasured], measures.noise[unmeasured] = frame_stats(
-            block.images[unmeasured]
-        )
-    masked = masked_fraction(block.images[good]) + measures.saturated[good]
+    # the good rows' pixels once: a view when every row is good (the usual chunk);
+    # indexing them for each measurement copied the chunk five times
+    if good.size == len(rows):
+        images = block.images[rows.start : rows.stop]
+    else:
+        images = block.images[good]
+    unmeasured = np.isnan(measures.noise[good]).all(axis=1)
+    if unmeasured.any():
+        frame = images if unmeasured.all() else images[unmeasured]
+        where = good[unmeasured]
+        measures.background[where], measures.noise[where] = frame_stats(frame)
+    masked = masked_fraction(images) + measures.saturated[good]
     measures.masked_fraction[good] = np.minimum(masked, 1.0)
-    measures.signal[good] = central_signal(block.images[good])
-    measures.core_area[good] = core_area(block.images[good])
-    measures.display[good] = display_image(block.images[good])
+    measures.signal[good] = central_signal(images)
+    measures.core_area[good] = core_area(images)
+    measures.display[good] = display_image(images)
     if conversion.options.match_depth:
         sigma = measures.noise[good]
         views = [block.images[i] for i in good]
@@ -377,8 +383,10 @@ def iter_blocks(
         return block, futures
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        # a small first block, so the caller starts working sooner
-        first = min(block_size, max(64, block_size // 8))
+        # a short first block, so the caller starts working sooner: a quarter block,
+        # which predict's batches of a quarter block fill (no extra batch shape to trace
+        # or compile, which cost more than reading the rows saves)
+        first = min(block_size, max(64, block_size // 4))
         edges = [0, *range(first, n, block_size), n] if n > first else [0, n]
         bounds = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
         pending = start_block(0, *bounds[0]) if bounds else None

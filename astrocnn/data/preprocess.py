@@ -15,11 +15,27 @@ divided by 255 (:class:`LinearScaler`).
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 _FIT_SAMPLE = 2048
+
+# asinh(u) / u on 0 <= u <= 0.5 as a polynomial in t = u^2 (minimax fit, relative
+# error 1.1e-9); above 0.5, log(u + sqrt(u^2 + 1)) has no cancellation
+_ASINH_SERIES = (
+    0.9999999988664687,
+    -0.16666633460773353,
+    0.07498412604272298,
+    -0.044361843890657685,
+    0.028076207885053505,
+    -0.013099914552301268,
+)
+_ASINH_SMALL = 0.5
+_ASINH_HUGE = 1e18  # above, u^2 would overflow float32: asinh(u) = log(2u) to float32
+_STRETCH_MIN_BATCH = 8
 
 
 @dataclass
@@ -64,15 +80,101 @@ class AsinhScaler:
         return np.arcsinh(np.asarray(images, dtype=np.float32) / scales)
 
     def transform_tf(self, images):
-        """The same stretch as TensorFlow ops (inside tf.data or a compiled model)."""
-        from astrocnn._tf import import_tensorflow
-
-        tf = import_tensorflow()
-        return tf.math.asinh(images / tf.constant(self.scales, dtype=tf.float32))
+        """The same stretch as TensorFlow ops (inside tf.data or a compiled model):
+        :func:`asinh_stretch_tf`, within 1e-6 relative of :meth:`transform`."""
+        return asinh_stretch_tf(images, self.scales)
 
     def to_dict(self) -> dict:
         """Serialisable form stored in the model bundle."""
         return {"kind": "asinh", "scales": [float(s) for s in self.scales]}
+
+
+def asinh_tf(a):
+    """``asinh(a)`` of a float32 tensor, in TensorFlow ops that XLA fuses into one pass.
+
+    ``tf.math.asinh`` costs ~27 ns a pixel on a 2-core AVX2 CPU (a third of a
+    small network's time); this formulation, XLA-compiled, ~2 ns
+    (``benchmarks/bench_stretch.py``).  Within 3.5e-7 relative of
+    ``tf.math.asinh`` for every normal float32 (denormal results flush to 0).
+
+    Parameters
+    ----------
+    a : tf.Tensor
+        float32 values.
+
+    Returns
+    -------
+    tf.Tensor
+        ``asinh(a)``, same shape.
+    """
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    u = tf.abs(a)
+    t = u * u
+    huge = u > _ASINH_HUGE
+    large = tf.math.log(tf.where(huge, u, u + tf.sqrt(t + 1.0)))
+    large += tf.where(huge, tf.constant(math.log(2.0), tf.float32), 0.0)
+    series = tf.constant(_ASINH_SERIES[-1], tf.float32)
+    for c in _ASINH_SERIES[-2::-1]:
+        series = series * t + c
+    r = tf.where(u < _ASINH_SMALL, u * series, large)
+    return tf.where(a < 0, -r, r)
+
+
+@functools.cache
+def _stretch_functions():
+    """``(fused, plain)``: ``asinh(x / scales)`` XLA-compiled (None where XLA cannot
+    compile here) and as plain ops.  One function for every scaler and call site,
+    so its compiled programs are reused within a process."""
+    from astrocnn._tf import xla_available, xla_compiled
+
+    def plain(x, scales):
+        return asinh_tf(x / scales)
+
+    return (xla_compiled(plain) if xla_available() else None), plain
+
+
+def asinh_stretch_tf(images, scales):
+    """``asinh(images / scales)`` (scales per last axis), XLA-fused where possible.
+
+    XLA compiles one program per input shape: the batch is zero-padded to a
+    power of two (at least 8; a padded row is discarded), so a run with many
+    batch sizes (deblending fields) compiles a handful of programs, not one
+    per size.  A full batch of a power-of-two size is not copied.
+
+    Parameters
+    ----------
+    images : tf.Tensor or numpy.ndarray
+        float32, shape (n, ..., C).
+    scales : sequence of float
+        C softening scales.
+
+    Returns
+    -------
+    tf.Tensor
+        float32, the shape of ``images``.
+    """
+    from astrocnn._tf import import_tensorflow
+
+    tf = import_tensorflow()
+    fused, plain = _stretch_functions()
+    images = tf.convert_to_tensor(images, tf.float32)
+    scales = tf.constant(scales, tf.float32)
+    if fused is None:
+        return plain(images, scales)
+    n = tf.shape(images)[0]
+    size = tf.maximum(_STRETCH_MIN_BATCH, _next_power_of_two(tf, n))
+    padding = tf.concat([[[0, size - n]], tf.zeros((tf.rank(images) - 1, 2), tf.int32)], 0)
+    return fused(tf.pad(images, padding), scales)[:n]
+
+
+def _next_power_of_two(tf, n):
+    """The smallest power of two ``>= n`` of an int32 scalar tensor ``n >= 1``."""
+    m = n - 1
+    for shift in (1, 2, 4, 8, 16):  # every bit below the highest set
+        m = tf.bitwise.bitwise_or(m, tf.bitwise.right_shift(m, shift))
+    return m + 1
 
 
 @dataclass

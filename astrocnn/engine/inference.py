@@ -179,6 +179,20 @@ class CompiledModel:
         self._fn = tf.function(
             forward, reduce_retracing=True, autograph=False, jit_compile=bool(jit) or None
         )
+        self._traced = set()
+
+    def _trace_once(self, args):
+        """Trace the graph for any batch size on its first call: traced for the first
+        shape, ``reduce_retracing`` would trace it again for the second (a catalogue's
+        first block is shorter), and a trace costs as much as predicting ~100 cutouts."""
+        from astrocnn._tf import import_tensorflow
+
+        key = tuple((a.shape[1:], a.dtype.str) for a in args)
+        if key not in self._traced:
+            tf = import_tensorflow()
+            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in args]
+            self._fn.get_concrete_function(*specs)
+            self._traced.add(key)
 
     def _padded_size(self, n):
         """Without XLA, ``n``; under XLA a short batch is padded to the next power of two."""
@@ -204,6 +218,7 @@ class CompiledModel:
             args = [self._padded(batch, size)]
             if scalars is not None:
                 args.append(self._padded(scalars[start : start + bs], size))
+            self._trace_once(args)
             result = self._fn(*args)
             if self.embedding:
                 result, embedding = result

@@ -20,6 +20,7 @@ What was done is counted in a :class:`ConversionLog`, reported once per run.
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from collections import Counter
@@ -191,9 +192,10 @@ class RowPlan:
             return 0.0
         return float(np.count_nonzero(image >= self.saturation)) / image.size
 
-    @property
+    @functools.cached_property
     def identity(self) -> bool:
-        """Nothing to do: the planes in order at the model's scale and units."""
+        """Nothing to do: the planes in order at the model's scale and units (asked
+        for every row a plan is shared by: computed once)."""
         return (
             self.planes == tuple(range(len(self.planes)))
             and self.scale_ratio == 1.0
@@ -489,7 +491,10 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
     level = np.full((n, c), np.nan, np.float32)
     sigma = np.full((n, c), np.nan, np.float32)
     clean = ~holes
-    if clean.any():
+    if clean.all():  # the usual chunk: no copy of the frames to select them
+        level[:] = _middle(pixels)
+        sigma[:] = _middle(np.abs(diffs, out=diffs)) * DIFF_MAD_TO_SIGMA
+    elif clean.any():
         level[clean] = _middle(pixels[clean])
         sigma[clean] = _middle(np.abs(diffs[clean])) * DIFF_MAD_TO_SIGMA
     for i in np.flatnonzero(holes):  # padding or an empty band: leave the zeros out
@@ -507,9 +512,11 @@ def frame_stats(images: np.ndarray, border: int = 4) -> tuple[np.ndarray, np.nda
 def _middle(values: np.ndarray) -> np.ndarray:
     """The median along the last axis as one order statistic (the upper middle for
     an even count): a partition, ~10x faster than ``numpy.median`` on these
-    small rows, and as good an estimate."""
+    small rows, and as good an estimate.  ``values`` is reordered (callers pass
+    their own temporaries: a copy of the frames cost a fifth of the time)."""
     k = values.shape[-1] // 2
-    return np.partition(values, k, axis=-1)[..., k]
+    values.partition(k, axis=-1)
+    return values[..., k].copy()
 
 
 def _frame(images, border, with_valid=False):
@@ -527,7 +534,7 @@ def _frame(images, border, with_valid=False):
         return np.ascontiguousarray(flat.transpose(0, 2, 1))
 
     full = by_band([*strips, *sides], step=1)
-    pixels = full[..., ::2].astype(np.float32)
+    pixels = np.ascontiguousarray(full[..., ::2], dtype=np.float32)
     diffs = by_band([a - z for a, z in pairs]).astype(np.float32)
     if with_valid:
         return pixels, diffs, by_band([(a != 0) & (z != 0) for a, z in pairs])

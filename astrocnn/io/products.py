@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from astrocnn.errors import OutputError
-from astrocnn.io.atomic import atomic_path
 
 
 def products_dir(out) -> Path:
@@ -66,7 +65,13 @@ def _wcs_header(path):
                 if getattr(hdu, "is_image", False) and hdu.header.get("NAXIS", 0) >= 2:
                     with np.errstate(all="ignore"):
                         wcs = WCS(hdu.header, relax=True).celestial
-                    return wcs.to_header() if wcs.has_celestial else fits.Header()
+                    if not wcs.has_celestial:
+                        return fits.Header()
+                    # new cards in astropy's formatting (wcslib's leaves 'deg' unpadded),
+                    # so the products' headers can be reused from object to object
+                    return fits.Header(
+                        [(c.keyword, c.value, c.comment) for c in wcs.to_header().cards]
+                    )
     except Exception:  # noqa: BLE001 - the product is still useful without a WCS
         pass
     return fits.Header()
@@ -89,17 +94,15 @@ def write_object_products(path, products: dict, *, source_file=None, cards=None)
     """
     from astropy.io import fits
 
+    from astrocnn.io.fits.headers import write_image_file
+
     wcs = _wcs_header(source_file) if source_file else fits.Header()
-    hdus = []
-    for i, (name, array) in enumerate(products.items()):
+    images = []
+    for name, array in products.items():
         data = np.asarray(array)
         if data.ndim == 3:
             data = np.moveaxis(data, -1, 0)
-        header = wcs.copy()
-        for key, value in (cards or {}).items():
-            header[key] = value
-        header["EXTNAME"] = name.upper()
-        hdus.append(fits.PrimaryHDU(data, header) if i == 0 else fits.ImageHDU(data, header))
-    with atomic_path(path) as tmp:
-        fits.HDUList(hdus).writeto(tmp)
-    return Path(path)
+        images.append((name.upper(), data, None))
+    # astropy's file byte for byte, its headers reused from object to object
+    # (astropy building every file took two thirds of an object's time)
+    return write_image_file(path, images, wcs, cards)
