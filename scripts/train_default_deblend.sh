@@ -24,7 +24,7 @@ deblend_stage4() {
     [ -f "$1/rich.h5" ] || time astrocnn pack --catalog "$1/rich/catalog.fits" \
         --out "$1/rich.h5" --task deblend --quiet
     time astrocnn train deblend --data "$1/rich.h5" --out "$1/deblend.keras" \
-        --init-from "$2" --epochs "${STAGE4_EPOCHS:-20}" --batch-size 32 \
+        --init-from "$2" --epochs "${STAGE4_EPOCHS:-8}" --batch-size 32 \
         --learning-rate 1e-3 --seed 1 --overwrite
 }
 if [ "${STAGE4_ONLY:-0}" = 1 ]; then
