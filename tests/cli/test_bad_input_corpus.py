@@ -350,9 +350,9 @@ def png_named_jpeg(tmp):
 
     image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
     iio.imwrite(tmp / "galaxy.jpg", image, extension=".png")  # PNG bytes, .jpg name
-    return ["predict", "morphology", str(tmp / "galaxy.jpg"), "--out", str(tmp / "o.fits")], Expect(
-        says=("galaxy.jpg",)
-    )
+    # read by its content, as image viewers do (the JPEG/PNG default model takes it)
+    args = ["predict", "morphology", str(tmp / "galaxy.jpg"), "--out", str(tmp / "o.fits")]
+    return args, Expect(code=0, rows_ok=1)
 
 
 def truncated_jpeg(tmp):
