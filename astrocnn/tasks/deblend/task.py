@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrocnn.errors import AstrocnnError, CatalogError
+from astrocnn.errors import CatalogError
 from astrocnn.io.catalog import require_columns, resolve_paths
 from astrocnn.tasks.base import SURVEY_OPTIONS, Task, TaskOption, survey_of
 
@@ -89,20 +89,6 @@ def deblend_loss(y_true, y_pred):
     err = ops.square(y_pred[..., k:] - frac_true) * weight
     fraction = ops.sum(err, axis=(1, 2, 3)) / (ops.sum(weight, axis=(1, 2, 3)) + 1e-6)
     return cross_entropy + FRACTION_LOSS_SCALE * fraction
-
-
-def _survey_setup(**options):
-    """`survey_of` the ``SURVEY_OPTIONS`` values; a bad one is a one-line user error.
-
-    Raises
-    ------
-    AstrocnnError
-        A range without a survey, an unknown preset or a bad survey file.
-    """
-    try:
-        return survey_of(**options)
-    except ValueError as exc:
-        raise AstrocnnError(str(exc)) from None
 
 
 def _argmax_last(scores) -> np.ndarray:
@@ -471,7 +457,7 @@ class DeblendTask(Task):
         without neighbours."""
         from astrocnn.tasks.deblend.simulate import simulate_deblend
 
-        setup = _survey_setup(**survey_options)
+        setup = survey_of(**survey_options)  # ValueError: the CLI's one-line error
         return simulate_deblend(
             n,
             seed,

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from astrocnn.errors import AstrocnnError, CatalogError
+from astrocnn.errors import CatalogError
 from astrocnn.io.catalog import require_columns
 from astrocnn.tasks.base import (
     BASELINE_TRAIN,
@@ -79,20 +79,6 @@ def magnitude_columns(table, bands) -> list | None:
         if all(n in table.colnames for n in names):
             return names
     return None
-
-
-def _survey_setup(**options):
-    """`survey_of` the ``SURVEY_OPTIONS`` values; a bad one is a one-line user error.
-
-    Raises
-    ------
-    AstrocnnError
-        A range without a survey, an unknown preset or a bad survey file.
-    """
-    try:
-        return survey_of(**options)
-    except ValueError as exc:
-        raise AstrocnnError(str(exc)) from None
 
 
 def _finite_magnitudes(table, names):
@@ -469,7 +455,7 @@ class PhotozTask(Task):
         picks the galaxy structure (classic or rich)."""
         from astrocnn.tasks.photoz.simulate import simulate_photoz
 
-        setup = _survey_setup(**survey_options)
+        setup = survey_of(**survey_options)  # ValueError: the CLI's one-line error
         return simulate_photoz(
             n,
             seed,
