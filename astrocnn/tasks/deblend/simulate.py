@@ -416,8 +416,9 @@ def simulate_deblend(
         Image the scenes as this survey takes them (see Notes); None: LSST as below,
         the set-up of the default model.
     population : {"classic", "rich"}, optional
-        Galaxies to draw: "classic" (the default model's training set, as below) or
-        "rich", the shared population of `astrocnn.sim.population` (see Notes).
+        Galaxies to draw: "classic" (the default model's first three training stages, as
+        below) or "rich", the shared population of `astrocnn.sim.population` (see Notes;
+        its fourth stage).
     isolated_fraction : float, optional
         Fraction (0-1) of scenes with the central galaxy alone; default 0 for the
         classic population (its scenes unchanged), ``RICH_ISOLATED_FRACTION`` (0.15)

@@ -50,9 +50,10 @@ SIMULATE_OPTIONS = (
     TaskOption(
         "population",
         ("simulate",),
-        "Galaxies to draw: classic (bulge + disk and Sersic galaxies, the default model's "
-        "training set) or rich (the shared population: compact, bulge + disk with bars, "
-        "arms and knots, clumpy irregulars, with a realistic size-magnitude relation).",
+        "Galaxies to draw: classic (bulge + disk and Sersic galaxies: the default model's "
+        "first three training stages) or rich (the shared population: compact, bulge + disk "
+        "with bars, arms and knots, clumpy irregulars, with a realistic size-magnitude "
+        "relation: its fourth stage, with --isolated-fraction 0.15).",
         type=("classic", "rich"),
         default="classic",
     ),
