@@ -29,25 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from bench_real_recipe import astrocnn  # the one runner of CLI commands for benchmarks
 
 BANDS = "g,r,i,z"
 METRIC = {"lens": "auroc", "morphology": "accuracy"}
 SEEDS = {"train": 100, "target": 200, "test": 300}
-
-
-def astrocnn(*args, log):
-    """Run one ``astrocnn`` command; return its wall time [s]."""
-    exe = str(Path(sys.executable).with_name("astrocnn"))
-    t0 = time.perf_counter()
-    with open(log, "a") as out:
-        out.write("$ astrocnn " + " ".join(map(str, args)) + "\n")
-        out.flush()
-        subprocess.run([exe, *map(str, args)], check=True, stdout=out, stderr=subprocess.STDOUT)
-    return time.perf_counter() - t0
 
 
 def simulated(task, survey, role, n, work, log):
